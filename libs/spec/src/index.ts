@@ -1,1 +1,5 @@
 export * from './architecture.ts';
+export * from './canonical.ts';
+export * from './schema.ts';
+export * from './trials.ts';
+export * from './validate.ts';

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// `npm test`: bootstrap a fresh clone, check module boundaries and types, then run every *.test.ts
+// with Node's test runner (tests talk to a real Temporal dev server and real SQLite files).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bootstrap, REPO_ROOT } from './bootstrap.mjs';
+
+const step = (title) => process.stderr.write(`\n== ${title}\n`);
+
+function run(command, args, env = {}) {
+  const result = spawnSync(command, args, { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+function testFiles(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : testFiles(full);
+    return entry.name.endsWith('.test.ts') ? [path.relative(REPO_ROOT, full)] : [];
+  });
+}
+
+step('bootstrap');
+const { temporalCli } = bootstrap();
+const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
+
+step('module boundaries (eslint + @nx/enforce-module-boundaries)');
+run(path.join(bin, 'eslint'), ['.'], { NX_DAEMON: 'false' });
+
+step('types (tsc --noEmit)');
+run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']);
+
+step('tests');
+const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['apps', 'libs', 'workflows'].flatMap((d) => testFiles(path.join(REPO_ROOT, d)));
+run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli });

@@ -1,0 +1,157 @@
+// Temporal activities: thin adapters that load what a trial names, call the libs, and store results.
+// Each does one thing; all of them take ids and return small summaries, never matrices.
+import { heartbeat } from '@temporalio/activity';
+import { prepareDataset, type PreparedDataset } from '@ntk/data';
+import { computeKernels, predict, accuracy, meanSquaredError } from '@ntk/kernels';
+import { ndArrayToMatrix, matrixToNdArray, type Matrix } from '@ntk/linalg';
+import { trainNetwork } from '@ntk/nets';
+import { initBackend } from '@ntk/compute';
+import { expandTrials, kernelKey as kernelKeyOf, validateSpec, type DatasetConfig, type FiniteTrialConfig, type InfiniteTrialConfig } from '@ntk/spec';
+import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome } from '@ntk/store';
+
+export interface ActivityContext {
+  store: ResultStore;
+  artifacts: ArtifactStore;
+  workerName: string;
+  /** tfjs backend preference for training ('auto' picks the best available). */
+  backend?: string;
+}
+
+const KERNEL_PARTS = ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train'] as const;
+const kernelArtifactKey = (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`;
+
+export function createActivities(ctx: ActivityContext) {
+  const datasets = new DatasetCache();
+
+  async function storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }) {
+    const array = 'rows' in m ? matrixToNdArray(m) : { shape: m.shape, dtype: 'float32' as const, data: m.data };
+    const stored = ctx.artifacts.writeArray(key, array);
+    await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
+  }
+
+  return {
+    /** Expands the stored spec into trials and attaches them to the sweep. */
+    async planSweep(sweepId: string): Promise<{ total: number; finished: number }> {
+      const sweep = await ctx.store.getSweep(sweepId);
+      if (!sweep) throw new Error(`unknown sweep ${sweepId}`);
+      const trials = expandTrials(validateSpec(sweep.spec));
+      await ctx.store.registerTrials(
+        sweepId,
+        trials.map((t) => ({ id: t.id, kind: t.config.kind, config: t.config, kernelKey: t.kernelKey })),
+      );
+      const counts = await ctx.store.countTrials(sweepId);
+      return { total: trials.length, finished: counts.completed + counts.diverged };
+    },
+
+    async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number) {
+      return ctx.store.listUnfinishedTrials(sweepId, afterPosition, limit);
+    },
+
+    async finishSweep(sweepId: string, status: SweepStatus): Promise<void> {
+      await ctx.store.setSweepStatus(sweepId, status);
+    },
+
+    async markTrialRunning(trialId: string): Promise<void> {
+      await ctx.store.markTrialRunning(trialId, ctx.workerName);
+    },
+
+    async recordTrialOutcome(trialId: string, outcome: TrialOutcome): Promise<void> {
+      await ctx.store.recordTrialOutcome(trialId, outcome);
+    },
+
+    async recordTrialFailure(trialId: string, error: string): Promise<void> {
+      await ctx.store.recordTrialFailure(trialId, error);
+    },
+
+    /** Trains one finite network and evaluates it on the test split. Heartbeats its step. */
+    async trainFiniteTrial(trialId: string): Promise<TrialOutcome> {
+      const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
+      const data = datasets.get(config.dataset);
+      const backend = await initBackend((ctx.backend ?? 'auto') as Parameters<typeof initBackend>[0]);
+      const result = await trainNetwork({
+        arch: config.arch,
+        width: config.width,
+        seed: config.seed,
+        lr: config.optimizer.lr,
+        batchSize: config.batch,
+        steps: config.steps,
+        inputDim: data.inputDim,
+        outputs: data.classes,
+        xTrain: Float32Array.from(data.xTrain),
+        yTrain: Float32Array.from(data.yTrain),
+        xTest: Float32Array.from(data.xTest),
+        yTest: Float32Array.from(data.yTest),
+        onProgress: (step, loss) => heartbeat({ step, loss }),
+      });
+      await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
+      const metrics: Metric[] = [
+        { split: 'train', name: 'loss', value: result.trainLoss, step: result.steps },
+        { split: 'test', name: 'accuracy', value: result.testAccuracy, step: result.steps },
+        { split: 'test', name: 'mse', value: result.testMse, step: result.steps },
+      ].filter((m) => Number.isFinite(m.value));
+      return { status: result.status, metrics, backend, durationMs: Math.round(result.seconds * 1000) };
+    },
+
+    /** Computes train×train and test×train NNGP and NTK for a kernel key, skipping what is stored. */
+    async computeKernelMatrices(kernelKey: string, trialId: string): Promise<void> {
+      if (KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)))) return;
+      const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const data = datasets.get(config.dataset);
+      const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
+      const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
+      heartbeat({ part: 'train_train' });
+      const trainTrain = computeKernels(config.arch, xTrain, undefined, ['nngp', 'ntk']);
+      heartbeat({ part: 'test_train' });
+      const testTrain = computeKernels(config.arch, xTest, xTrain, ['nngp', 'ntk']);
+      await storeArray(kernelArtifactKey(kernelKey, 'nngp_train_train'), trainTrain.nngp!);
+      await storeArray(kernelArtifactKey(kernelKey, 'ntk_train_train'), trainTrain.ntk!);
+      await storeArray(kernelArtifactKey(kernelKey, 'nngp_test_train'), testTrain.nngp!);
+      await storeArray(kernelArtifactKey(kernelKey, 'ntk_test_train'), testTrain.ntk!);
+    },
+
+    /** Kernel regression with the stored kernel: t = ∞ (Cholesky) or finite t (eigendecomposition). */
+    async predictInfiniteTrial(trialId: string): Promise<TrialOutcome> {
+      const started = Date.now();
+      const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const key = kernelKeyOf(row);
+      const data = datasets.get(row.dataset);
+      const load = (part: string) => ndArrayToMatrix(ctx.artifacts.readArray(kernelArtifactKey(key, `${row.kernel}_${part}`)));
+      const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
+      const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
+      const [prediction] = predict({
+        kTrainTrain: load('train_train'),
+        kTestTrain: load('test_train'),
+        yTrain,
+        diagReg: row.diag_reg,
+        times: [row.time],
+      });
+      await storeArray(`predictions/${trialId}.npy`, prediction!);
+      return {
+        status: 'completed',
+        metrics: [
+          { split: 'test', name: 'accuracy', value: accuracy(prediction!, yTest) },
+          { split: 'test', name: 'mse', value: meanSquaredError(prediction!, yTest) },
+        ],
+        backend: `${row.precision}-cpu`,
+        durationMs: Date.now() - started,
+      };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** Datasets are loaded once per worker process and reused by every trial that names the same one. */
+class DatasetCache {
+  private readonly entries = new Map<string, PreparedDataset>();
+  get(config: DatasetConfig): PreparedDataset {
+    const key = JSON.stringify(config);
+    let data = this.entries.get(key);
+    if (!data) {
+      data = prepareDataset(config);
+      if (this.entries.size >= 4) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, data);
+    }
+    return data;
+  }
+}

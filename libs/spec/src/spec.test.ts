@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { expandTrials, parseSpecYaml, SpecError, sweepIdFor } from './index.ts';
+
+const valid = `
+name: tiny
+dataset: { name: mnist, train: 100, test: 50 }
+architectures:
+  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }
+finite:
+  width: [64, 256]
+  optimizer: { lr: [0.5, 1.0] }
+  batch: 10
+  steps: 20
+  seeds: [0, 1]
+infinite:
+  kernels: [nngp, ntk]
+  diag_reg: [1e-4, 1e-2]
+  time: [inf, 100]
+`;
+
+function problemsOf(yaml: string): string[] {
+  try {
+    parseSpecYaml(yaml);
+  } catch (err) {
+    assert.ok(err instanceof SpecError, `expected SpecError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('spec was accepted');
+}
+
+describe('spec validation', () => {
+  it('accepts a valid spec and fills defaults', () => {
+    const spec = parseSpecYaml(valid);
+    assert.deepEqual(spec.finite?.parameterization, ['ntk']);
+    assert.deepEqual(spec.dataset.preprocess, ['standardize']);
+    assert.equal(spec.targets, 'onehot-centered');
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['unknown dataset', valid.replace('name: mnist', 'name: imagenet'), /^spec\.dataset\.name: .*"mnist"/],
+    ['too many training points', valid.replace('train: 100', 'train: 70000'), /^spec\.dataset\.train: at most 60000/],
+    ['bad activation names the allowed ones', valid.replace('activation: relu', 'activation: tanh'), /^spec\.architectures\[0\]\.activation: .*"relu"\|"erf"/],
+    ['misspelled field', valid.replace('W_std: 1.4', 'W_sd: 1.4'), /^spec\.architectures\[0\]: Unrecognized key: "W_sd"/],
+    ['negative width inside a list', valid.replace('[64, 256]', '[64, -3]'), /^spec\.finite\.width\[1\]: /],
+    ['unknown kernel', valid.replace('[nngp, ntk]', '[nngp, rbf]'), /^spec\.infinite\.kernels\[1\]: .*"nngp"\|"ntk"/],
+    ['bad time', valid.replace('[inf, 100]', '[inf, soon]'), /^spec\.infinite\.time\[1\]: /],
+    ['no grid at all', valid.split('finite:')[0]!, /^spec: needs a "finite" grid/],
+    ['not YAML', 'name: [unclosed', /^spec: not valid YAML/],
+  ];
+  for (const [title, yaml, expected] of cases) {
+    it(`rejects ${title} with the field path`, () => {
+      const problems = problemsOf(yaml);
+      assert.ok(problems.some((p) => expected.test(p)), `no problem matched ${expected}: ${JSON.stringify(problems)}`);
+    });
+  }
+});
+
+describe('expansion into trials', () => {
+  it('takes the cartesian product of every list', () => {
+    const trials = expandTrials(parseSpecYaml(valid));
+    const finite = trials.filter((t) => t.config.kind === 'finite');
+    const infinite = trials.filter((t) => t.config.kind === 'infinite');
+    assert.equal(finite.length, 2 * 2 * 2); // width × lr × seed
+    assert.equal(infinite.length, 2 * 2 * 2); // kernel × diag_reg × time
+    assert.equal(new Set(trials.map((t) => t.id)).size, trials.length);
+  });
+
+  it('gives the same ids for the same configuration, however the YAML is written', () => {
+    const reordered = valid.replace('{ kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }', '{ b_std: 0.1, W_std: 1.4, activation: relu, depth: 2, kind: fcn }');
+    const a = expandTrials(parseSpecYaml(valid)).map((t) => t.id);
+    const b = expandTrials(parseSpecYaml(reordered)).map((t) => t.id);
+    assert.deepEqual(a, b);
+    assert.equal(sweepIdFor(parseSpecYaml(valid)), sweepIdFor(parseSpecYaml(reordered)));
+  });
+
+  it('shares one kernel among trials that differ only in kernel kind, diag_reg and time', () => {
+    const infinite = expandTrials(parseSpecYaml(valid)).filter((t) => t.config.kind === 'infinite');
+    assert.equal(new Set(infinite.map((t) => t.kernelKey)).size, 1);
+    const other = expandTrials(parseSpecYaml(valid.replace('train: 100', 'train: 101'))).filter((t) => t.config.kind === 'infinite');
+    assert.notEqual(other[0]!.kernelKey, infinite[0]!.kernelKey);
+  });
+});

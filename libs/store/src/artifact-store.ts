@@ -1,0 +1,51 @@
+// Artifacts (kernel matrices, predictions, checkpoints) live as files under one directory, keyed by
+// slash-separated names. Writes go to a temporary name and are renamed into place, so a reader never
+// sees a half-written file and a crash leaves nothing behind under the real key.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeNpy, encodeNpy, type NdArray } from '@ntk/linalg';
+
+const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+export interface StoredArtifact {
+  key: string;
+  sha256: string;
+  bytes: number;
+}
+
+export class ArtifactStore {
+  constructor(readonly root: string) {}
+
+  pathOf(key: string): string {
+    if (!KEY_PATTERN.test(key) || key.split('/').some((part) => part === '..' || part === '.')) {
+      throw new Error(`invalid artifact key "${key}": use letters, digits, ".", "_", "-" separated by "/"`);
+    }
+    return path.join(this.root, key);
+  }
+
+  has(key: string): boolean {
+    return fs.existsSync(this.pathOf(key));
+  }
+
+  write(key: string, bytes: Uint8Array): StoredArtifact {
+    const target = this.pathOf(key);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(temporary, bytes);
+    fs.renameSync(temporary, target);
+    return { key, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
+  }
+
+  read(key: string): Buffer {
+    return fs.readFileSync(this.pathOf(key));
+  }
+
+  writeArray(key: string, array: NdArray): StoredArtifact {
+    return this.write(key, encodeNpy(array));
+  }
+
+  readArray(key: string): NdArray {
+    return decodeNpy(this.read(key));
+  }
+}

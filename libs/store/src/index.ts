@@ -1,0 +1,3 @@
+export * from './artifact-store.ts';
+export * from './result-store.ts';
+export type * from './schema.ts';

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ArtifactStore, ResultStore } from './index.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-store-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('result store (SQLite file)', () => {
+  let store: ResultStore;
+  before(async () => {
+    store = await ResultStore.open(path.join(dir, 'ntk.db'));
+  });
+  after(() => store.close());
+
+  it('registers trials idempotently and keeps finished results on re-registration', async () => {
+    await store.saveSweep({ id: 's1', name: 'demo', spec: { name: 'demo' } });
+    const trials = ['a', 'b', 'c'].map((id) => ({ id, kind: 'finite' as const, config: { id } }));
+    await store.registerTrials('s1', trials);
+    await store.markTrialRunning('a', 'test-worker');
+    await store.recordTrialOutcome('a', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], backend: 'wasm' });
+    await store.registerTrials('s1', trials); // a relaunch
+    const unfinished = await store.listUnfinishedTrials('s1', -1, 10);
+    assert.deepEqual(unfinished.map((t) => t.trialId), ['b', 'c']);
+    const rows = await store.sweepResults('s1');
+    assert.equal(rows[0]!.status, 'completed');
+    assert.equal(rows[0]!.metrics.test_accuracy, 0.9);
+    assert.equal(rows[0]!.attempts, 1);
+    assert.deepEqual(await store.countTrials('s1'), { pending: 2, running: 0, completed: 1, diverged: 0, failed: 0 });
+  });
+
+  it('pages unfinished trials by position', async () => {
+    const page = await store.listUnfinishedTrials('s1', 1, 10);
+    assert.deepEqual(page.map((t) => t.trialId), ['c']);
+  });
+
+  it('records failures with their message, and the data survives reopening the file', async () => {
+    await store.recordTrialFailure('b', 'out of memory');
+    await store.close();
+    store = await ResultStore.open(path.join(dir, 'ntk.db'));
+    const rows = await store.sweepResults('s1');
+    assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
+    const [sweep] = await store.listSweeps();
+    assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
+  });
+});
+
+describe('artifact store', () => {
+  const artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
+
+  it('round-trips arrays as .npy and leaves no temporary files', () => {
+    const data = Float64Array.from([1, 2, 3, 4, 5, 6]);
+    const stored = artifacts.writeArray('kernels/k1/nngp.npy', { shape: [2, 3], dtype: 'float64', data });
+    assert.match(stored.sha256, /^[0-9a-f]{64}$/);
+    const back = artifacts.readArray('kernels/k1/nngp.npy');
+    assert.deepEqual(back.shape, [2, 3]);
+    assert.deepEqual(Array.from(back.data), Array.from(data));
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'artifacts/kernels/k1')), ['nngp.npy']);
+  });
+
+  it('rejects keys that would escape its directory', () => {
+    assert.throws(() => artifacts.pathOf('../outside.npy'), /invalid artifact key/);
+    assert.throws(() => artifacts.pathOf('/etc/passwd'), /invalid artifact key/);
+  });
+});

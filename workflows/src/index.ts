@@ -1,0 +1,13 @@
+// Workflow code: deterministic, imports only @temporalio/workflow and types. Ids and counters, never data.
+export { kernelWorkflow } from './kernel.ts';
+export { TASK_QUEUES, type QueueName } from './queues.ts';
+export {
+  cancelSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setConcurrencySignal,
+  sweepWorkflow,
+} from './sweep.ts';
+export { trialWorkflow } from './trial.ts';
+export type * from './types.ts';
