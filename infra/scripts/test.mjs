@@ -26,6 +26,8 @@ const { temporalCli } = bootstrap();
 const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
 
 step('module boundaries (eslint + @nx/enforce-module-boundaries)');
+// The boundary rule reads Nx's cached project graph and silently skips without one: compute it first.
+run(path.join(bin, 'nx'), ['show', 'projects'], { NX_DAEMON: 'false', NX_NO_CLOUD: 'true' });
 run(path.join(bin, 'eslint'), ['.'], { NX_DAEMON: 'false' });
 
 step('types (tsc --noEmit)');

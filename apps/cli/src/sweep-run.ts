@@ -40,7 +40,7 @@ export function installQuietRuntime(): void {
 
 /** TEMPORAL_ADDRESS when set (a real cluster), else the embedded dev server for this NTK_HOME. */
 export async function temporalAddress(home: string, log: (line: string) => void): Promise<string> {
-  return process.env.TEMPORAL_ADDRESS ?? (await startServer(home, { log })).address;
+  return process.env.TEMPORAL_ADDRESS || (await startServer(home, { log })).address;
 }
 
 export async function runSweep(specFile: string, options: SweepRunOptions): Promise<void> {

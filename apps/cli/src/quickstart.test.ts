@@ -1,0 +1,78 @@
+// The README's main path at test size: `npm run quickstart <spec>` on the embedded Temporal server,
+// then the stored results through `ntk results`, and the server's state surviving a restart.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { ntk, REPO_ROOT } from '../test/cli.ts';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('quickstart path on the embedded Temporal server', { skip: !process.env.TEMPORAL_CLI_PATH && 'TEMPORAL_CLI_PATH not set (npm test sets it)' }, async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-quickstart-'));
+  const env = { NTK_HOME: home, NTK_TEMPORAL_PORT: String(await freePort()), TEMPORAL_ADDRESS: '' };
+  delete process.env.TEMPORAL_ADDRESS;
+  after(() => {
+    ntk(['server', 'stop'], env);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  let sweepId = '';
+
+  it('runs the spec end to end and prints finite widths next to NNGP and NTK', () => {
+    const spec = path.join(REPO_ROOT, 'apps/cli/test/quickstart-tiny.yaml');
+    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'infra/scripts/quickstart.mjs'), spec], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 600_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /width_or_kernel/);
+    for (const label of [/\b32\b/, /\b64\b/, /NNGP \(inf\)/, /NTK \(inf\)/]) assert.match(r.stdout, label);
+    sweepId = /sweep (\S+) on/.exec(r.stderr)![1]!;
+  });
+
+  it('ntk results reads the same rows from the store, as JSON and CSV', () => {
+    const json = ntk(['results', sweepId, '--format', 'json'], env);
+    assert.equal(json.status, 0, json.stderr);
+    const rows = JSON.parse(json.stdout) as { status: string; test_accuracy: number }[];
+    assert.equal(rows.length, 4);
+    for (const row of rows) {
+      assert.equal(row.status, 'completed');
+      assert.ok(row.test_accuracy > 0.3, `accuracy ${row.test_accuracy}`);
+    }
+    const csv = ntk(['results', sweepId, '--format', 'csv'], env);
+    assert.equal(csv.stdout.trim().split('\n').length, 5);
+    const list = ntk(['sweep', 'list'], env);
+    assert.match(list.stdout, new RegExp(`${sweepId}\\s+completed`));
+  });
+
+  it('the sweep workflow survives a server restart (state in NTK_HOME)', async () => {
+    assert.equal(ntk(['server', 'stop'], env).status, 0);
+    assert.equal(ntk(['server', 'status'], env).status, 3);
+    const start = ntk(['server', 'start'], env);
+    assert.equal(start.status, 0, start.stderr);
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.NTK_TEMPORAL_PORT}` });
+    try {
+      const description = await new Client({ connection }).workflow.getHandle(`sweep-${sweepId}`).describe();
+      assert.equal(description.status.name, 'COMPLETED');
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('relaunching the finished sweep recomputes nothing', () => {
+    const spec = path.join(REPO_ROOT, 'apps/cli/test/quickstart-tiny.yaml');
+    const before = JSON.parse(ntk(['results', sweepId, '--format', 'json'], env).stdout);
+    const r = ntk(['sweep', 'run', spec, '--no-progress'], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(ntk(['results', sweepId, '--format', 'json'], env).stdout), before);
+  });
+});

@@ -1,0 +1,97 @@
+// Orchestration against a real Temporal dev server (the pinned CLI built by the bootstrap), real
+// SQLite and a real artifact directory: a 4-trial sweep completes, and relaunching it recomputes nothing.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
+import { ArtifactStore, ResultStore } from '@ntk/store';
+import { progressQuery, sweepWorkflow, TASK_QUEUES } from '@ntk/workflows';
+import { createWorkers, runWorkers } from './workers.ts';
+
+const spec = parseSpecYaml(`
+name: integration
+dataset: { name: mnist, train: 60, test: 30, seed: 3 }
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite: { width: [16, 32], optimizer: { lr: 0.5 }, batch: 20, steps: 15 }
+infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
+`);
+
+const temporalCli = process.env.TEMPORAL_CLI_PATH;
+
+describe('SweepWorkflow on a real Temporal dev server', { skip: !temporalCli && 'TEMPORAL_CLI_PATH not set (npm test sets it)' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-sweep-'));
+  let env: TestWorkflowEnvironment;
+  let store: ResultStore;
+  let artifacts: ArtifactStore;
+  const sweepId = sweepIdFor(spec);
+
+  before(async () => {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: temporalCli! } } });
+    store = await ResultStore.open(path.join(dir, 'ntk.db'));
+    artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
+  });
+
+  after(async () => {
+    await store?.close();
+    await env?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runSweepOnce(): Promise<void> {
+    const workers: Worker[] = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
+    const stop = new AbortController();
+    const running = runWorkers(workers, stop.signal);
+    try {
+      await store.saveSweep({ id: sweepId, name: spec.name, spec });
+      const handle = await env.client.workflow.start(sweepWorkflow, {
+        workflowId: `sweep-${sweepId}`,
+        taskQueue: TASK_QUEUES.cpu,
+        args: [{ sweepId, concurrency: 4 }],
+      });
+      const summary = await handle.result();
+      assert.equal(summary.total, 4);
+      assert.equal(summary.done, 4, `sweep summary: ${JSON.stringify(summary)}`);
+      assert.equal(summary.failed, 0);
+      const progress = await handle.query(progressQuery);
+      assert.equal(progress.done, 4);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  }
+
+  it('runs 2 finite and 2 infinite trials and stores their rows', async () => {
+    await runSweepOnce();
+    const rows = await store.sweepResults(sweepId);
+    assert.equal(rows.length, 4);
+    for (const row of rows) {
+      assert.equal(row.status, 'completed', `${row.id}: ${row.error}`);
+      assert.ok(row.metrics.test_accuracy! > 0.3, `${row.id} accuracy ${row.metrics.test_accuracy}`);
+      assert.ok(Number.isFinite(row.metrics.test_mse));
+      assert.ok(artifacts.has(`predictions/${row.id}.npy`));
+    }
+    const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKey!;
+    assert.ok(artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
+    assert.equal((await store.listSweeps())[0]!.status, 'completed');
+  });
+
+  it('relaunching the same spec recomputes no finished trial and no kernel', async () => {
+    const before = await store.sweepResults(sweepId);
+    const kernelKey = before.find((r) => r.kind === 'infinite')!.kernelKey!;
+    const kernelFile = artifacts.pathOf(`kernels/${kernelKey}/nngp_train_train.npy`);
+    const kernelWritten = fs.statSync(kernelFile).mtimeMs;
+    await runSweepOnce();
+    const afterRows = await store.sweepResults(sweepId);
+    assert.deepEqual(
+      afterRows.map((r) => [r.id, r.attempts, r.metrics.test_accuracy]),
+      before.map((r) => [r.id, r.attempts, r.metrics.test_accuracy]),
+    );
+    assert.equal(fs.statSync(kernelFile).mtimeMs, kernelWritten);
+  });
+});
