@@ -1,0 +1,3 @@
+export * from './kernels.ts';
+export * from './predict.ts';
+export * from './metrics.ts';

@@ -1,0 +1,29 @@
+import { assertSameShape, type Matrix } from '@ntk/linalg';
+
+/** Fraction of rows whose argmax matches the argmax of the one-hot (or one-hot − c) targets. */
+export function accuracy(pred: Matrix, yOneHot: Matrix): number {
+  assertSameShape(pred, yOneHot, 'accuracy');
+  if (pred.rows === 0) return NaN;
+  let correct = 0;
+  for (let i = 0; i < pred.rows; i++) {
+    if (argmaxOfRow(pred, i) === argmaxOfRow(yOneHot, i)) correct++;
+  }
+  return correct / pred.rows;
+}
+
+/** Mean of (f − y)² over all n·k entries. */
+export function meanSquaredError(pred: Matrix, y: Matrix): number {
+  assertSameShape(pred, y, 'meanSquaredError');
+  let sum = 0;
+  for (let i = 0; i < pred.data.length; i++) sum += (pred.data[i] - y.data[i]) ** 2;
+  return sum / pred.data.length;
+}
+
+/** First index of the row maximum, like NumPy's argmax. */
+function argmaxOfRow(m: Matrix, row: number): number {
+  let best = 0;
+  for (let j = 1; j < m.cols; j++) {
+    if (m.data[row * m.cols + j] > m.data[row * m.cols + best]) best = j;
+  }
+  return best;
+}
