@@ -31,10 +31,13 @@ export function loadSpecFile(file: string): ExperimentSpec {
 }
 
 let runtimeInstalled = false;
-/** Temporal's own logging at WARN: a progress bar should not scroll away under INFO lines. */
+/**
+ * Temporal's own logging at ERROR: a progress bar should not scroll away under retry warnings.
+ * Trial failures are not lost: they are stored and printed after the results table.
+ */
 export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
 }
 
@@ -82,7 +85,11 @@ export async function runSweep(specFile: string, options: SweepRunOptions): Prom
     const result = handle.result();
     await Promise.race([showProgress(() => handle.query(progressQuery), result, options.progress), workersDone]);
     await result;
-    console.log(renderResults(await store.sweepResults(sweepId), options.format));
+    const rows = await store.sweepResults(sweepId);
+    console.log(renderResults(rows, options.format));
+    const failed = rows.filter((r) => r.status === 'failed');
+    for (const r of failed) log(`trial ${r.id} failed: ${r.error}`);
+    if (failed.length > 0) log(`${failed.length} trial(s) failed; run the same command again to retry them.`);
   } finally {
     process.removeListener('SIGINT', interrupt);
     stopWorkers.abort();
@@ -112,6 +119,7 @@ async function showProgress(query: () => Promise<SweepProgress>, finished: Promi
   while (!done) {
     try {
       const p = await query();
+      if (p.total === 0) throw new Error('not planned yet');
       const finishedCount = p.done + p.failed;
       const etaText = p.etaSeconds === null ? '?' : `${p.etaSeconds}s`;
       if (bar) {

@@ -17,7 +17,7 @@ name: integration
 dataset: { name: mnist, train: 60, test: 30, seed: 3 }
 architectures:
   - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
-finite: { width: [16, 32], optimizer: { lr: 0.5 }, batch: 20, steps: 15 }
+finite: { width: [16, 32], optimizer: { lr: 20 }, batch: 20, steps: 30 }
 infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
 `);
 

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { backendName, ensureGradients, initBackend, shippedWasmBatchMatMul } from './index.ts';
+
+test('initBackend picks wasm and is idempotent', async () => {
+  assert.equal(await initBackend(), 'wasm');
+  assert.equal(await initBackend('auto'), 'wasm');
+  assert.equal(backendName(), 'wasm');
+});
+
+test('cpu can be chosen and auto switches back', async () => {
+  assert.equal(await initBackend('cpu'), 'cpu');
+  assert.equal(backendName(), 'cpu');
+  assert.equal(await initBackend(), 'wasm');
+  assert.equal(backendName(), 'wasm');
+});
+
+test('unavailable backends fail with a clear message', async () => {
+  await assert.rejects(initBackend('webgpu'), /not available yet/);
+  await assert.rejects(initBackend('tensorflow'), /tfjs-node-gpu or @tensorflow\/tfjs-node installed/);
+  assert.equal(backendName(), 'wasm');
+});
+
+/** Max |c − a·b| over entries, against a float64 product of the same float32 inputs. */
+function errorVsFloat64(c: tf.Tensor, a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): number {
+  const [ad, bd, cd] = [a.dataSync(), b.dataSync(), c.dataSync()];
+  const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : a.shape;
+  const n = transposeB ? b.shape[0] : b.shape[1];
+  let worst = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let l = 0; l < k; l++) sum += ad[transposeA ? l * m + i : i * k + l] * bd[transposeB ? j * k + l : l * n + j];
+      worst = Math.max(worst, Math.abs(cd[i * n + j] - sum));
+    }
+  }
+  return worst;
+}
+
+test('patched wasm BatchMatMul matches the shipped kernel to float32 rounding, without leaks', async () => {
+  await initBackend('wasm');
+  const shipped = shippedWasmBatchMatMul();
+  assert.ok(shipped, 'the shipped kernel is kept after patching');
+  const [m, k, n] = [37, 53, 29];
+  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    const a = tf.randomNormal(transposeA ? [k, m] : [m, k], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const b = tf.randomNormal(transposeB ? [n, k] : [k, n], 0, 1, 'float32', 2) as tf.Tensor2D;
+    const before = tf.memory();
+    const backendBuffersBefore = tf.backend().numDataIds(); // kernel temporaries never reach the engine's count
+    const patched = tf.matMul(a, b, transposeA, transposeB);
+    const reference = tf.engine().makeTensorFromTensorInfo(
+      shipped.kernelFunc({ inputs: { a, b }, backend: tf.backend(), attrs: { transposeA, transposeB } }) as TensorInfo,
+    );
+    assert.deepEqual(patched.shape, reference.shape);
+    // Not bitwise: XNNPACK sums in another order than the shipped loop. Both are float32-accurate.
+    const tolerance = k * 1.2e-7 * 4; // a few float32 ulps of a sum of k terms of size ~1
+    assert.ok(errorVsFloat64(patched, a, b, transposeA, transposeB) < tolerance, `transposeA=${transposeA} transposeB=${transposeB}`);
+    assert.ok(errorVsFloat64(reference, a, b, transposeA, transposeB) < tolerance);
+    tf.dispose([patched, reference]);
+    const after = tf.memory();
+    assert.equal(after.numTensors, before.numTensors);
+    assert.equal(after.numDataBuffers, before.numDataBuffers);
+    assert.equal(tf.backend().numDataIds(), backendBuffersBefore);
+    tf.dispose([a, b]);
+  }
+});
+
+test('batched matmul with transposes is patched correctly', async () => {
+  await initBackend('wasm');
+  const a = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 3) as tf.Tensor3D;
+  const b = tf.randomNormal([3, 6, 4], 0, 1, 'float32', 4) as tf.Tensor3D;
+  const fast = tf.matMul(a, b, true, true);
+  const explicit = tf.matMul(tf.transpose(a, [0, 2, 1]), tf.transpose(b, [0, 2, 1]));
+  assert.deepEqual(fast.shape, [3, 5, 6]);
+  assert.deepEqual(Array.from(fast.dataSync()), Array.from(explicit.dataSync()));
+});
+
+test('gradients are registered', async () => {
+  await initBackend('wasm');
+  ensureGradients();
+  ensureGradients();
+  const x = tf.tensor2d([[1, -2], [3, 4]]);
+  const gradient = tf.grad((t: tf.Tensor) => tf.sum(tf.relu(tf.matMul(t as tf.Tensor2D, t as tf.Tensor2D, false, true))))(x);
+  // d/dX Σ relu(X·Xᵀ) = (M + Mᵀ)·X with M = [XXᵀ > 0] = I here.
+  assert.deepEqual(Array.from(gradient.dataSync()), [2, -4, 6, 8]);
+});

