@@ -42,11 +42,13 @@ describe('quickstart path on the embedded Temporal server', { skip: !process.env
   it('ntk results reads the same rows from the store, as JSON and CSV', () => {
     const json = ntk(['results', sweepId, '--format', 'json'], env);
     assert.equal(json.status, 0, json.stderr);
-    const rows = JSON.parse(json.stdout) as { status: string; test_accuracy: number }[];
+    const rows = JSON.parse(json.stdout) as { status: string; width_or_kernel: string; test_accuracy: number }[];
     assert.equal(rows.length, 4);
     for (const row of rows) {
       assert.equal(row.status, 'completed');
-      assert.ok(row.test_accuracy > 0.3, `accuracy ${row.test_accuracy}`);
+      // Chance is 0.1. Uncentered finite nets at this size reach ~0.3-0.45, kernels ~0.7.
+      const floor = row.width_or_kernel.includes('(inf)') ? 0.5 : 0.2;
+      assert.ok(row.test_accuracy > floor, `${row.width_or_kernel}: accuracy ${row.test_accuracy}`);
     }
     const csv = ntk(['results', sweepId, '--format', 'csv'], env);
     assert.equal(csv.stdout.trim().split('\n').length, 5);
