@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadMnist, mulberry32, oneHotCentered, parseIdx, sampleWithoutReplacement, standardize } from './index.ts';
+import { mulberry32, sampleWithoutReplacement } from '@ntk/spec';
+import { loadMnist, oneHotCentered, parseIdx, standardize } from './index.ts';
 
 test('loadMnist returns seeded subsets with the documented shapes', () => {
   const ds = loadMnist({ train: 200, test: 50, seed: 1 });

@@ -2,5 +2,4 @@ export { featureCount, type Dataset, type DatasetIdentity } from './dataset.ts';
 export { parseIdx, type IdxArray } from './idx.ts';
 export { loadMnist, type MnistOptions } from './mnist.ts';
 export { oneHotCentered, standardize } from './preprocess.ts';
-export { deriveSeed, mulberry32, permutation, sampleWithoutReplacement } from './random.ts';
-export { prepareDataset, type DatasetConfig, type PreparedDataset } from './prepare.ts';
+export { prepareDataset, type PreparedDataset } from './prepare.ts';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Dataset } from './dataset.ts';
 import { parseIdx } from './idx.ts';
 import type { IdxArray } from './idx.ts';
-import { deriveSeed, mulberry32, sampleWithoutReplacement } from './random.ts';
+import { deriveSeed, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
 
 export interface MnistOptions {
   /** Number of training examples, drawn without replacement from the 60,000. */

@@ -1,16 +1,8 @@
 // From a spec's dataset section to arrays ready for training and kernel regression.
+import type { DatasetConfig } from '@ntk/spec';
 import { featureCount, type Dataset } from './dataset.ts';
 import { loadMnist } from './mnist.ts';
 import { oneHotCentered, standardize } from './preprocess.ts';
-
-/** The dataset section of an experiment spec (libs/spec validates it). */
-export interface DatasetConfig {
-  name: 'mnist';
-  train: number;
-  test: number;
-  seed: number;
-  preprocess: 'standardize'[];
-}
 
 export interface PreparedDataset extends Dataset {
   nTrain: number;

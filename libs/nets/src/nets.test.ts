@@ -15,7 +15,7 @@ import {
   withParameterTensors,
 } from './index.ts';
 import type { NetworkParams, TrainOptions } from './index.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '@ntk/spec';
 
 const fcn = (activation: 'relu' | 'erf', parameterization: 'ntk' | 'standard', depth = 2): Architecture => ({
   kind: 'fcn',

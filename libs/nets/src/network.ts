@@ -3,7 +3,7 @@ import { architectureLayers } from '@ntk/spec';
 import type { Architecture } from '@ntk/spec';
 import { isDense, layerFunctions } from './layers.ts';
 import type { LayerFunctions, LayerParams } from './layers.ts';
-import { mulberry32, nextSeed } from './random.ts';
+import { mulberry32, nextSeed } from '@ntk/spec';
 
 /** One entry per layer of architectureLayers(arch); activations have empty parameters. */
 export type NetworkParams = LayerParams[];

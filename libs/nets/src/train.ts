@@ -5,7 +5,7 @@ import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import type { Architecture } from '@ntk/spec';
 import { applyNetwork, disposeNetwork, initNetwork, parameterTensors, withParameterTensors } from './network.ts';
 import type { NetworkParams } from './network.ts';
-import { mulberry32, permutation } from './random.ts';
+import { mulberry32, permutation } from '@ntk/spec';
 
 export interface TrainOptions {
   arch: Architecture;

@@ -3,3 +3,4 @@ export * from './canonical.ts';
 export * from './schema.ts';
 export * from './trials.ts';
 export * from './validate.ts';
+export * from './random.ts';

@@ -1,4 +1,4 @@
-// Small seeded PRNG so that data subsets and shuffles are reproducible from a seed alone.
+// Small seeded PRNG: data subsets, shuffles and initializations are reproducible from a seed alone.
 
 /** mulberry32: a 32-bit state PRNG returning floats in [0, 1). Fast and good enough for sampling. */
 export function mulberry32(seed: number): () => number {
@@ -41,4 +41,9 @@ export function sampleWithoutReplacement(population: number, count: number, rand
 /** A uniformly random permutation of [0, n). */
 export function permutation(n: number, random: () => number): Int32Array {
   return sampleWithoutReplacement(n, n, random);
+}
+
+/** A 32-bit seed drawn from a generator, for tfjs ops that take a seed. */
+export function nextSeed(random: () => number): number {
+  return Math.floor(random() * 4294967296);
 }
