@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decodeNpy, fromRows, maxAbs, maxAbsDiff, ndArrayToMatrix, transpose, zeros, type Matrix } from '@ntk/linalg';
-import { parseArchitecture } from '@ntk/spec';
+import { mulberry32, parseArchitecture } from '@ntk/spec';
 import {
   accuracy,
   computeKernelBlock,
@@ -120,16 +120,11 @@ test('ReLU NTK diagonal is exact: W_std 1, b_std 0, depth 2 gives Θ(x, x) = (3/
   }
 });
 
-/** Deterministic pseudo-random inputs (mulberry32). */
+/** Deterministic uniform(-1, 1) matrix, so failures reproduce. */
 function randomInputs(rows: number, cols: number, seed: number): Matrix {
+  const random = mulberry32(seed);
   const m = zeros(rows, cols);
-  let s = seed >>> 0;
-  for (let i = 0; i < m.data.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    m.data[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
   return m;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '@ntk/spec';
 import {
   choleskyFactor,
   choleskySolve,
@@ -25,16 +26,11 @@ import {
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const goldenDir = process.env.NTK_GOLDEN_DIR ?? path.resolve(repoRoot, '../shared/reference/nt-golden');
 
-/** Deterministic uniform(-1, 1) matrix (mulberry32) so failures reproduce. */
+/** Deterministic uniform(-1, 1) matrix, so failures reproduce. */
 function randomMatrix(rows: number, cols: number, seed: number): Matrix {
+  const random = mulberry32(seed);
   const m = zeros(rows, cols);
-  let s = seed >>> 0;
-  for (let i = 0; i < m.data.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    m.data[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
   return m;
 }
 

@@ -1,9 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { architectureLayers } from '@ntk/spec';
-import type { Architecture } from '@ntk/spec';
-import { isDense, layerFunctions } from './layers.ts';
-import type { LayerFunctions, LayerParams } from './layers.ts';
-import { mulberry32, nextSeed } from '@ntk/spec';
+import { architectureLayers, mulberry32, nextSeed, type Architecture } from '@ntk/spec';
+import { isDense, layerFunctions, type LayerFunctions, type LayerParams } from './layers.ts';
 
 /** One entry per layer of architectureLayers(arch); activations have empty parameters. */
 export type NetworkParams = LayerParams[];

@@ -1,7 +1,7 @@
 // The experiment spec: what a researcher writes. Lists mean "sweep over these"; a single value
 // is accepted wherever a list is and means a one-element sweep.
 import { z } from 'zod';
-import { ACTIVATIONS, PARAMETERIZATIONS } from './architecture.ts';
+import { fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
 
 // A scalar becomes a one-element list before validation, so errors point at the offending element.
 const oneOrMany = <T extends z.ZodType>(item: T) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
@@ -30,15 +30,7 @@ export const datasetSchema = z
   });
 
 /** Architectures in a spec carry no parameterization: finite networks sweep it, kernels always use NTK. */
-const specArchitectureSchema = z
-  .object({
-    kind: z.literal('fcn'),
-    depth: z.number().int().min(0).max(64),
-    activation: z.enum(ACTIVATIONS),
-    W_std: z.number().positive(),
-    b_std: z.number().min(0),
-  })
-  .strict();
+const specArchitectureSchema = fcnArchitectureSchema.omit({ parameterization: true });
 
 const finiteSchema = z
   .object({
