@@ -137,5 +137,9 @@ async function showProgress(query: () => Promise<SweepProgress>, finished: Promi
     }
     await Promise.race([finished.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
+  if (bar && started) {
+    const p = await query().catch(() => undefined);
+    if (p) bar.update(p.done + p.failed, { failed: p.failed, running: p.running, etaText: '0s' });
+  }
   bar?.stop();
 }
