@@ -19,7 +19,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-describe('quickstart path on the embedded Temporal server', { skip: !process.env.TEMPORAL_CLI_PATH && 'TEMPORAL_CLI_PATH not set (npm test sets it)' }, async () => {
+describe('quickstart path on the embedded Temporal server', async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-quickstart-'));
   const env = { NTK_HOME: home, NTK_TEMPORAL_PORT: String(await freePort()), TEMPORAL_ADDRESS: '' };
   delete process.env.TEMPORAL_ADDRESS;

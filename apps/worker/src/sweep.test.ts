@@ -23,7 +23,7 @@ infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
 
 const temporalCli = process.env.TEMPORAL_CLI_PATH;
 
-describe('SweepWorkflow on a real Temporal dev server', { skip: !temporalCli && 'TEMPORAL_CLI_PATH not set (npm test sets it)' }, () => {
+describe('SweepWorkflow on a real Temporal dev server', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-sweep-'));
   let env: TestWorkflowEnvironment;
   let store: ResultStore;
@@ -31,6 +31,7 @@ describe('SweepWorkflow on a real Temporal dev server', { skip: !temporalCli && 
   const sweepId = sweepIdFor(spec);
 
   before(async () => {
+    assert.ok(temporalCli, 'TEMPORAL_CLI_PATH must name the Temporal CLI (npm test sets it from the bootstrap)');
     Runtime.install({ logger: new DefaultLogger('WARN') });
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: temporalCli! } } });
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
