@@ -66,7 +66,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   const running = new Set<Promise<void>>();
   const launch = (trial: TrialRef) => {
     progress.running++;
-    const run: Promise<void> = executeChildOnce(trialWorkflow, `trial-${trial.trialId}`, [trial])
+    const run: Promise<void> = executeChildOnce(trialWorkflow, `trial-${trial.trialId}`, [{ ...trial, kernelBlockSize: input.kernelBlockSize }])
       .then(
         () => void progress.done++,
         () => void progress.failed++,

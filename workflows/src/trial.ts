@@ -25,7 +25,7 @@ const { predictInfiniteTrial } = proxyActivities<Activities>({
 });
 
 /** TrialWorkflow(trialId): train a finite network, or wait for the shared kernel and predict with it. */
-export async function trialWorkflow(trial: TrialRef): Promise<TrialOutcome> {
+export async function trialWorkflow(trial: TrialRef & { kernelBlockSize: number }): Promise<TrialOutcome> {
   await bookkeeping.markTrialRunning(trial.trialId);
   try {
     let outcome: TrialOutcome;
@@ -33,7 +33,7 @@ export async function trialWorkflow(trial: TrialRef): Promise<TrialOutcome> {
       outcome = await trainFiniteTrial(trial.trialId);
     } else {
       if (!trial.kernelKey) throw ApplicationFailure.nonRetryable(`infinite trial ${trial.trialId} has no kernel key`);
-      await executeChildOnce(kernelWorkflow, `kernel-${trial.kernelKey}`, [{ kernelKey: trial.kernelKey, trialId: trial.trialId }]);
+      await executeChildOnce(kernelWorkflow, `kernel-${trial.kernelKey}`, [{ kernelKey: trial.kernelKey, trialId: trial.trialId, blockSize: trial.kernelBlockSize }]);
       outcome = await predictInfiniteTrial(trial.trialId);
     }
     await bookkeeping.recordTrialOutcome(trial.trialId, outcome);

@@ -14,6 +14,8 @@ export interface SweepWorkflowInput {
   sweepId: string;
   /** Trials run at once (sliding window of child workflows). */
   concurrency: number;
+  /** Rows/columns per kernel block: the unit of kernel work and storage (results do not depend on it). */
+  kernelBlockSize: number;
   /** Set only by continue-as-new: where the previous run stopped. */
   resumeFrom?: { position: number; progress: SweepProgress; launched: number };
 }

@@ -57,11 +57,12 @@ sweep
   .description('run a sweep on the embedded Temporal server (or TEMPORAL_ADDRESS) with an in-process worker; rerun to resume')
   .argument('<spec>', 'experiment spec (YAML)')
   .addOption(new Option('--concurrency <n>', 'trials running at once').argParser(positiveInt).default(2))
+  .addOption(new Option('--kernel-block <n>', 'rows per kernel block: the unit of kernel work and storage').argParser(positiveInt).default(1000))
   .addOption(new Option('--format <format>', 'results format').choices(RESULT_FORMATS).default('table'))
   .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks').choices(BACKENDS).default('auto'))
   .option('--no-progress', 'no progress output')
   .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
-  .action(async (spec: string, opts: { concurrency: number; format: ResultFormat; backend: string; progress: boolean }) => {
+  .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: string; progress: boolean }) => {
     await runSweep(spec, opts);
   });
 

@@ -15,6 +15,7 @@ import { startServer } from './temporal-server.ts';
 
 export interface SweepRunOptions {
   concurrency: number;
+  kernelBlock: number;
   format: ResultFormat;
   backend: string;
   progress: boolean;
@@ -78,7 +79,7 @@ export async function runSweep(specFile: string, options: SweepRunOptions): Prom
     const handle = await client.workflow.start(sweepWorkflow, {
       workflowId: `sweep-${sweepId}`,
       taskQueue: TASK_QUEUES.cpu,
-      args: [{ sweepId, concurrency: options.concurrency }],
+      args: [{ sweepId, concurrency: options.concurrency, kernelBlockSize: options.kernelBlock }],
       // A sweep already running with this id is joined, a finished one is started again (a resume).
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     });

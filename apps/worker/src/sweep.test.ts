@@ -9,7 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
 import { ArtifactStore, ResultStore } from '@ntk/store';
-import { progressQuery, sweepWorkflow, TASK_QUEUES } from '@ntk/workflows';
+import { kernelWorkflow, progressQuery, sweepWorkflow, TASK_QUEUES } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
 const spec = parseSpecYaml(`
@@ -22,6 +22,8 @@ infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
 `);
 
 const temporalCli = process.env.TEMPORAL_CLI_PATH;
+/** 200 train / 100 test in blocks of 64: 10 train×train tiles (upper triangle) and 8 test×train tiles. */
+const BLOCK = 64;
 
 describe('SweepWorkflow on a real Temporal dev server', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-sweep-'));
@@ -53,7 +55,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       const handle = await env.client.workflow.start(sweepWorkflow, {
         workflowId: `sweep-${sweepId}`,
         taskQueue: TASK_QUEUES.cpu,
-        args: [{ sweepId, concurrency: 4 }],
+        args: [{ sweepId, concurrency: 4, kernelBlockSize: BLOCK }],
       });
       const summary = await handle.result();
       assert.equal(summary.total, 4);
@@ -81,7 +83,42 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     }
     const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKey!;
     assert.ok(artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
+    assert.deepEqual(blockFiles(kernelKey).length, (10 + 8) * 2);
     assert.equal((await store.listSweeps())[0]!.status, 'completed');
+  });
+
+  function blockFiles(kernelKey: string): string[] {
+    const root = artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}`);
+    return fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.npy')).sort();
+  }
+
+  it('a KernelWorkflow recomputes only the blocks that are missing', async () => {
+    const infinite = (await store.sweepResults(sweepId)).find((r) => r.kind === 'infinite')!;
+    const kernelKey = infinite.kernelKey!;
+    const mtimes = () => new Map(blockFiles(kernelKey).map((f) => [f, fs.statSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/${f}`)).mtimeMs]));
+    const before = mtimes();
+    const assembledBefore = artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`);
+    for (const part of ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train']) fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/${part}.npy`));
+    fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/train_train/1_2.ntk.npy`));
+
+    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
+    const stop = new AbortController();
+    const running = runWorkers(workers, stop.signal);
+    try {
+      await env.client.workflow.execute(kernelWorkflow, {
+        workflowId: `kernel-${kernelKey}`,
+        taskQueue: TASK_QUEUES.cpu,
+        args: [{ kernelKey, trialId: infinite.id, blockSize: BLOCK }],
+      });
+    } finally {
+      stop.abort();
+      await running;
+    }
+    const after = mtimes();
+    const rewritten = [...after].filter(([f, t]) => before.get(f) !== t).map(([f]) => f);
+    // Both kinds of the deleted tile are recomputed together (one activity); nothing else is.
+    assert.deepEqual(rewritten.sort(), ['train_train/1_2.nngp.npy', 'train_train/1_2.ntk.npy']);
+    assert.deepEqual(artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`).data, assembledBefore.data);
   });
 
   it('relaunching the same spec recomputes no finished trial and no kernel', async () => {

@@ -2,8 +2,8 @@
 // Each does one thing; all of them take ids and return small summaries, never matrices.
 import { heartbeat } from '@temporalio/activity';
 import { prepareDataset, type PreparedDataset } from '@ntk/data';
-import { computeKernels, predict, accuracy, meanSquaredError } from '@ntk/kernels';
-import { ndArrayToMatrix, matrixToNdArray, type Matrix } from '@ntk/linalg';
+import { accuracy, computeKernelBlock, kernelTiles, meanSquaredError, placeTile, predict, type KernelTile } from '@ntk/kernels';
+import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { trainNetwork } from '@ntk/nets';
 import { initBackend } from '@ntk/compute';
 import { expandTrials, kernelKey as kernelKeyOf, validateSpec, type DatasetConfig, type FiniteTrialConfig, type InfiniteTrialConfig } from '@ntk/spec';
@@ -17,8 +17,18 @@ export interface ActivityContext {
   backend?: string;
 }
 
+const KERNEL_KINDS = ['nngp', 'ntk'] as const;
 const KERNEL_PARTS = ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train'] as const;
 const kernelArtifactKey = (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`;
+
+/** One block of a kernel: which matrix, and which tile of it at which block size. */
+export interface KernelBlockRef extends KernelTile {
+  part: 'train_train' | 'test_train';
+  blockSize: number;
+}
+/** Blocks are stored per block size, so two tilings never mix. */
+const blockArtifactKey = (kernelKey: string, b: Omit<KernelBlockRef, 'rows' | 'cols'>, kind: string) =>
+  `kernels/${kernelKey}/blocks-${b.blockSize}/${b.part}/${b.row}_${b.col}.${kind}.npy`;
 
 export function createActivities(ctx: ActivityContext) {
   const datasets = new DatasetCache();
@@ -92,21 +102,46 @@ export function createActivities(ctx: ActivityContext) {
       return { status: result.status, metrics, backend, durationMs: Math.round(result.seconds * 1000) };
     },
 
-    /** Computes train×train and test×train NNGP and NTK for a kernel key, skipping what is stored. */
-    async computeKernelMatrices(kernelKey: string, trialId: string): Promise<void> {
-      if (KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)))) return;
+    /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
+    async planKernelBlocks(kernelKey: string, trialId: string, blockSize: number): Promise<{ assembled: boolean; missing: KernelBlockRef[] }> {
+      if (KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)))) return { assembled: true, missing: [] };
+      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const blocks: KernelBlockRef[] = [
+        ...kernelTiles(dataset.train, dataset.train, blockSize, true).map((tile) => ({ part: 'train_train' as const, blockSize, ...tile })),
+        ...kernelTiles(dataset.test, dataset.train, blockSize, false).map((tile) => ({ part: 'test_train' as const, blockSize, ...tile })),
+      ];
+      return { assembled: false, missing: blocks.filter((b) => !KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, b, kind)))) };
+    },
+
+    /** Computes one block of NNGP and NTK (train×train or test×train) and stores it. Memory ∝ block size. */
+    async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
+      if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
       const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
       const data = datasets.get(config.dataset);
       const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
       const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
-      heartbeat({ part: 'train_train' });
-      const trainTrain = computeKernels(config.arch, xTrain, undefined, ['nngp', 'ntk']);
-      heartbeat({ part: 'test_train' });
-      const testTrain = computeKernels(config.arch, xTest, xTrain, ['nngp', 'ntk']);
-      await storeArray(kernelArtifactKey(kernelKey, 'nngp_train_train'), trainTrain.nngp!);
-      await storeArray(kernelArtifactKey(kernelKey, 'ntk_train_train'), trainTrain.ntk!);
-      await storeArray(kernelArtifactKey(kernelKey, 'nngp_test_train'), testTrain.nngp!);
-      await storeArray(kernelArtifactKey(kernelKey, 'ntk_test_train'), testTrain.ntk!);
+      const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
+      const kernels = computeKernelBlock(config.arch, x1, x2, block.rows, block.cols, [...KERNEL_KINDS]);
+      for (const kind of KERNEL_KINDS) await storeArray(blockArtifactKey(kernelKey, block, kind), kernels[kind]!);
+    },
+
+    /** Assembles the stored blocks into the full train×train and test×train kernels. */
+    async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
+      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const parts = [
+        { part: 'train_train' as const, rows: dataset.train, symmetric: true },
+        { part: 'test_train' as const, rows: dataset.test, symmetric: false },
+      ];
+      for (const { part, rows, symmetric } of parts) {
+        for (const kind of KERNEL_KINDS) {
+          const kernel = zeros(rows, dataset.train);
+          for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
+            const values = ndArrayToMatrix(ctx.artifacts.readArray(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind)));
+            placeTile(kernel, tile, values, symmetric);
+          }
+          await storeArray(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel);
+        }
+      }
     },
 
     /** Kernel regression with the stored kernel: t = ∞ (Cholesky) or finite t (eigendecomposition). */

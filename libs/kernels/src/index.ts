@@ -1,3 +1,4 @@
 export * from './kernels.ts';
 export * from './predict.ts';
 export * from './metrics.ts';
+export * from './tiling.ts';

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { zeros, type Matrix } from '@ntk/linalg';
+import { mulberry32, parseArchitecture } from '@ntk/spec';
+import { computeKernelBlock, computeKernels, kernelTiles, placeTile } from './index.ts';
+
+function randomInputs(rows: number, cols: number, seed: number): Matrix {
+  const random = mulberry32(seed);
+  const m = zeros(rows, cols);
+  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
+  return m;
+}
+
+const sameBits = (a: Matrix, b: Matrix) =>
+  a.rows === b.rows && a.cols === b.cols && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+
+test('kernelTiles covers the upper triangle of a symmetric kernel exactly once', () => {
+  const tiles = kernelTiles(10, 10, 3, true);
+  assert.deepEqual(tiles.map((t) => [t.row, t.col]), [[0, 0], [0, 1], [0, 2], [0, 3], [1, 1], [1, 2], [1, 3], [2, 2], [2, 3], [3, 3]]);
+  assert.deepEqual(tiles.at(-1)!.rows, [9, 10]);
+  assert.equal(kernelTiles(10, 4, 3, false).length, 4 * 2);
+  assert.throws(() => kernelTiles(4, 4, 0, true), /positive integer/);
+});
+
+for (const arch of [
+  parseArchitecture({ kind: 'fcn', depth: 3, activation: 'relu', W_std: 1.5, b_std: 0.2 }),
+  parseArchitecture({ kind: 'fcn', depth: 2, activation: 'erf', W_std: 1.1, b_std: 0.4 }),
+]) {
+  test(`blocks from any tiling equal the one-piece kernel bit for bit (${arch.activation})`, () => {
+    const train = randomInputs(23, 12, 1);
+    const testX = randomInputs(9, 12, 2);
+    const whole = { trainTrain: computeKernels(arch, train, undefined, ['nngp', 'ntk']), testTrain: computeKernels(arch, testX, train, ['nngp', 'ntk']) };
+    for (const size of [1, 4, 7, 23, 100]) {
+      for (const [x1, x2, expected] of [[train, undefined, whole.trainTrain], [testX, train, whole.testTrain]] as const) {
+        const symmetric = x2 === undefined;
+        const assembled = { nngp: zeros(x1.rows, (x2 ?? x1).rows), ntk: zeros(x1.rows, (x2 ?? x1).rows) };
+        for (const tile of kernelTiles(x1.rows, (x2 ?? x1).rows, size, symmetric)) {
+          const block = computeKernelBlock(arch, x1, x2, tile.rows, tile.cols, ['nngp', 'ntk']);
+          placeTile(assembled.nngp, tile, block.nngp!, symmetric);
+          placeTile(assembled.ntk, tile, block.ntk!, symmetric);
+        }
+        assert.ok(sameBits(assembled.nngp, expected.nngp!), `nngp, block ${size}, ${symmetric ? 'train×train' : 'test×train'}`);
+        assert.ok(sameBits(assembled.ntk, expected.ntk!), `ntk, block ${size}, ${symmetric ? 'train×train' : 'test×train'}`);
+      }
+    }
+  });
+}

@@ -1,0 +1,44 @@
+// Kernels are computed in blocks: the unit of work (one activity), of storage (one .npy per kernel
+// kind) and of memory (a block computation holds only its own rows × cols). A kernel of x with
+// itself is symmetric, so only tiles on or above the diagonal are computed.
+import type { Matrix } from '@ntk/linalg';
+
+export interface KernelTile {
+  /** Tile coordinates in the grid of blocks. */
+  row: number;
+  col: number;
+  /** Half-open index ranges into x1 and x2. */
+  rows: [number, number];
+  cols: [number, number];
+}
+
+/** The tiles of an n1 × n2 kernel in blocks of `size`; `symmetric` (x1 = x2) keeps col ≥ row only. */
+export function kernelTiles(n1: number, n2: number, size: number, symmetric: boolean): KernelTile[] {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`block size must be a positive integer, got ${size}`);
+  if (symmetric && n1 !== n2) throw new RangeError(`a symmetric kernel is square, got ${n1} × ${n2}`);
+  const tiles: KernelTile[] = [];
+  for (let row = 0; row * size < n1; row++) {
+    for (let col = symmetric ? row : 0; col * size < n2; col++) {
+      tiles.push({ row, col, rows: [row * size, Math.min(n1, (row + 1) * size)], cols: [col * size, Math.min(n2, (col + 1) * size)] });
+    }
+  }
+  return tiles;
+}
+
+/** Copies a computed tile into the full kernel; for a symmetric kernel also its mirror below the diagonal. */
+export function placeTile(kernel: Matrix, tile: KernelTile, values: Matrix, symmetric: boolean): void {
+  const [r0, r1] = tile.rows;
+  const [c0, c1] = tile.cols;
+  if (values.rows !== r1 - r0 || values.cols !== c1 - c0) {
+    throw new RangeError(`tile (${tile.row}, ${tile.col}) is ${r1 - r0} × ${c1 - c0} but the values are ${values.rows} × ${values.cols}`);
+  }
+  const n = kernel.cols;
+  for (let i = 0; i < values.rows; i++) {
+    kernel.data.set(values.data.subarray(i * values.cols, (i + 1) * values.cols), (r0 + i) * n + c0);
+  }
+  if (symmetric && tile.row !== tile.col) {
+    for (let i = 0; i < values.rows; i++) {
+      for (let j = 0; j < values.cols; j++) kernel.data[(c0 + j) * n + r0 + i] = values.data[i * values.cols + j]!;
+    }
+  }
+}
