@@ -76,6 +76,46 @@ export function predict(input: PredictionInput & { times: PredictionTime[] }): M
   return input.times.map((t) => (isInfinite(t) ? infinite! : finite[next++]));
 }
 
+/**
+ * Predictions for every (diag_reg, t) pair from ONE eigendecomposition of the unregularized K:
+ * K + s·I has the same eigenvectors and eigenvalues λ + s, so each ε only shifts the spectrum.
+ * Result[i][j] is the prediction for diagRegs[i] at times[j] (t = ∞ uses the filter 1/(λ + s)).
+ */
+export function predictGrid(input: Omit<PredictionInput, 'diagReg'> & { diagRegs: number[]; times: PredictionTime[] }): Matrix[][] {
+  checkShapes({ ...input, diagReg: 0 });
+  const { values, vectors } = symmetricEigen(input.kTrainTrain);
+  const n = values.length;
+  const k = input.yTrain.cols;
+  const numTargets = n * k;
+  const testInEigenbasis = matmul(input.kTestTrain, vectors);
+  const yInEigenbasis = matmul(transpose(vectors), input.yTrain);
+  const meanDiagonal = n === 0 ? 0 : trace(input.kTrainTrain) / n;
+  return input.diagRegs.map((eps) =>
+    input.times.map((t) => {
+      const filtered = zeros(n, k);
+      for (let i = 0; i < n; i++) {
+        const lambda = Math.max(values[i] + eps * meanDiagonal, 0);
+        const weight = t === 'inf' || t === Infinity ? 1 / lambda : gradientFlowFilter(lambda, t, numTargets);
+        if (!Number.isFinite(weight)) throw new Error(`predictGrid: the regularized kernel is singular (diag_reg ${eps}); use diag_reg > 0 for t = ∞`);
+        for (let j = 0; j < k; j++) filtered.data[i * k + j] = weight * yInEigenbasis.data[i * k + j];
+      }
+      return matmul(testInEigenbasis, filtered);
+    }),
+  );
+}
+
+/** NNGP posterior covariance of the test outputs: K_tt − K_td · A⁻¹ · K_dt (Cholesky). */
+export function posteriorCovariance(input: Omit<PredictionInput, 'yTrain'> & { kTestTest: Matrix }): Matrix {
+  const { kTrainTrain, kTestTrain, kTestTest } = input;
+  const m = kTestTrain.rows;
+  if (kTestTest.rows !== m || kTestTest.cols !== m) throw new Error(`posteriorCovariance: kTestTest must be ${m}×${m}`);
+  const l = choleskyFactor(regularizedTrainKernel(kTrainTrain, input.diagReg));
+  const explained = matmul(kTestTrain, choleskySolve(l, transpose(kTestTrain)));
+  const covariance = zeros(m, m);
+  for (let i = 0; i < m * m; i++) covariance.data[i] = kTestTest.data[i] - explained.data[i];
+  return covariance;
+}
+
 function checkShapes({ kTrainTrain, kTestTrain, yTrain }: PredictionInput): void {
   const n = kTrainTrain.rows;
   if (kTrainTrain.cols !== n) throw new Error(`predict: kTrainTrain must be square, got ${n}×${kTrainTrain.cols}`);
