@@ -1,7 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mulberry32, sampleWithoutReplacement } from '@ntk/spec';
-import { loadMnist, oneHotCentered, parseIdx, standardize } from './index.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gram, matmul, symmetricEigen, transpose, type Matrix } from '@ntk/linalg';
+import { datasetSchema, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
+import {
+  CIFAR10_TEST_FILE,
+  CIFAR10_TRAIN_FILES,
+  fashionMnistPools,
+  flipHorizontal,
+  flipImages,
+  loadCifar10,
+  loadFashionMnist,
+  loadMnist,
+  loadSynthetic,
+  normalizeRows,
+  oneHotCentered,
+  parseIdx,
+  prepareDataset,
+  standardize,
+  zca,
+  zcaWhitening,
+  type Dataset,
+} from './index.ts';
 
 test('loadMnist returns seeded subsets with the documented shapes', () => {
   const ds = loadMnist({ train: 200, test: 50, seed: 1 });
@@ -83,4 +105,243 @@ test('parseIdx reads headers and rejects malformed files', () => {
   assert.deepEqual(parseIdx(file), { shape: [2, 3], data: new Uint8Array([1, 2, 3, 4, 5, 6]) });
   assert.throws(() => parseIdx(file.subarray(0, 17)), /payload/);
   assert.throws(() => parseIdx(new Uint8Array([0, 0, 0x0d, 1, 0, 0, 0, 0])), /not supported/);
+});
+
+// ---- Fashion-MNIST ----
+
+test('Fashion-MNIST: fixed disjoint pools of 60,000 and 10,000, balanced, two empty entries dropped', () => {
+  const started = performance.now();
+  const pools = fashionMnistPools();
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(seconds < 20, `parsing took ${seconds.toFixed(1)} s`);
+  assert.equal(pools.dropped, 2);
+  assert.equal(pools.train.length, 60000);
+  assert.equal(pools.test.length, 10000);
+  const all = new Set([...pools.train, ...pools.test]);
+  assert.equal(all.size, 70000, 'pools are disjoint and cover every valid image');
+  const testCounts = new Int32Array(10);
+  for (const i of pools.test) testCounts[pools.labels[i]] += 1;
+  assert.deepEqual(Array.from(testCounts), Array(10).fill(1000));
+  // Pinned: if these move, every stored Fashion-MNIST result silently refers to other images.
+  assert.deepEqual(Array.from(pools.test.subarray(0, 5)), [4161, 5701, 5059, 489, 5754]);
+  assert.deepEqual(Array.from(pools.train.subarray(0, 5)), [3015, 1430, 296, 3835, 1857]);
+  assert.ok(fashionMnistPools() === pools, 'parsed once per process');
+});
+
+test('Fashion-MNIST subsets: shapes, determinism, nesting', () => {
+  const ds = loadFashionMnist({ train: 300, test: 100, seed: 4 });
+  assert.equal(ds.name, 'fashion-mnist');
+  assert.deepEqual(ds.inputShape, [28, 28, 1]);
+  assert.equal(ds.xTrain.length, 300 * 784);
+  assert.equal(ds.xTest.length, 100 * 784);
+  assert.ok(ds.xTrain.every((v) => v >= 0 && v <= 1));
+  assert.ok(ds.xTrain.some((v) => v === 1), 'bytes 0..255 are scaled to [0, 1]');
+  assert.equal(new Set(ds.labelsTrain).size, 10);
+  assert.deepEqual(ds.identity, { name: 'fashion-mnist', train: 300, test: 100, seed: 4, preprocessing: [] });
+  assert.deepEqual(loadFashionMnist({ train: 300, test: 100, seed: 4 }), ds);
+  assert.notDeepEqual(loadFashionMnist({ train: 300, test: 100, seed: 5 }).xTrain, ds.xTrain);
+  const larger = loadFashionMnist({ train: 600, test: 100, seed: 4 });
+  assert.deepEqual(larger.xTrain.subarray(0, 300 * 784), ds.xTrain);
+  assert.deepEqual(larger.xTest, ds.xTest);
+  assert.deepEqual(Array.from(loadFashionMnist({ train: 5, test: 5, seed: 0 }).labelsTrain), [2, 8, 0, 9, 6]);
+});
+
+// ---- CIFAR-10 ----
+
+/** The byte a synthetic CIFAR record holds for channel c at (h, w): distinct per record, channel and position. */
+const cifarPixel = (record: number, c: number, h: number, w: number) => (record * 7 + c * 80 + h * 3 + w) % 256;
+
+/** A cifar-10-batches-bin directory with `perFile` records per file; record r has label r % 10. */
+function fakeCifarDir(perFile: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ntk-cifar-'));
+  [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE].forEach((file, f) => {
+    const bytes = new Uint8Array(perFile * 3073);
+    for (let i = 0; i < perFile; i++) {
+      const record = f * perFile + i;
+      bytes[i * 3073] = record % 10;
+      for (let c = 0; c < 3; c++) {
+        for (let h = 0; h < 32; h++) for (let w = 0; w < 32; w++) bytes[i * 3073 + 1 + c * 1024 + h * 32 + w] = cifarPixel(record, c, h, w);
+      }
+    }
+    writeFileSync(join(dir, file), bytes);
+  });
+  return dir;
+}
+
+test('CIFAR-10: CHW records become NHWC [32, 32, 3] pixels in [0, 1], exactly', (t) => {
+  const dir = fakeCifarDir(2); // records 0..9 train (labels 0..9), 10..11 test (labels 0, 1)
+  t.after(() => rmSync(dir, { recursive: true }));
+  const ds = loadCifar10({ dir, train: 10, test: 2, seed: 0 });
+  assert.deepEqual(ds.inputShape, [32, 32, 3]);
+  assert.equal(ds.xTrain.length, 10 * 3072);
+  assert.deepEqual([...ds.labelsTrain].sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const check = (x: Float64Array, labels: Int32Array, recordOf: (label: number) => number) => {
+    labels.forEach((label, row) => {
+      const record = recordOf(label);
+      for (let h = 0; h < 32; h++) {
+        for (let w = 0; w < 32; w++) {
+          for (let c = 0; c < 3; c++) assert.equal(x[row * 3072 + (h * 32 + w) * 3 + c], cifarPixel(record, c, h, w) / 255);
+        }
+      }
+    });
+  };
+  check(ds.xTrain, ds.labelsTrain, (label) => label);
+  check(ds.xTest, ds.labelsTest, (label) => 10 + label);
+  assert.deepEqual(loadCifar10({ dir, train: 10, test: 2, seed: 0 }), ds);
+  assert.notDeepEqual(Array.from(loadCifar10({ dir, train: 10, test: 2, seed: 1 }).labelsTrain), Array.from(ds.labelsTrain));
+});
+
+test('CIFAR-10: the directory comes from the option or NTK_CIFAR10_DIR; missing files are named', (t) => {
+  const dir = fakeCifarDir(1);
+  const saved = process.env.NTK_CIFAR10_DIR;
+  t.after(() => {
+    rmSync(dir, { recursive: true });
+    if (saved === undefined) delete process.env.NTK_CIFAR10_DIR;
+    else process.env.NTK_CIFAR10_DIR = saved;
+  });
+  delete process.env.NTK_CIFAR10_DIR;
+  assert.throws(() => loadCifar10({ train: 1, test: 1, seed: 0 }), /dataset\.path.*NTK_CIFAR10_DIR.*data_batch_1\.bin/);
+  process.env.NTK_CIFAR10_DIR = dir;
+  assert.equal(loadCifar10({ train: 5, test: 1, seed: 0 }).labelsTrain.length, 5);
+  const empty = mkdtempSync(join(tmpdir(), 'ntk-cifar-'));
+  t.after(() => rmSync(empty, { recursive: true }));
+  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), /data_batch_1\.bin is missing; expected a cifar-10-batches-bin directory/);
+  writeFileSync(join(empty, 'bad'), new Uint8Array(10));
+  for (const file of [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE]) writeFileSync(join(empty, file), new Uint8Array(3000));
+  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), /3000 bytes, not a whole number of 3073-byte records/);
+});
+
+// ---- synthetic ----
+
+test('synthetic: seeded Gaussian inputs, labels from one fixed teacher, nested subsets', () => {
+  const options = { shape: [8, 8, 3], classes: 10, train: 400, test: 100, seed: 0 };
+  const ds = loadSynthetic(options);
+  assert.deepEqual(ds.inputShape, [8, 8, 3]);
+  assert.equal(ds.xTrain.length, 400 * 192);
+  assert.equal(ds.labelsTest.length, 100);
+  assert.equal(new Set(ds.labelsTrain).size, 10);
+  const mean = ds.xTrain.reduce((a, b) => a + b) / ds.xTrain.length;
+  const variance = ds.xTrain.reduce((a, b) => a + (b - mean) ** 2, 0) / ds.xTrain.length;
+  assert.ok(Math.abs(mean) < 0.01 && Math.abs(variance - 1) < 0.02, `mean ${mean}, variance ${variance}`);
+  assert.deepEqual(loadSynthetic(options), ds);
+  const larger = loadSynthetic({ ...options, train: 500 });
+  assert.deepEqual(larger.xTrain.subarray(0, ds.xTrain.length), ds.xTrain);
+  assert.deepEqual(larger.labelsTrain.subarray(0, 400), ds.labelsTrain);
+  const other = loadSynthetic({ ...options, seed: 1 });
+  assert.notDeepEqual(other.xTrain, ds.xTrain);
+  assert.deepEqual(other.identity, { name: 'synthetic', train: 400, test: 100, seed: 1, preprocessing: [], shape: [8, 8, 3], classes: 10 });
+  // Another seed draws other points of the same task: in one dimension with two classes the teacher is a
+  // sign rule, and every seed must agree on which label the positive inputs get.
+  const positiveLabels = [0, 1, 2].map((seed) => {
+    const line = loadSynthetic({ shape: [1], classes: 2, train: 50, test: 0, seed });
+    return new Set(Array.from(line.labelsTrain).filter((_, i) => line.xTrain[i] > 0));
+  });
+  assert.deepEqual(positiveLabels, [positiveLabels[0], positiveLabels[0], positiveLabels[0]]);
+  assert.equal(positiveLabels[0].size, 1);
+});
+
+// ---- preprocessing ----
+
+test('standardize works per channel on NHWC data', () => {
+  const raw = loadSynthetic({ shape: [4, 4, 3], classes: 2, train: 50, test: 10, seed: 0 });
+  // Give each channel its own offset and scale.
+  const shifted = { ...raw, xTrain: raw.xTrain.map((v, i) => v * (i % 3 + 1) + 10 * (i % 3)) };
+  const ds = standardize(shifted);
+  for (let c = 0; c < 3; c++) {
+    const values = ds.xTrain.filter((_, i) => i % 3 === c);
+    const mean = values.reduce((a, b) => a + b) / values.length;
+    const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+    assert.ok(Math.abs(mean) < 1e-12 && Math.abs(variance - 1) < 1e-12, `channel ${c}: mean ${mean}, variance ${variance}`);
+  }
+});
+
+const identityError = (m: Matrix) => Math.max(...m.data.map((v, i) => Math.abs(v - (i % (m.cols + 1) === 0 ? 1 : 0))));
+
+/** Σ = XᵀX/n. */
+function covarianceOf(x: Matrix): Matrix {
+  const covariance = gram(transpose(x));
+  covariance.data.forEach((_, i) => (covariance.data[i] /= x.rows));
+  return covariance;
+}
+
+for (const n of [60, 15]) {
+  test(`zcaWhitening (${n} rows of 20 features): W is symmetric and W·(Σ + ridge·I)·W = I`, () => {
+    const x = { rows: n, cols: 20, data: loadSynthetic({ shape: [20], classes: 2, train: n, test: 0, seed: 3 }).xTrain };
+    const covariance = covarianceOf(x);
+    const { ridge, whitening } = zcaWhitening(x, 0.1);
+    const trace = covariance.data.filter((_, i) => i % 21 === 0).reduce((a, b) => a + b);
+    assert.ok(Math.abs(ridge - (0.1 * trace) / 20) < 1e-14);
+    assert.deepEqual(whitening.data, transpose(whitening).data);
+    const regularized = { ...covariance, data: covariance.data.map((v, i) => v + (i % 21 === 0 ? ridge : 0)) };
+    assert.ok(identityError(matmul(matmul(whitening, regularized), whitening)) < 1e-12);
+    assert.throws(() => zcaWhitening(x, 0), /ε > 0/);
+  });
+}
+
+test('zca: standardized, unit-norm, centered rows; train covariance whitened up to the ridge; test uses train W', () => {
+  const raw = loadSynthetic({ shape: [4, 4, 2], classes: 3, train: 200, test: 20, seed: 1 });
+  const d = 32;
+  // Test images = the first training images, so both must come out identical.
+  const input: Dataset = { ...raw, xTest: raw.xTrain.slice(0, 20 * d), labelsTest: raw.labelsTrain.slice(0, 20) };
+  const ds = zca(input, 0.1);
+  assert.deepEqual(ds.xTest, ds.xTrain.subarray(0, 20 * d));
+  assert.deepEqual(ds.identity.preprocessing, ['zca(0.1)']);
+  // Rows before whitening have unit norm, so tr Σ = 1 and the ridge is ε/d: Cov(xW) = WΣW = I − (ε/d)·W².
+  const normalized = normalizeRows(standardize(input).xTrain, d);
+  assert.ok(normalized.data.subarray(0, d).reduce((a, v) => a + v * v, 0) - 1 < 1e-12);
+  const { whitening } = zcaWhitening(normalized, 0.1);
+  const out = { rows: 200, cols: d, data: ds.xTrain };
+  const covariance = covarianceOf(out);
+  const squared = matmul(whitening, whitening);
+  const recovered = { ...covariance, data: covariance.data.map((v, i) => v + (0.1 / d) * squared.data[i]) };
+  assert.ok(identityError(recovered) < 1e-10);
+  // Whitened spectrum: every direction of the (rank d − 1, row-centered) data has variance in (0, 1).
+  const values = symmetricEigen(covariance).values;
+  assert.ok(Math.abs(values[0]) < 1e-10, 'the all-ones direction was removed by centering each row');
+  assert.ok(values.subarray(1).every((v) => v > 0.3 && v < 1), `spectrum ${values[1]}..${values[d - 1]}`);
+});
+
+test('flips: involution, mirror the W axis, seeded per image, test untouched', () => {
+  // One image of shape [2, 3, 2]: value = 100h + 10w + c.
+  const image = Float64Array.from({ length: 12 }, (_, i) => 100 * Math.floor(i / 6) + 10 * (Math.floor(i / 2) % 3) + (i % 2));
+  const flipped = flipImages(image, [2, 3, 2]);
+  assert.deepEqual(Array.from(flipped), [20, 21, 10, 11, 0, 1, 120, 121, 110, 111, 100, 101]);
+  assert.deepEqual(flipImages(flipped, [2, 3, 2]), image);
+  assert.throws(() => flipImages(image, [12]), /NHWC/);
+
+  const ds = loadSynthetic({ shape: [3, 4, 2], classes: 2, train: 400, test: 10, seed: 0 });
+  const aug = flipHorizontal(ds, { seed: 9 });
+  assert.deepEqual(flipHorizontal(ds, { seed: 9 }), aug);
+  assert.equal(aug.xTest, ds.xTest);
+  assert.deepEqual(aug.identity.preprocessing, ['flip(seed=9, fraction=0.5)']);
+  const mirror = flipImages(ds.xTrain, ds.inputShape);
+  let count = 0;
+  for (let i = 0; i < 400; i++) {
+    const rows = [ds.xTrain, mirror, aug.xTrain].map((x) => Array.from(x.subarray(i * 24, (i + 1) * 24)));
+    const isFlipped = rows[2].every((v, k) => v === rows[1][k]);
+    assert.ok(isFlipped || rows[2].every((v, k) => v === rows[0][k]), `image ${i} is either kept or flipped`);
+    count += isFlipped ? 1 : 0;
+  }
+  assert.ok(count > 160 && count < 240, `${count} of 400 flipped`);
+  assert.notDeepEqual(flipHorizontal(ds, { seed: 10 }).xTrain, aug.xTrain);
+  assert.deepEqual(flipHorizontal(ds, { seed: 9, fraction: 1 }).xTrain, mirror);
+  assert.deepEqual(flipHorizontal(ds, { seed: 9, fraction: 0 }).xTrain, ds.xTrain);
+});
+
+test('prepareDataset reads every dataset and preprocessing step of a spec', (t) => {
+  const synthetic = prepareDataset(
+    datasetSchema.parse({ name: 'synthetic', shape: [4, 4, 3], classes: 5, train: 60, test: 20, preprocess: ['standardize', { zca: 0.5 }] }),
+  );
+  assert.equal(synthetic.inputDim, 48);
+  assert.equal(synthetic.yTrain.length, 60 * 5);
+  assert.deepEqual(synthetic.identity.preprocessing, ['standardize', 'zca(0.5)']);
+
+  const dir = fakeCifarDir(3);
+  t.after(() => rmSync(dir, { recursive: true }));
+  const cifar = prepareDataset(datasetSchema.parse({ name: 'cifar10', path: dir, train: 12, test: 3, preprocess: ['zca'] }));
+  assert.deepEqual([cifar.nTrain, cifar.nTest, cifar.inputDim], [12, 3, 3072]);
+  assert.deepEqual(cifar.identity.preprocessing, ['zca(0.1)']);
+
+  const fashion = prepareDataset(datasetSchema.parse({ name: 'fashion-mnist', train: 30, test: 10 }));
+  assert.deepEqual([fashion.nTrain, fashion.nTest, fashion.inputDim], [30, 10, 784]);
 });

@@ -17,6 +17,9 @@ export interface DatasetIdentity {
   test: number;
   seed: number;
   preprocessing: string[];
+  /** Synthetic data only: the generated task's input shape and class count. */
+  shape?: number[];
+  classes?: number;
 }
 
 export function featureCount(ds: Pick<Dataset, 'inputShape'>): number {

@@ -1,8 +1,12 @@
 // From a spec's dataset section to arrays ready for training and kernel regression.
-import type { DatasetConfig } from '@ntk/spec';
+import type { DatasetConfig, PreprocessStep } from '@ntk/spec';
+import { loadCifar10 } from './cifar10.ts';
 import { featureCount, type Dataset } from './dataset.ts';
+import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadMnist } from './mnist.ts';
 import { oneHotCentered, standardize } from './preprocess.ts';
+import { loadSynthetic } from './synthetic.ts';
+import { zca } from './zca.ts';
 
 export interface PreparedDataset extends Dataset {
   nTrain: number;
@@ -15,16 +19,22 @@ export interface PreparedDataset extends Dataset {
 }
 
 const LOADERS: Record<DatasetConfig['name'], (c: DatasetConfig) => Dataset> = {
-  mnist: (c) => loadMnist({ train: c.train, test: c.test, seed: c.seed }),
+  mnist: (c) => loadMnist(c),
+  'fashion-mnist': (c) => loadFashionMnist(c),
+  cifar10: (c) => loadCifar10({ ...c, dir: c.path }),
+  synthetic: ({ shape, classes, ...c }) => {
+    // The schema requires both for synthetic; this guards configs built without it.
+    if (!shape || !classes) throw new Error('synthetic data needs dataset.shape and dataset.classes');
+    return loadSynthetic({ ...c, shape, classes });
+  },
 };
 
-const PREPROCESSORS: Record<DatasetConfig['preprocess'][number], (d: Dataset) => Dataset> = {
-  standardize,
-};
+function applyStep(data: Dataset, step: PreprocessStep): Dataset {
+  return step === 'standardize' ? standardize(data) : zca(data, step.zca);
+}
 
 export function prepareDataset(config: DatasetConfig): PreparedDataset {
-  let data = LOADERS[config.name](config);
-  for (const step of config.preprocess) data = PREPROCESSORS[step](data);
+  const data = config.preprocess.reduce(applyStep, LOADERS[config.name](config));
   return {
     ...data,
     nTrain: data.labelsTrain.length,

@@ -37,8 +37,32 @@ describe('spec validation', () => {
     assert.equal(spec.targets, 'onehot-centered');
   });
 
+  it('accepts every dataset and both spellings of ZCA', () => {
+    const dataset = (line: string) => parseSpecYaml(valid.replace('{ name: mnist, train: 100, test: 50 }', line)).dataset;
+    assert.deepEqual(dataset('{ name: fashion-mnist, train: 60000, test: 10000 }').name, 'fashion-mnist');
+    assert.equal(dataset('{ name: cifar10, train: 50000, test: 100, path: /data/cifar-10-batches-bin }').path, '/data/cifar-10-batches-bin');
+    const synthetic = dataset('{ name: synthetic, shape: [8, 8, 3], classes: 10, train: 100000, test: 10 }');
+    assert.deepEqual([synthetic.shape, synthetic.classes], [[8, 8, 3], 10]);
+    assert.deepEqual(dataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, zca] }').preprocess, ['standardize', { zca: 0.1 }]);
+    assert.deepEqual(dataset('{ name: mnist, train: 100, test: 50, preprocess: [zca: 0.01] }').preprocess, [{ zca: 0.01 }]);
+    const block = valid.replace('{ name: mnist, train: 100, test: 50 }', '\n  name: mnist\n  train: 100\n  test: 50\n  preprocess:\n    - standardize\n    - zca: 0.1\n');
+    assert.deepEqual(parseSpecYaml(block).dataset.preprocess, ['standardize', { zca: 0.1 }]);
+    // Bare `zca` is stored as its default, so both spellings are the same trials.
+    const ids = (steps: string) => expandTrials(parseSpecYaml(valid.replace('test: 50 }', `test: 50, preprocess: ${steps} }`))).map((t) => t.id);
+    assert.deepEqual(ids('[zca]'), ids('[{ zca: 0.1 }]'));
+    assert.notDeepEqual(ids('[zca]'), ids('[{ zca: 0.01 }]'));
+  });
+
+  const withDataset = (line: string) => valid.replace('{ name: mnist, train: 100, test: 50 }', line);
   const cases: [string, string, RegExp][] = [
-    ['unknown dataset', valid.replace('name: mnist', 'name: imagenet'), /^spec\.dataset\.name: .*"mnist"/],
+    ['unknown dataset', valid.replace('name: mnist', 'name: imagenet'), /^spec\.dataset\.name: .*"mnist"\|"fashion-mnist"\|"cifar10"\|"synthetic"/],
+    ['too many CIFAR-10 training points', withDataset('{ name: cifar10, train: 60000, test: 50 }'), /^spec\.dataset\.train: at most 50000 for cifar10/],
+    ['unknown preprocessing step', withDataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, pca] }'), /^spec\.dataset\.preprocess\[1\]: expected "standardize", "zca" or \{ zca: ε \}/],
+    ['non-positive ZCA regularization', withDataset('{ name: mnist, train: 100, test: 50, preprocess: [{ zca: -1 }] }'), /^spec\.dataset\.preprocess\[0\]\.zca: .*>0/],
+    ['synthetic without a shape', withDataset('{ name: synthetic, classes: 10, train: 100, test: 50 }'), /^spec\.dataset\.shape: required for synthetic/],
+    ['synthetic with a bad shape', withDataset('{ name: synthetic, shape: [8, 0], classes: 10, train: 100, test: 50 }'), /^spec\.dataset\.shape\[1\]: /],
+    ['a shape for MNIST', withDataset('{ name: mnist, shape: [8], train: 100, test: 50 }'), /^spec\.dataset\.shape: only for synthetic/],
+    ['a path for MNIST', withDataset('{ name: mnist, path: /data, train: 100, test: 50 }'), /^spec\.dataset\.path: only for cifar10/],
     ['too many training points', valid.replace('train: 100', 'train: 70000'), /^spec\.dataset\.train: at most 60000/],
     ['bad activation names the allowed ones', valid.replace('activation: relu', 'activation: tanh'), /^spec\.architectures\[0\]\.activation: .*"relu"\|"erf"/],
     ['misspelled field', valid.replace('W_std: 1.4', 'W_sd: 1.4'), /^spec\.architectures\[0\]: Unrecognized key: "W_sd"/],
@@ -79,5 +103,12 @@ describe('expansion into trials', () => {
     assert.equal(new Set(infinite.map((t) => t.kernelKey)).size, 1);
     const other = expandTrials(parseSpecYaml(valid.replace('train: 100', 'train: 101'))).filter((t) => t.config.kind === 'infinite');
     assert.notEqual(other[0]!.kernelKey, infinite[0]!.kernelKey);
+  });
+
+  it('ignores where a dataset lives: moving the CIFAR-10 files keeps trial ids and kernel keys', () => {
+    const cifar = (dir: string) => valid.replace('{ name: mnist, train: 100, test: 50 }', `{ name: cifar10, train: 100, test: 50, path: ${dir} }`);
+    const a = expandTrials(parseSpecYaml(cifar('/data/a')));
+    const b = expandTrials(parseSpecYaml(cifar('/mnt/b')));
+    assert.deepEqual(a.map((t) => [t.id, t.kernelKey]), b.map((t) => [t.id, t.kernelKey]));
   });
 });

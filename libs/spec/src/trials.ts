@@ -40,13 +40,18 @@ export interface Trial {
   kernelKey?: string;
 }
 
+/** Where a dataset's files live says nothing about the experiment: moving them keeps every id. */
+function datasetIdentity({ path: _path, ...identity }: DatasetConfig): Omit<DatasetConfig, 'path'> {
+  return identity;
+}
+
 export function trialId(config: TrialConfig): string {
-  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...config });
+  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...config, dataset: datasetIdentity(config.dataset) });
 }
 
 /** A kernel is identified by (architecture without widths, dataset incl. preprocessing, precision). NNGP and NTK are computed together. */
 export function kernelKey(config: Pick<InfiniteTrialConfig, 'arch' | 'dataset' | 'precision'>): string {
-  return contentHash({ schema: TRIAL_SCHEMA_VERSION, arch: config.arch, dataset: config.dataset, precision: config.precision });
+  return contentHash({ schema: TRIAL_SCHEMA_VERSION, arch: config.arch, dataset: datasetIdentity(config.dataset), precision: config.precision });
 }
 
 function cartesian<T extends Record<string, readonly unknown[]>>(axes: T): { [K in keyof T]: T[K][number] }[] {
