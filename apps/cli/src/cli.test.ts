@@ -11,7 +11,7 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-cli-'));
 after(() => fs.rmSync(out, { recursive: true, force: true }));
 
 const cases = JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, 'cases.json'), 'utf8')).cases as Record<string, { arch: { kind: string } }>;
-const fcnCases = Object.entries(cases).filter(([, c]) => c.arch.kind === 'fcn');
+const allCases = Object.entries(cases);
 const golden = (name: string) => path.join(GOLDEN_DIR, name);
 const read = (file: string): NdArray => decodeNpy(fs.readFileSync(file));
 
@@ -26,9 +26,10 @@ function relativeError(actual: NdArray, expected: NdArray): number {
   return diff / scale;
 }
 
-describe('ntk kernel and ntk predict reproduce neural-tangents (FCN cases)', () => {
-  assert.ok(fcnCases.length >= 3, `golden FCN cases found in ${GOLDEN_DIR}`);
-  for (const [name, c] of fcnCases) {
+describe('ntk kernel and ntk predict reproduce neural-tangents (FCN, CNN-VEC and CNN-GAP cases)', () => {
+  assert.ok(allCases.length >= 6, `golden cases found in ${GOLDEN_DIR}`);
+  assert.ok(allCases.some(([, c]) => c.arch.kind === 'cnn'), 'CNN cases among them');
+  for (const [name, c] of allCases) {
     it(name, () => {
       const arch = path.join(out, `${name}.arch.json`);
       fs.writeFileSync(arch, JSON.stringify(c.arch));
@@ -66,6 +67,14 @@ describe('bad input exits with status 2 and names the problem', () => {
     const r = ntk(['kernel', '--arch', arch, '--x1', golden('fcn_relu_d2.x1.npy'), '--out', path.join(out, 'never')]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /arch\.W_std: /);
+  });
+
+  it('a cnn given flat rows instead of (n, H, W, C) images', () => {
+    const arch = path.join(out, 'cnn-arch.json');
+    fs.writeFileSync(arch, JSON.stringify(cases['cnn_gap_relu_d1']!.arch));
+    const r = ntk(['kernel', '--arch', arch, '--x1', golden('fcn_relu_d2.x1.npy'), '--out', path.join(out, 'never')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--x1: a cnn needs images of shape \(n, H, W, C\), got \(n, 16\)/);
   });
 
   it('an unknown kernel kind and a bad time value', () => {

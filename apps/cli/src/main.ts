@@ -5,7 +5,7 @@ import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, runWorkers } from '@ntk/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { SpecError } from '@ntk/spec';
-import { readArchitecture, readInputMatrix, writeMatrix } from './arrays.ts';
+import { checkInputShapes, readArchitecture, readInputMatrix, readInputs, writeMatrix } from './arrays.ts';
 import { exitCodeFor, UsageError } from './errors.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from './results.ts';
 import { installQuietRuntime, runSweep, temporalAddress } from './sweep-run.ts';
@@ -109,7 +109,7 @@ program
   .command('kernel')
   .description('compute infinite-width NNGP / NTK kernels between two sets of inputs and write them as .npy')
   .requiredOption('--arch <file>', 'architecture JSON (fields as in nt-golden/cases.json)')
-  .requiredOption('--x1 <file>', 'inputs, .npy of shape (n1, ...)')
+  .requiredOption('--x1 <file>', 'inputs, .npy of shape (n1, ...); (n1, H, W, C) images for a cnn')
   .option('--x2 <file>', 'second inputs, .npy of shape (n2, ...); default: x1')
   .addOption(new Option('--get <kinds>', 'comma-separated kernels: nngp, ntk').argParser(kernelList).default(['nngp', 'ntk'], 'nngp,ntk'))
   .addOption(new Option('--precision <p>', 'floating-point precision').choices(['float64']).default('float64'))
@@ -117,10 +117,13 @@ program
   .addHelpText('after', example('ntk kernel --arch arch.json --x1 train.npy --x2 test.npy --get nngp,ntk --out kernels/'))
   .action((opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; out: string }) => {
     const arch = readArchitecture(opts.arch);
-    const x1 = readInputMatrix(opts.x1, '--x1');
-    const x2 = opts.x2 ? readInputMatrix(opts.x2, '--x2') : undefined;
+    const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
+    const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
+    const inputShape = checkInputShapes(arch, second ? [first, second] : [first]);
+    const x1 = first.matrix;
+    const x2 = second?.matrix;
     if (x2 && x2.cols !== x1.cols) throw new UsageError(`--x2 has ${x2.cols} features per input but --x1 has ${x1.cols}`);
-    const kernels = computeKernels(arch, x1, x2, opts.get);
+    const kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
     for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!);
     console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows})`);
   });
@@ -139,13 +142,15 @@ program
   .addHelpText('after', example('ntk predict --arch arch.json --train-x x.npy --train-y y.npy --test-x t.npy --kernel ntk --diag-reg 1e-3 --time inf --out pred.npy'))
   .action((opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
     const arch = readArchitecture(opts.arch);
-    const xTrain = readInputMatrix(opts.trainX, '--train-x');
+    const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
     const yTrain = readInputMatrix(opts.trainY, '--train-y');
-    const xTest = readInputMatrix(opts.testX, '--test-x');
+    const test = { option: '--test-x', ...readInputs(opts.testX, '--test-x') };
+    const inputShape = checkInputShapes(arch, [train, test]);
+    const [xTrain, xTest] = [train.matrix, test.matrix];
     if (yTrain.rows !== xTrain.rows) throw new UsageError(`--train-y has ${yTrain.rows} rows but --train-x has ${xTrain.rows}`);
     if (xTest.cols !== xTrain.cols) throw new UsageError(`--test-x has ${xTest.cols} features per input but --train-x has ${xTrain.cols}`);
-    const kTrainTrain = computeKernels(arch, xTrain, undefined, [opts.kernel])[opts.kernel]!;
-    const kTestTrain = computeKernels(arch, xTest, xTrain, [opts.kernel])[opts.kernel]!;
+    const kTrainTrain = computeKernels(arch, xTrain, undefined, [opts.kernel], { inputShape })[opts.kernel]!;
+    const kTestTrain = computeKernels(arch, xTest, xTrain, [opts.kernel], { inputShape })[opts.kernel]!;
     const [prediction] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg: opts.diagReg, times: [opts.time] });
     writeMatrix(opts.out, prediction!);
     console.error(`wrote ${opts.out} (${prediction!.rows} × ${prediction!.cols})`);

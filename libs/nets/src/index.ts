@@ -1,7 +1,19 @@
-export { isDense, layerFunctions, type DenseParams, type LayerFunctions, type LayerParams, type LayerSizes, type NoParams } from './layers.ts';
+export {
+  hasWeights,
+  isConv,
+  isDense,
+  layerFunctions,
+  type ConvParams,
+  type DenseParams,
+  type LayerFunctions,
+  type LayerParams,
+  type LayerSizes,
+  type NoParams,
+} from './layers.ts';
 export {
   applyNetwork,
   disposeNetwork,
+  exampleShape,
   initNetwork,
   parameterTensors,
   withParameterTensors,
@@ -9,3 +21,4 @@ export {
   type NetworkShape,
 } from './network.ts';
 export { lossAndGradients, mseLoss, sgdStep, trainNetwork, type TrainOptions, type TrainResult } from './train.ts';
+export { empiricalNngp, empiricalNtk, type EmpiricalKernelOptions, type InputRows, type KernelMatrix } from './empirical.ts';

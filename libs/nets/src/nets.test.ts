@@ -2,11 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@ntk/compute';
-import type { Architecture } from '@ntk/spec';
+import type { Architecture, CnnArchitecture } from '@ntk/spec';
 import {
   applyNetwork,
   disposeNetwork,
+  hasWeights,
   initNetwork,
+  isConv,
   isDense,
   lossAndGradients,
   mseLoss,
@@ -40,12 +42,25 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-/** Standard-parameterization weights that equal the NTK network's effective weights. */
+const cnn = (fields: Partial<CnnArchitecture> = {}): CnnArchitecture => ({
+  kind: 'cnn',
+  readout: 'flatten',
+  depth: 2,
+  filter: [3, 3],
+  padding: 'SAME',
+  activation: 'relu',
+  W_std: 1.5,
+  b_std: 0.3,
+  parameterization: 'ntk',
+  ...fields,
+});
+
+/** Standard-parameterization weights that equal the NTK network's effective weights (dense and conv). */
 function effectiveStandardParams(ntkArch: Architecture, ntkParams: NetworkParams): NetworkParams {
   return ntkParams.map((p) => {
-    if (!isDense(p)) return p;
-    const fanIn = p.weight.shape[0];
-    return { weight: tf.mul(p.weight, ntkArch.W_std / Math.sqrt(fanIn)), bias: tf.mul(p.bias, ntkArch.b_std) };
+    if (!hasWeights(p)) return p;
+    const fanIn = p.weight.size / p.weight.shape[p.weight.rank - 1]!; // all but the output axis
+    return { weight: tf.mul(p.weight, ntkArch.W_std / Math.sqrt(fanIn)), bias: tf.mul(p.bias, ntkArch.b_std) } as NetworkParams[number];
   });
 }
 
@@ -69,6 +84,64 @@ test('NTK and standard parameterization compute the same function with equivalen
     parameterTensors(standardParams).forEach((t, i) => assert.ok(maxAbsDifference(t.dataSync(), drawnTensors[i].dataSync()) < 1e-6));
     tf.dispose([x, fNtk, fStandard]);
     [ntkParams, standardParams, drawn].forEach(disposeNetwork);
+  }
+});
+
+test('CNNs: NTK and standard parameterization compute the same function; shapes follow padding and readout', async () => {
+  await initBackend();
+  const cases: [CnnArchitecture, number[]][] = [
+    [cnn({ activation: 'relu' }), [8, 5, 5, 2]],
+    [cnn({ readout: 'gap', padding: 'VALID', activation: 'erf', filter: [3, 1] }), [8, 5, 4, 3]],
+  ];
+  for (const [arch, [batch, ...inputShape]] of cases) {
+    const shape = { width: 16, inputDim: inputShape.reduce((a, b) => a * b), inputShape, outputs: 3, seed: 12 };
+    const ntkParams = initNetwork(arch, shape);
+    assert.deepEqual(
+      ntkParams.filter(isConv).map((p) => p.weight.shape),
+      [[...arch.filter, inputShape[2], 16], [...arch.filter, 16, 16]],
+    );
+    // Flatten sees H·W·16 features (VALID shrinks H and W by f − 1 per layer); GAP sees 16.
+    const [h, w] = arch.padding === 'SAME' ? [inputShape[0]!, inputShape[1]!] : [inputShape[0]! - 4, inputShape[1]!];
+    assert.deepEqual(ntkParams.filter(isDense)[0]!.weight.shape, [arch.readout === 'flatten' ? h * w * 16 : 16, 3]);
+    const standardParams = effectiveStandardParams(arch, ntkParams);
+    const x = tf.tensor4d(gaussian(batch!, shape.inputDim, 1), [batch!, ...inputShape] as [number, number, number, number]);
+    const fNtk = applyNetwork(arch, ntkParams, x);
+    const fStandard = applyNetwork({ ...arch, parameterization: 'standard' }, standardParams, x);
+    assert.deepEqual(fNtk.shape, [batch, 3]);
+    assert.ok(maxAbsDifference(fNtk.dataSync(), fStandard.dataSync()) < 1e-5, arch.readout);
+    const drawn = initNetwork({ ...arch, parameterization: 'standard' }, shape);
+    parameterTensors(standardParams).forEach((t, i) => assert.ok(maxAbsDifference(t.dataSync(), parameterTensors(drawn)[i]!.dataSync()) < 1e-6));
+    assert.throws(() => applyNetwork(arch, ntkParams, tf.reshape(x, [batch!, -1])), /\[batch, H, W, C\]/);
+    tf.dispose([x, fNtk, fStandard]);
+    [ntkParams, standardParams, drawn].forEach(disposeNetwork);
+  }
+  assert.throws(() => initNetwork(cnn(), { width: 4, inputDim: 12, outputs: 1, seed: 1 }), /inputShape \[H, W, C\]/);
+  assert.throws(() => initNetwork(cnn({ padding: 'VALID' }), { width: 4, inputDim: 12, inputShape: [3, 2, 2], outputs: 1, seed: 1 }), /does not fit/);
+});
+
+test('CNN gradients (custom conv filter gradient) match float32 finite differences', async () => {
+  await initBackend();
+  for (const arch of [cnn({ activation: 'erf', depth: 2 }), cnn({ activation: 'erf', readout: 'gap', padding: 'VALID', depth: 1, filter: [3, 1] })]) {
+    const inputShape = [4, 3, 2];
+    const params = initNetwork(arch, { width: 3, inputDim: 24, inputShape, outputs: 2, seed: 8 });
+    const x = tf.tensor4d(gaussian(3, 24, 9), [3, 4, 3, 2]);
+    const y = tf.tensor2d(gaussian(3, 2, 10), [3, 2]);
+    const { grads } = lossAndGradients(arch, params, x, y);
+    const tensors = parameterTensors(params);
+    const lossWith = (k: number, i: number, delta: number) =>
+      tf.tidy(() => {
+        const values = tensors[k]!.dataSync().slice();
+        values[i] += delta;
+        const perturbed = tensors.map((t, j) => (j === k ? tf.tensor(values, t.shape) : t));
+        return mseLoss(applyNetwork(arch, withParameterTensors(params, perturbed), x), y).dataSync()[0]!;
+      });
+    const h = 1e-2;
+    const analytic = grads.flatMap((g) => Array.from(g.dataSync()));
+    const numeric = tensors.flatMap((t, k) => Array.from({ length: t.size }, (_, i) => (lossWith(k, i, h) - lossWith(k, i, -h)) / (2 * h)));
+    const scale = Math.max(...numeric.map(Math.abs));
+    assert.ok(maxAbsDifference(analytic, numeric) < 2e-3 * scale, `${arch.readout}: ${maxAbsDifference(analytic, numeric)} vs ${scale}`);
+    tf.dispose([x, y, ...grads]);
+    disposeNetwork(params);
   }
 });
 
@@ -259,6 +332,20 @@ test('progress is reported and the event loop keeps running during training', as
   }
   assert.deepEqual(reported, [20, 40, 50]);
   assert.ok(ticks > 0, 'timers ran while training');
+});
+
+test('a CNN trains on NHWC rows and leaks no tensors', async () => {
+  const images = syntheticProblem(48, 16, 32, 2); // rows of 4×4×2 images
+  const options = baseOptions({ arch: cnn({ depth: 1 }), width: 16, steps: 100, batchSize: 16, lr: 1, inputShape: [4, 4, 2], ...images });
+  await trainNetwork({ ...options, steps: 1 });
+  const before = tf.memory().numTensors;
+  const initial = await trainNetwork({ ...options, steps: 0 });
+  const trained = await trainNetwork(options);
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(trained.status, 'completed');
+  assert.ok(trained.trainLoss < 0.5 * initial.trainLoss, `${initial.trainLoss} → ${trained.trainLoss}`);
+  await assert.rejects(trainNetwork({ ...options, inputShape: undefined }), /inputShape \[H, W, C\]/);
+  await assert.rejects(trainNetwork({ ...options, inputShape: [4, 4, 3] }), /does not describe rows of 32 features/);
 });
 
 test('bad shapes are rejected', async () => {

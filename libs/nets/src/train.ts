@@ -3,7 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import type { Architecture } from '@ntk/spec';
-import { applyNetwork, disposeNetwork, initNetwork, parameterTensors, withParameterTensors } from './network.ts';
+import { applyNetwork, disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors } from './network.ts';
 import type { NetworkParams } from './network.ts';
 import { mulberry32, permutation } from '@ntk/spec';
 
@@ -19,6 +19,8 @@ export interface TrainOptions {
   /** n × outputs targets (one-hot-centered for classification). */
   yTrain: Float32Array;
   inputDim: number;
+  /** One row's layout, [H, W, C] (NHWC) for a CNN; default [inputDim]. */
+  inputShape?: number[];
   outputs: number;
   xTest: Float32Array;
   yTest: Float32Array;
@@ -58,7 +60,7 @@ export function sgdStep(params: tf.Tensor[], grads: tf.Tensor[], lr: number): tf
 export function lossAndGradients(
   arch: Architecture,
   params: NetworkParams,
-  x: tf.Tensor2D,
+  x: tf.Tensor,
   y: tf.Tensor2D,
 ): { loss: tf.Scalar; grads: tf.Tensor[] } {
   ensureGradients();
@@ -69,26 +71,27 @@ export function lossAndGradients(
 
 export async function trainNetwork(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
-  const { arch, width, seed, lr, steps, inputDim, outputs } = options;
+  const { arch, width, seed, lr, steps, inputDim, inputShape, outputs } = options;
   const nTrain = rowCount(options.xTrain, inputDim, 'xTrain');
   const nTest = rowCount(options.xTest, inputDim, 'xTest');
   checkRows(options.yTrain, nTrain, outputs, 'yTrain');
   checkRows(options.yTest, nTest, outputs, 'yTest');
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
+  const shape = exampleShape(arch, inputDim, inputShape);
   const progressEvery = options.progressEvery ?? 100;
   const batches = batchIndices(nTrain, options.batchSize, seed);
 
   const backend = backendName() ?? (await initBackend());
   ensureGradients();
 
-  const xTrain = tf.tensor2d(options.xTrain, [nTrain, inputDim]);
+  const xTrain = tf.tensor(options.xTrain, [nTrain, ...shape]);
   const yTrain = tf.tensor2d(options.yTrain, [nTrain, outputs]);
-  const xTest = tf.tensor2d(options.xTest, [nTest, inputDim]);
+  const xTest = tf.tensor(options.xTest, [nTest, ...shape]);
   let params: NetworkParams = [];
   let status: TrainResult['status'] = 'completed';
   let step = 0;
   try {
-    params = initNetwork(arch, { width, inputDim, outputs, seed });
+    params = initNetwork(arch, { width, inputDim, inputShape, outputs, seed });
     while (step < steps) {
       step++;
       const [loss, ...updated] = tf.tidy(() => {
@@ -152,12 +155,12 @@ function batchIndices(n: number, batchSize: number, seed: number): { next(): tf.
 const EVALUATION_ROWS = 1000; // bounds the activations held at once
 
 /** Outputs for all rows, computed in chunks. */
-function predict(arch: Architecture, params: NetworkParams, x: tf.Tensor2D): Float32Array {
+function predict(arch: Architecture, params: NetworkParams, x: tf.Tensor): Float32Array {
   const [n] = x.shape;
   const chunks: Float32Array[] = [];
   for (let start = 0; start < n; start += EVALUATION_ROWS) {
     const rows = Math.min(EVALUATION_ROWS, n - start);
-    const out = tf.tidy(() => applyNetwork(arch, params, tf.slice(x, [start, 0], [rows, -1])));
+    const out = tf.tidy(() => applyNetwork(arch, params, tf.slice(x, start, rows))); // rows [start, start + rows)
     chunks.push(out.dataSync() as Float32Array);
     out.dispose();
   }
