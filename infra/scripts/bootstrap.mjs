@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // First-run set-up for a fresh clone, using only Node's standard library (it runs before `npm ci`):
-//   1. npm dependencies (npm ci; native addons such as better-sqlite3 build here),
-//   2. the Temporal CLI, built from Go modules into .bin/ unless TEMPORAL_CLI_PATH or a `temporal`
+//   1. OpenBLAS for @ntk/linalg's native backend (apt-get install libopenblas-dev when root on
+//      Debian/Ubuntu; otherwise it prints the command and the pure-TypeScript fallback is used),
+//   2. npm dependencies (npm ci; native addons such as better-sqlite3 and @ntk/linalg's build here),
+//   3. @ntk/linalg's OpenBLAS addon, when OpenBLAS arrived after npm ci,
+//   4. the Temporal CLI, built from Go modules into .bin/ unless TEMPORAL_CLI_PATH or a `temporal`
 //      on PATH is given.
 // Each step is skipped when already done, so every entry point can call this cheaply.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -37,6 +40,79 @@ export function ensureNodeModules() {
   run('npm', fs.existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
 }
 
+// @ntk/linalg's native backend links the system OpenBLAS (BLAS + LAPACK in one library).
+const LINALG_DIR = path.join(REPO_ROOT, 'libs', 'linalg');
+const LINALG_ADDON = path.join(LINALG_DIR, 'build', 'Release', 'ntk_linalg.node');
+const LINALG_INSTALL_LOG = path.join(LINALG_DIR, 'build', 'install.log');
+const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch];
+const OPENBLAS_FILES = MULTIARCH
+  ? [`/usr/include/${MULTIARCH}/cblas.h`, `/usr/lib/${MULTIARCH}/libopenblas.so`]
+  : ['/usr/include/cblas.h', '/usr/lib/libopenblas.so'];
+const OPENBLAS_INSTALL = 'apt-get update && apt-get install -y libopenblas-dev';
+const linalgForcedTypescript = () => process.env.NTK_LINALG === 'typescript';
+
+function openblasMissing() {
+  return OPENBLAS_FILES.filter((file) => !fs.existsSync(file));
+}
+
+/** When files were put in place (ctime: dpkg keeps the packaged mtimes). */
+function installedAt(file) {
+  try {
+    return fs.statSync(file).ctimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Before npm ci, so @ntk/linalg's install script finds OpenBLAS. Never fails: without OpenBLAS the
+ * library uses its pure-TypeScript fallback.
+ */
+export function ensureOpenblas() {
+  if (process.platform !== 'linux' || linalgForcedTypescript()) return;
+  const missing = openblasMissing();
+  if (missing.length === 0) return;
+  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
+  const isRoot = process.getuid?.() === 0;
+  if (!hasApt) {
+    say(`OpenBLAS not found (${missing.join(', ')}); install OpenBLAS with its cblas.h to use @ntk/linalg's native backend; continuing with the pure-TypeScript fallback`);
+    return;
+  }
+  if (!isRoot) {
+    say(`OpenBLAS not found (${missing.join(', ')}); for @ntk/linalg's native backend run: sudo sh -c '${OPENBLAS_INSTALL}' (then npm run bootstrap); continuing with the pure-TypeScript fallback`);
+    return;
+  }
+  say(`OpenBLAS not found (${missing.join(', ')}); running: ${OPENBLAS_INSTALL}`);
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], { env });
+    run('apt-get', ['install', '-y', 'libopenblas-dev'], { env });
+    say(`OpenBLAS installed (${openblasMissing().length === 0 ? 'cblas.h and libopenblas.so present' : `still missing ${openblasMissing().join(', ')}`})`);
+  } catch (err) {
+    say(`installing OpenBLAS failed (${err.message}); continuing with the pure-TypeScript fallback`);
+  }
+}
+
+/**
+ * After npm ci: builds @ntk/linalg's addon if it is missing but could now be built (OpenBLAS installed
+ * after the last attempt, e.g. after npm ci). A build that already failed against this OpenBLAS is not
+ * retried on every run; `npm rebuild @ntk/linalg` retries by hand. Never fails.
+ */
+export function ensureLinalgAddon() {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'node_modules')) || fs.existsSync(LINALG_ADDON)) return;
+  if (linalgForcedTypescript() || process.platform !== 'linux' || openblasMissing().length > 0) return;
+  const openblasSince = Math.max(...OPENBLAS_FILES.map(installedAt));
+  const failedBefore =
+    mtime(LINALG_INSTALL_LOG) > openblasSince && !fs.readFileSync(LINALG_INSTALL_LOG, 'utf8').includes('gyp info ok');
+  if (failedBefore) {
+    say(`@ntk/linalg's OpenBLAS addon failed to build (log: ${path.relative(REPO_ROOT, LINALG_INSTALL_LOG)}); using the pure-TypeScript fallback`);
+    return;
+  }
+  say('building @ntk/linalg\'s OpenBLAS addon (OpenBLAS is newer than the last build)');
+  // The package's own install script: node-gyp rebuild, one line on failure, always exits 0.
+  spawnSync(process.execPath, [path.join(LINALG_DIR, 'native', 'install.mjs')], { cwd: LINALG_DIR, stdio: 'inherit' });
+}
+
 /** The Temporal CLI to use: TEMPORAL_CLI_PATH, a `temporal` on PATH, or the project-local build. */
 export function findTemporalCli() {
   if (process.env.TEMPORAL_CLI_PATH) return process.env.TEMPORAL_CLI_PATH;
@@ -60,7 +136,9 @@ export function ensureTemporalCli() {
 }
 
 export function bootstrap() {
+  ensureOpenblas();
   ensureNodeModules();
+  ensureLinalgAddon();
   return { temporalCli: ensureTemporalCli() };
 }
 

@@ -1,5 +1,28 @@
 export * from './matrix.ts';
-export * from './matmul.ts';
-export * from './cholesky.ts';
-export * from './eigen.ts';
+export { add, scale, dot } from './matmul.ts';
+export type { SymmetricEigen } from './eigen.ts';
 export * from './npy.ts';
+// gram, gramFast, matmul, choleskyFactor, choleskySolve and symmetricEigen dispatch to the native addon
+// (OpenBLAS/LAPACK, plus an exact SIMD gram kernel) or to TypeScript (see backend.ts); the TypeScript
+// implementations stay available under explicit names.
+export {
+  gram,
+  gramFast,
+  matmul,
+  choleskyFactor,
+  choleskySolve,
+  symmetricEigen,
+  linalgBackend,
+  linalgBackendInfo,
+  openblasOps,
+  setOpenblasThreads,
+  typescriptOps,
+  ADDON_PATH,
+  type LinalgBackend,
+  type LinalgBackendInfo,
+  type LinalgOps,
+  type OpenblasInfo,
+} from './backend.ts';
+export { gram as gramTs, matmul as matmulTs } from './matmul.ts';
+export { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';
+export { symmetricEigen as symmetricEigenTs } from './eigen.ts';

@@ -1,0 +1,501 @@
+// N-API addon over the system OpenBLAS (BLAS via cblas.h, LAPACK via its Fortran symbols, which
+// Debian's libopenblas.so carries too). Every call is synchronous and works directly on the
+// Float64Array storage passed in (no copies here: the TypeScript side allocates outputs and copies
+// inputs that LAPACK would overwrite; only the exact gram packs its operands into scratch). Matrices
+// are row-major on the JavaScript side; the layout notes on each function say how that maps onto
+// column-major LAPACK. Besides BLAS/LAPACK there is one kernel of our own, the exact gram (see
+// namespace exact), because libs/kernels needs gram's entries bit-for-bit reproducible.
+// Threads: OpenBLAS's pool (default one per core; setThreads changes it), and the exact gram uses the
+// same count. No JavaScript handle is touched off the calling thread.
+//
+// Built with C++ exceptions off (node-addon-api's NAPI_DISABLE_CPP_EXCEPTIONS): errors are thrown
+// as JavaScript exceptions and the function returns immediately.
+#include <napi.h>
+
+#include <cblas.h>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+// LAPACK, Fortran calling convention: everything by pointer, and gfortran appends one hidden
+// size_t length per CHARACTER argument. OpenBLAS's own C implementations (dpotrf_) ignore the
+// extra arguments; its gfortran-compiled reference routines (dsyevd_) expect them.
+extern "C" {
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+             double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len,
+             size_t uplo_len);
+}
+
+namespace {
+
+bool ThrowTypeError(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool ThrowError(Napi::Env env, const std::string& message) {
+  Napi::Error::New(env, message).ThrowAsJavaScriptException();
+  return false;
+}
+
+// A non-negative integer dimension that fits LAPACK's 32-bit int.
+bool GetDim(const Napi::CallbackInfo& info, size_t index, const char* name, int* out) {
+  if (index >= info.Length() || !info[index].IsNumber()) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a number");
+  }
+  const double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= 0) || value > INT_MAX || std::floor(value) != value) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a non-negative int32");
+  }
+  *out = static_cast<int>(value);
+  return true;
+}
+
+// The storage of a Float64Array argument holding at least `needed` doubles.
+bool GetF64(const Napi::CallbackInfo& info, size_t index, const char* name, size_t needed, double** out) {
+  if (index >= info.Length() || !info[index].IsTypedArray() ||
+      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a Float64Array");
+  }
+  Napi::Float64Array array = info[index].As<Napi::Float64Array>();
+  if (array.ElementLength() < needed) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " has " +
+                                          std::to_string(array.ElementLength()) + " entries, needs " +
+                                          std::to_string(needed));
+  }
+  *out = array.Data();  // Data() already includes the view's byteOffset.
+  return true;
+}
+
+bool GetBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool* out) {
+  if (index >= info.Length() || !info[index].IsBoolean()) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a boolean");
+  }
+  *out = info[index].As<Napi::Boolean>().Value();
+  return true;
+}
+
+size_t Elems(int rows, int cols) { return static_cast<size_t>(rows) * static_cast<size_t>(cols); }
+
+// Copies the strict upper triangle of a row-major n×n matrix onto the lower one.
+void MirrorUpperToLower(double* c, int n) {
+  for (size_t i = 1; i < static_cast<size_t>(n); i++)
+    for (size_t j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
+}
+
+// dgemm(a, aRows, aCols, transA, b, bRows, bCols, transB, c): c ← op(a)·op(b), all dense row-major
+// (leading dimension = column count); c must hold op(a).rows × op(b).cols doubles and alias neither input.
+Napi::Value Dgemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int aRows, aCols, bRows, bCols;
+  bool transA, transB;
+  double *a, *b, *c;
+  if (!GetDim(info, 1, "aRows", &aRows) || !GetDim(info, 2, "aCols", &aCols) || !GetBool(info, 3, "transA", &transA) ||
+      !GetDim(info, 5, "bRows", &bRows) || !GetDim(info, 6, "bCols", &bCols) || !GetBool(info, 7, "transB", &transB) ||
+      !GetF64(info, 0, "a", Elems(aRows, aCols), &a) || !GetF64(info, 4, "b", Elems(bRows, bCols), &b)) {
+    return env.Undefined();
+  }
+  const int m = transA ? aCols : aRows;
+  const int k = transA ? aRows : aCols;
+  const int kb = transB ? bCols : bRows;
+  const int n = transB ? bRows : bCols;
+  if (k != kb) {
+    ThrowError(env, "linalg native dgemm: inner dimensions " + std::to_string(k) + " and " + std::to_string(kb));
+    return env.Undefined();
+  }
+  if (!GetF64(info, 8, "c", Elems(m, n), &c)) return env.Undefined();
+  if (m == 0 || n == 0) return env.Undefined();
+  if (k == 0) {
+    std::memset(c, 0, Elems(m, n) * sizeof(double));
+    return env.Undefined();
+  }
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a,
+              aCols, b, bCols, 0.0, c, n);
+  return env.Undefined();
+}
+
+// dsyrk(a, n, k, c): c ← a·aᵀ for row-major a (n×k); computes the upper triangle and mirrors it, so
+// c is exactly symmetric.
+Napi::Value Dsyrk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n, k;
+  double *a, *c;
+  if (!GetDim(info, 1, "n", &n) || !GetDim(info, 2, "k", &k) || !GetF64(info, 0, "a", Elems(n, k), &a) ||
+      !GetF64(info, 3, "c", Elems(n, n), &c)) {
+    return env.Undefined();
+  }
+  if (n == 0) return env.Undefined();
+  if (k == 0) {
+    std::memset(c, 0, Elems(n, n) * sizeof(double));
+    return env.Undefined();
+  }
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, a, k, 0.0, c, n);
+  MirrorUpperToLower(c, n);
+  return env.Undefined();
+}
+
+// dpotrf(a, n): in place, a (row-major n×n, lower triangle read) becomes L with A = L·Lᵀ and its strict
+// upper triangle zeroed. Row-major lower is column-major upper, so LAPACK runs with uplo = 'U'
+// (A = UᵀU, U = Lᵀ). Returns 0, or the 1-based index of the first pivot that is not positive (its
+// value is then left on the diagonal). OpenBLAS tests `pivot <= 0`, which NaN passes, so a non-positive
+// or NaN diagonal entry after a "successful" factorization is reported the same way.
+Napi::Value Dpotrf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n;
+  double* a;
+  if (!GetDim(info, 1, "n", &n) || !GetF64(info, 0, "a", Elems(n, n), &a)) return env.Undefined();
+  int status = 0;
+  if (n > 0) {
+    const char uplo = 'U';
+    dpotrf_(&uplo, &n, a, &n, &status, 1);
+    if (status < 0) {
+      ThrowError(env, "linalg native: dpotrf rejected argument " + std::to_string(-status));
+      return env.Undefined();
+    }
+  }
+  const size_t nn = static_cast<size_t>(n);
+  if (status == 0) {
+    for (size_t i = 0; i < nn; i++) {
+      if (!(a[i * nn + i] > 0)) {
+        status = static_cast<int>(i) + 1;
+        break;
+      }
+    }
+  }
+  if (status == 0) {
+    for (size_t i = 0; i < nn; i++) std::memset(a + i * nn + i + 1, 0, (nn - i - 1) * sizeof(double));
+  }
+  return Napi::Number::New(env, status);
+}
+
+// dpotrs(l, n, b, m): in place, b (row-major n×m) becomes X with L·Lᵀ·X = B, reading only the lower
+// triangle of l. Two triangular solves, row-major throughout (cblas handles the layout).
+Napi::Value Dpotrs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n, m;
+  double *l, *b;
+  if (!GetDim(info, 1, "n", &n) || !GetDim(info, 3, "m", &m) || !GetF64(info, 0, "l", Elems(n, n), &l) ||
+      !GetF64(info, 2, "b", Elems(n, m), &b)) {
+    return env.Undefined();
+  }
+  if (n == 0 || m == 0) return env.Undefined();
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, m, 1.0, l, n, b, m);
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, m, 1.0, l, n, b, m);
+  return env.Undefined();
+}
+
+// dsyevd(a, n, w): in place, a (row-major symmetric n×n, lower triangle read) becomes the eigenvectors
+// as columns, w the eigenvalues ascending. The row-major lower triangle is LAPACK's column-major
+// upper; LAPACK returns vectors as column-major columns, i.e. row-major rows, so a is transposed in
+// place at the end. Returns LAPACK's info (0 = converged).
+Napi::Value Dsyevd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n;
+  double *a, *w;
+  if (!GetDim(info, 1, "n", &n) || !GetF64(info, 0, "a", Elems(n, n), &a) || !GetF64(info, 2, "w", n, &w)) {
+    return env.Undefined();
+  }
+  if (n == 0) return Napi::Number::New(env, 0);
+  const char jobz = 'V';
+  const char uplo = 'U';
+  int status = 0;
+  int lwork = -1;
+  int liwork = -1;
+  double workQuery = 0;
+  int iworkQuery = 0;
+  dsyevd_(&jobz, &uplo, &n, a, &n, w, &workQuery, &lwork, &iworkQuery, &liwork, &status, 1, 1);
+  if (status != 0) {
+    ThrowError(env, "linalg native: dsyevd workspace query failed with info " + std::to_string(status));
+    return env.Undefined();
+  }
+  // Reference LAPACK: lwork = 1 + 6n + 2n², liwork = 3 + 5n. Beyond int range (n ≳ 32k) LAPACK's
+  // 32-bit interface cannot take the workspace.
+  if (workQuery > static_cast<double>(INT_MAX)) {
+    ThrowError(env, "linalg native: dsyevd needs more workspace than a 32-bit LAPACK can address");
+    return env.Undefined();
+  }
+  lwork = static_cast<int>(workQuery);
+  liwork = iworkQuery;
+  double* work = static_cast<double*>(std::malloc(static_cast<size_t>(lwork) * sizeof(double)));
+  int* iwork = static_cast<int*>(std::malloc(static_cast<size_t>(liwork) * sizeof(int)));
+  if (work == nullptr || iwork == nullptr) {
+    std::free(work);
+    std::free(iwork);
+    ThrowError(env, "linalg native: out of memory for dsyevd workspace (" + std::to_string(lwork) + " doubles)");
+    return env.Undefined();
+  }
+  dsyevd_(&jobz, &uplo, &n, a, &n, w, work, &lwork, iwork, &liwork, &status, 1, 1);
+  std::free(work);
+  std::free(iwork);
+  if (status < 0) {
+    ThrowError(env, "linalg native: dsyevd rejected argument " + std::to_string(-status));
+    return env.Undefined();
+  }
+  if (status == 0) {
+    const size_t nn = static_cast<size_t>(n);
+    for (size_t i = 1; i < nn; i++)
+      for (size_t j = 0; j < i; j++) {
+        const double t = a[i * nn + j];
+        a[i * nn + j] = a[j * nn + i];
+        a[j * nn + i] = t;
+      }
+  }
+  return Napi::Number::New(env, status);
+}
+
+// ---- exact gram ---------------------------------------------------------------------------------
+// gram(x1, x2) = x1·x2ᵀ with every entry summed exactly as the TypeScript gram does it: s = 0, then
+// s += x1[i][k]·x2[j][k] for k = 0, 1, ..., d−1, each product and each sum rounded separately (no FMA:
+// binding.gyp compiles with -ffp-contract=off). So entries are bit-identical to the TypeScript backend,
+// independent of the matrix shapes, of any tiling of the rows, and of the thread count, and a symmetric
+// gram's diagonal equals the sequentially summed squared norms; libs/kernels relies on all three.
+// Speed comes from SIMD across entries (each vector lane is one entry with its own sequential sum),
+// register tiling and threads, not from reassociating the sum.
+namespace exact {
+
+struct Job {
+  const double* a;        // n1 × d, row-major
+  size_t n1;
+  const double* packed;   // x2 in panels of NR rows, k-major: packed[(p·d + k)·NR + w] = x2[p·NR + w][k]
+  size_t n2;
+  size_t d;
+  double* c;              // n1 × n2
+  bool symmetric;         // compute entries with j ≥ i only (the caller mirrors)
+  size_t rowBlock;
+  size_t blocks;
+  std::atomic<size_t>* next;
+  // Processes rows [i0, i1) using apack (rowBlock × KC doubles of scratch); false when out of memory.
+  void (*rows)(const Job&, size_t, size_t, double*);
+};
+
+// Entries are accumulated over k in chunks of KC (the partial sums wait in c between chunks, which
+// keeps the order of additions, hence the bits): a chunk of a packed panel then stays in L1.
+constexpr size_t KC = 192;
+
+// MR rows (packed k-major: ap[k·MR + r]) against one panel chunk of 2·VW columns (bp[k·NR + w]):
+// MR × 2 vector accumulators, one lane per entry, starting from 0 or from the partial sums in c.
+template <int VW, int MR>
+static inline __attribute__((always_inline)) void MicroTile(const double* ap, const double* bp, size_t kc, bool first,
+                                                            double* c, size_t ldc, size_t rows, size_t cols) {
+  typedef double V __attribute__((vector_size(VW * sizeof(double))));
+  constexpr int NR = 2 * VW;
+  V lo[MR], hi[MR];
+  const bool full = rows == static_cast<size_t>(MR) && cols == static_cast<size_t>(NR);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    if (first) {
+      lo[r] = hi[r] = V{};
+    } else if (full) {
+      std::memcpy(&lo[r], c + r * ldc, sizeof(V));
+      std::memcpy(&hi[r], c + r * ldc + VW, sizeof(V));
+    } else {
+      double tmp[NR] = {};
+      if (static_cast<size_t>(r) < rows)
+        for (size_t w = 0; w < cols; w++) tmp[w] = c[r * ldc + w];
+      std::memcpy(&lo[r], tmp, sizeof(V));
+      std::memcpy(&hi[r], tmp + VW, sizeof(V));
+    }
+  }
+  for (size_t k = 0; k < kc; k++) {
+    V b0, b1;
+    std::memcpy(&b0, bp + k * NR, sizeof(V));
+    std::memcpy(&b1, bp + k * NR + VW, sizeof(V));
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const double ark = ap[k * MR + r];
+      lo[r] += b0 * ark;
+      hi[r] += b1 * ark;
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    if (full) {
+      std::memcpy(c + r * ldc, &lo[r], sizeof(V));
+      std::memcpy(c + r * ldc + VW, &hi[r], sizeof(V));
+    } else if (static_cast<size_t>(r) < rows) {
+      double tmp[NR];
+      std::memcpy(tmp, &lo[r], sizeof(V));
+      std::memcpy(tmp + VW, &hi[r], sizeof(V));
+      for (size_t w = 0; w < cols; w++) c[r * ldc + w] = tmp[w];
+    }
+  }
+}
+
+template <int VW, int MR>
+static inline __attribute__((always_inline)) void Rows(const Job& job, size_t i0, size_t i1, double* apack) {
+  constexpr size_t NR = 2 * VW;
+  const size_t d = job.d;
+  const size_t tiles = (i1 - i0 + MR - 1) / MR;
+  for (size_t k0 = 0; k0 < d; k0 += KC) {
+    const size_t kc = std::min(KC, d - k0);
+    // Pack this chunk of the rows, MR rows at a time, k-major; rows past i1 are zeros (never stored).
+    for (size_t t = 0; t < tiles; t++) {
+      double* dst = apack + t * kc * MR;
+      for (size_t r = 0; r < static_cast<size_t>(MR); r++) {
+        const size_t i = i0 + t * MR + r;
+        if (i < i1) {
+          const double* src = job.a + i * d + k0;
+          for (size_t k = 0; k < kc; k++) dst[k * MR + r] = src[k];
+        } else {
+          for (size_t k = 0; k < kc; k++) dst[k * MR + r] = 0;
+        }
+      }
+    }
+    for (size_t j0 = 0; j0 < job.n2; j0 += NR) {
+      const size_t cols = std::min(NR, job.n2 - j0);
+      const double* bp = job.packed + (j0 / NR) * d * NR + k0 * NR;
+      // Symmetric: row i needs this panel only if some column j ≥ i is in it.
+      const size_t iEnd = job.symmetric ? std::min(i1, j0 + cols) : i1;
+      for (size_t t = 0; t < tiles; t++) {
+        const size_t i = i0 + t * MR;
+        if (i >= iEnd) break;
+        MicroTile<VW, MR>(apack + t * kc * MR, bp, kc, k0 == 0, job.c + i * job.n2 + j0, job.n2,
+                          std::min<size_t>(MR, i1 - i), cols);
+      }
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void RowsAvx512(const Job& job, size_t i0, size_t i1, double* ap) { Rows<8, 6>(job, i0, i1, ap); }
+__attribute__((target("avx2"))) void RowsAvx2(const Job& job, size_t i0, size_t i1, double* ap) { Rows<4, 6>(job, i0, i1, ap); }
+void RowsSse2(const Job& job, size_t i0, size_t i1, double* ap) { Rows<2, 4>(job, i0, i1, ap); }
+
+void* Worker(void* arg) {
+  const Job& job = *static_cast<const Job*>(arg);
+  double* apack = static_cast<double*>(std::malloc((job.rowBlock + 8) * KC * sizeof(double)));
+  if (apack == nullptr) return arg;  // the other threads (or the caller's) take the blocks
+  for (size_t b = job.next->fetch_add(1); b < job.blocks; b = job.next->fetch_add(1)) {
+    const size_t i0 = b * job.rowBlock;
+    job.rows(job, i0, std::min(job.n1, i0 + job.rowBlock), apack);
+  }
+  std::free(apack);
+  return nullptr;
+}
+
+// The vector width this CPU runs: 8 (AVX-512), 4 (AVX2) or 2 (SSE2, every x86-64).
+int VectorWidth() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return 8;
+  if (__builtin_cpu_supports("avx2")) return 4;
+#endif
+  return 2;
+}
+
+// Returns false when out of memory.
+bool Gram(const double* a, size_t n1, const double* b, size_t n2, size_t d, double* c, bool symmetric, int threads) {
+  const int vw = VectorWidth();
+  const size_t nr = 2 * static_cast<size_t>(vw);
+  const size_t panels = (n2 + nr - 1) / nr;
+  double* packed = static_cast<double*>(std::malloc(std::max<size_t>(1, panels * nr * d) * sizeof(double)));
+  if (packed == nullptr) return false;
+  for (size_t p = 0; p < panels; p++) {
+    double* panel = packed + p * d * nr;
+    for (size_t w = 0; w < nr; w++) {
+      const size_t j = p * nr + w;
+      if (j < n2) {
+        const double* src = b + j * d;
+        for (size_t k = 0; k < d; k++) panel[k * nr + w] = src[k];
+      } else {
+        for (size_t k = 0; k < d; k++) panel[k * nr + w] = 0;
+      }
+    }
+  }
+  std::atomic<size_t> next{0};
+  Job job{a, n1, packed, n2, d, c, symmetric, 96, 0, &next, vw == 8 ? RowsAvx512 : vw == 4 ? RowsAvx2 : RowsSse2};
+  job.blocks = (n1 + job.rowBlock - 1) / job.rowBlock;
+  // Threads only where they pay for themselves (~50 µs to start): about 10⁷ multiply-adds or more.
+  const double work = static_cast<double>(n1) * static_cast<double>(n2) * static_cast<double>(d) * (symmetric ? 0.5 : 1);
+  int extra = work < 1e7 ? 0 : std::min<int>(threads, static_cast<int>(job.blocks)) - 1;
+  pthread_t ids[64];
+  int started = 0;
+  for (; started < std::min(extra, 64); started++) {
+    if (pthread_create(&ids[started], nullptr, Worker, &job) != 0) break;  // fewer threads, same result
+  }
+  bool ok = Worker(&job) == nullptr;
+  for (int t = 0; t < started; t++) {
+    void* result = nullptr;
+    pthread_join(ids[t], &result);
+    ok = ok || result == nullptr;
+  }
+  std::free(packed);
+  if (!ok) return false;  // no thread could allocate its scratch
+  if (symmetric) MirrorUpperToLower(c, static_cast<int>(n1));
+  return true;
+}
+
+}  // namespace exact
+
+// gramExact(x1, n1, x2, n2, d, c, symmetric): c ← x1·x2ᵀ (n1 × n2) with the TypeScript gram's exact
+// per-entry arithmetic (see namespace exact). With symmetric, x2 must be x1 (n2 = n1) and c comes out
+// exactly symmetric.
+Napi::Value GramExact(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n1, n2, d;
+  bool symmetric;
+  double *x1, *x2, *c;
+  if (!GetDim(info, 1, "n1", &n1) || !GetDim(info, 3, "n2", &n2) || !GetDim(info, 4, "d", &d) ||
+      !GetBool(info, 6, "symmetric", &symmetric) || !GetF64(info, 0, "x1", Elems(n1, d), &x1) ||
+      !GetF64(info, 2, "x2", Elems(n2, d), &x2) || !GetF64(info, 5, "c", Elems(n1, n2), &c)) {
+    return env.Undefined();
+  }
+  if (symmetric && n1 != n2) {
+    ThrowError(env, "linalg native gramExact: symmetric needs n1 = n2");
+    return env.Undefined();
+  }
+  if (n1 == 0 || n2 == 0) return env.Undefined();
+  if (d == 0) {
+    std::memset(c, 0, Elems(n1, n2) * sizeof(double));
+    return env.Undefined();
+  }
+  if (!exact::Gram(x1, n1, x2, n2, d, c, symmetric, openblas_get_num_threads())) {
+    ThrowError(env, "linalg native: out of memory packing gram's second operand");
+  }
+  return env.Undefined();
+}
+
+// info(): what the process is linked against and how many threads OpenBLAS will use.
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("config", Napi::String::New(env, openblas_get_config()));
+  out.Set("corename", Napi::String::New(env, openblas_get_corename()));
+  out.Set("threads", Napi::Number::New(env, openblas_get_num_threads()));
+  out.Set("procs", Napi::Number::New(env, openblas_get_num_procs()));
+  // 0 = sequential build, 1 = pthreads, 2 = OpenMP.
+  out.Set("parallel", Napi::Number::New(env, openblas_get_parallel()));
+  // SIMD width (doubles) of the exact gram kernel on this CPU.
+  out.Set("gramVectorWidth", Napi::Number::New(env, exact::VectorWidth()));
+  return out;
+}
+
+// setThreads(n): OpenBLAS's thread count for this process (all callers share it).
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  int n;
+  if (!GetDim(info, 0, "threads", &n)) return info.Env().Undefined();
+  openblas_set_num_threads(n < 1 ? 1 : n);
+  return Napi::Number::New(info.Env(), openblas_get_num_threads());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("dgemm", Napi::Function::New(env, Dgemm, "dgemm"));
+  exports.Set("dsyrk", Napi::Function::New(env, Dsyrk, "dsyrk"));
+  exports.Set("gramExact", Napi::Function::New(env, GramExact, "gramExact"));
+  exports.Set("dpotrf", Napi::Function::New(env, Dpotrf, "dpotrf"));
+  exports.Set("dpotrs", Napi::Function::New(env, Dpotrs, "dpotrs"));
+  exports.Set("dsyevd", Napi::Function::New(env, Dsyevd, "dsyevd"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ntk_linalg, Init)

@@ -1,0 +1,278 @@
+// Chooses how the dense kernels run: the OpenBLAS/LAPACK N-API addon (native/, built at install into
+// build/Release/ntk_linalg.node) when it loads, the pure-TypeScript implementations otherwise.
+// On the addon: matmul and gramFast are dgemm/dsyrk, choleskyFactor dpotrf, choleskySolve two dtrsm,
+// symmetricEigen dsyevd; gram is the addon's own SIMD kernel, bit-identical to the TypeScript gram.
+//
+//   NTK_LINALG unset or 'auto'  the addon if it loads, else TypeScript (a one-time process warning says why)
+//   NTK_LINALG=typescript       TypeScript, without trying the addon
+//   NTK_LINALG=openblas         the addon, or throw on first use if it does not load
+//
+// The choice is made once, on first use, and holds for the process.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';
+import { symmetricEigen as symmetricEigenTs, type SymmetricEigen } from './eigen.ts';
+import { gram as gramTs, matmul as matmulTs } from './matmul.ts';
+import { assertSquare, zeros, type Matrix } from './matrix.ts';
+
+export type LinalgBackend = 'openblas' | 'typescript';
+
+/** The operations that have a native implementation; both backends provide all of them. */
+export interface LinalgOps {
+  /**
+   * x1·x2ᵀ; with x2 omitted, x1·x1ᵀ, exactly symmetric. Every entry is the plain sequential sum
+   * Σₖ x1[i][k]·x2[j][k] (k ascending, no FMA), so results are bit-identical across backends, tilings and
+   * thread counts, and gram(x)'s diagonal equals the sequentially summed squared norms (libs/kernels
+   * relies on all of this).
+   */
+  gram(x1: Matrix, x2?: Matrix): Matrix;
+  /**
+   * gram without the bit-for-bit guarantee: BLAS dsyrk/dgemm (FMA, blocked sums) on the openblas backend,
+   * entries within a few ulps of gram's. The TypeScript backend runs gram.
+   */
+  gramFast(x1: Matrix, x2?: Matrix): Matrix;
+  matmul(a: Matrix, b: Matrix): Matrix;
+  /** Lower L with A = L·Lᵀ, reading the lower triangle of a; throws naming the first non-positive pivot. */
+  choleskyFactor(a: Matrix): Matrix;
+  /** X with A·X = B, given L = choleskyFactor(A). */
+  choleskySolve(l: Matrix, b: Matrix): Matrix;
+  /** Ascending eigenvalues, eigenvectors as columns; reads the lower triangle. */
+  symmetricEigen(a: Matrix): SymmetricEigen;
+}
+
+/** What native/linalg.cc exports. All calls are synchronous and write into the arrays passed. */
+interface NativeAddon {
+  dgemm(
+    a: Float64Array, aRows: number, aCols: number, transA: boolean,
+    b: Float64Array, bRows: number, bCols: number, transB: boolean,
+    c: Float64Array,
+  ): void;
+  dsyrk(a: Float64Array, n: number, k: number, c: Float64Array): void;
+  gramExact(x1: Float64Array, n1: number, x2: Float64Array, n2: number, d: number, c: Float64Array, symmetric: boolean): void;
+  dpotrf(a: Float64Array, n: number): number;
+  dpotrs(l: Float64Array, n: number, b: Float64Array, m: number): void;
+  dsyevd(a: Float64Array, n: number, w: Float64Array): number;
+  info(): OpenblasInfo;
+  setThreads(threads: number): number;
+}
+
+export interface OpenblasInfo {
+  /** openblas_get_config(), e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64". */
+  config: string;
+  /** The kernel set OpenBLAS picked for this CPU. */
+  corename: string;
+  threads: number;
+  procs: number;
+  /** 0 sequential, 1 pthreads, 2 OpenMP. */
+  parallel: number;
+  /** Doubles per SIMD vector in the addon's exact gram kernel: 8 (AVX-512), 4 (AVX2) or 2 (SSE2). */
+  gramVectorWidth: number;
+}
+
+export interface LinalgBackendInfo {
+  backend: LinalgBackend;
+  /** Why the TypeScript backend is in use (absent for openblas). */
+  reason?: string;
+  addonPath: string;
+  openblas?: OpenblasInfo;
+}
+
+/** Where `node-gyp rebuild` (package.json "install") leaves the addon. */
+export const ADDON_PATH = fileURLToPath(new URL('../build/Release/ntk_linalg.node', import.meta.url));
+
+export const typescriptOps: LinalgOps = {
+  gram: gramTs,
+  gramFast: gramTs,
+  matmul: matmulTs,
+  choleskyFactor: choleskyFactorTs,
+  choleskySolve: choleskySolveTs,
+  symmetricEigen: symmetricEigenTs,
+};
+
+// ---- loading ----------------------------------------------------------------------------------
+
+let addonLoad: { addon: NativeAddon } | { error: string } | undefined;
+
+function loadAddon(): { addon: NativeAddon } | { error: string } {
+  if (addonLoad) return addonLoad;
+  if (!existsSync(ADDON_PATH)) {
+    addonLoad = {
+      error:
+        `the OpenBLAS addon is not built (no ${ADDON_PATH}); install libopenblas-dev, ` +
+        'then run `npm rebuild @ntk/linalg` (or `npm run bootstrap`)',
+    };
+  } else {
+    try {
+      const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+      addon.info(); // touches OpenBLAS once, so a broken library fails here rather than mid-computation
+      addonLoad = { addon };
+    } catch (err) {
+      addonLoad = { error: `the OpenBLAS addon at ${ADDON_PATH} failed to load: ${(err as Error).message}` };
+    }
+  }
+  return addonLoad;
+}
+
+let chosen: { backend: LinalgBackend; ops: LinalgOps; reason?: string } | undefined;
+
+function choose(): { backend: LinalgBackend; ops: LinalgOps; reason?: string } {
+  if (chosen) return chosen;
+  const requested = (process.env.NTK_LINALG ?? 'auto').trim().toLowerCase();
+  if (requested === 'typescript' || requested === 'ts') {
+    chosen = { backend: 'typescript', ops: typescriptOps, reason: 'forced by NTK_LINALG=typescript' };
+  } else if (requested === 'auto' || requested === '' || requested === 'openblas') {
+    const loaded = loadAddon();
+    if ('addon' in loaded) {
+      chosen = { backend: 'openblas', ops: nativeOps(loaded.addon) };
+    } else if (requested === 'openblas') {
+      throw new Error(`NTK_LINALG=openblas but ${loaded.error}`);
+    } else {
+      chosen = { backend: 'typescript', ops: typescriptOps, reason: loaded.error };
+      process.emitWarning(`@ntk/linalg: using the pure-TypeScript fallback: ${loaded.error}`, {
+        code: 'NTK_LINALG_FALLBACK',
+      });
+    }
+  } else {
+    throw new Error(`NTK_LINALG=${process.env.NTK_LINALG}: expected 'typescript', 'openblas' or 'auto'`);
+  }
+  return chosen;
+}
+
+/** Which implementation the dispatching functions (gram, matmul, choleskyFactor, ...) use in this process. */
+export function linalgBackend(): LinalgBackend {
+  return choose().backend;
+}
+
+/** linalgBackend() with the reason for a fallback and, for openblas, its build and thread count. */
+export function linalgBackendInfo(): LinalgBackendInfo {
+  const { backend, reason } = choose();
+  const loaded = backend === 'openblas' ? loadAddon() : undefined;
+  return {
+    backend,
+    ...(reason === undefined ? {} : { reason }),
+    addonPath: ADDON_PATH,
+    ...(loaded && 'addon' in loaded ? { openblas: loaded.addon.info() } : {}),
+  };
+}
+
+/**
+ * The OpenBLAS operations whatever NTK_LINALG says (for tests and benchmarks), or the reason they are
+ * unavailable.
+ */
+export function openblasOps(): { ops: LinalgOps; info: OpenblasInfo } | { error: string } {
+  const loaded = loadAddon();
+  if ('error' in loaded) return loaded;
+  return { ops: nativeOps(loaded.addon), info: loaded.addon.info() };
+}
+
+/** Sets OpenBLAS's thread count for the process (default: one per core); returns the count now in force. */
+export function setOpenblasThreads(threads: number): number | undefined {
+  const loaded = loadAddon();
+  return 'addon' in loaded ? loaded.addon.setThreads(threads) : undefined;
+}
+
+// ---- dispatch ---------------------------------------------------------------------------------
+
+export function gram(x1: Matrix, x2?: Matrix): Matrix {
+  return choose().ops.gram(x1, x2);
+}
+
+export function gramFast(x1: Matrix, x2?: Matrix): Matrix {
+  return choose().ops.gramFast(x1, x2);
+}
+
+export function matmul(a: Matrix, b: Matrix): Matrix {
+  return choose().ops.matmul(a, b);
+}
+
+export function choleskyFactor(a: Matrix): Matrix {
+  return choose().ops.choleskyFactor(a);
+}
+
+export function choleskySolve(l: Matrix, b: Matrix): Matrix {
+  return choose().ops.choleskySolve(l, b);
+}
+
+export function symmetricEigen(a: Matrix): SymmetricEigen {
+  return choose().ops.symmetricEigen(a);
+}
+
+// ---- native wrappers: same checks and error messages as the TypeScript versions ------------------
+
+let cachedNativeOps: LinalgOps | undefined;
+
+function nativeOps(addon: NativeAddon): LinalgOps {
+  cachedNativeOps ??= {
+    gram(x1, x2) {
+      const d = x1.cols;
+      if (x2 === undefined) {
+        const out = zeros(x1.rows, x1.rows);
+        addon.gramExact(x1.data, x1.rows, x1.data, x1.rows, d, out.data, true);
+        return out;
+      }
+      if (x2.cols !== d) throw new Error(`gram: rows have ${d} vs ${x2.cols} features`);
+      const out = zeros(x1.rows, x2.rows);
+      addon.gramExact(x1.data, x1.rows, x2.data, x2.rows, d, out.data, false);
+      return out;
+    },
+
+    gramFast(x1, x2) {
+      const d = x1.cols;
+      if (x2 === undefined) {
+        const out = zeros(x1.rows, x1.rows);
+        addon.dsyrk(x1.data, x1.rows, d, out.data);
+        return out;
+      }
+      if (x2.cols !== d) throw new Error(`gram: rows have ${d} vs ${x2.cols} features`);
+      const out = zeros(x1.rows, x2.rows);
+      addon.dgemm(x1.data, x1.rows, d, false, x2.data, x2.rows, d, true, out.data);
+      return out;
+    },
+
+    matmul(a, b) {
+      if (a.cols !== b.rows) throw new Error(`matmul: ${a.rows}×${a.cols} times ${b.rows}×${b.cols}`);
+      const out = zeros(a.rows, b.cols);
+      addon.dgemm(a.data, a.rows, a.cols, false, b.data, b.rows, b.cols, false, out.data);
+      return out;
+    },
+
+    choleskyFactor(a) {
+      assertSquare(a, 'choleskyFactor');
+      const n = a.rows;
+      const l: Matrix = { rows: n, cols: n, data: a.data.slice(0, n * n) };
+      const failed = addon.dpotrf(l.data, n);
+      if (failed > 0) {
+        const pivot = l.data[(failed - 1) * (n + 1)];
+        throw new Error(
+          `choleskyFactor: matrix is not positive definite (pivot ${failed - 1} of ${n} is ${pivot}); ` +
+            'add diagonal regularization or check the input for NaN',
+        );
+      }
+      return l;
+    },
+
+    choleskySolve(l, b) {
+      assertSquare(l, 'choleskySolve');
+      const n = l.rows;
+      if (b.rows !== n) throw new Error(`choleskySolve: factor is ${n}×${n} but right-hand side has ${b.rows} rows`);
+      const x: Matrix = { rows: n, cols: b.cols, data: b.data.slice(0, n * b.cols) };
+      addon.dpotrs(l.data, n, x.data, b.cols);
+      return x;
+    },
+
+    symmetricEigen(a) {
+      assertSquare(a, 'symmetricEigen');
+      const n = a.rows;
+      for (let i = 0; i < a.data.length; i++) {
+        if (!Number.isFinite(a.data[i])) throw new Error(`symmetricEigen: non-finite entry at index ${i}`);
+      }
+      const values = new Float64Array(n);
+      const vectors: Matrix = { rows: n, cols: n, data: a.data.slice(0, n * n) };
+      const status = addon.dsyevd(vectors.data, n, values);
+      if (status !== 0) throw new Error(`symmetricEigen: LAPACK dsyevd did not converge (info ${status})`);
+      return { values, vectors };
+    },
+  };
+  return cachedNativeOps;
+}
