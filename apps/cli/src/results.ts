@@ -4,8 +4,10 @@ import { renderCsv, renderJson, renderTable, type Column } from './table.ts';
 export const RESULT_FORMATS = ['table', 'csv', 'json'] as const;
 export type ResultFormat = (typeof RESULT_FORMATS)[number];
 
-function describeArchitecture(arch: { kind: string; depth: number; activation: string }): string {
-  return `${arch.kind}-d${arch.depth}-${arch.activation}`;
+/** fcn-d2-relu, cnn-gap-d5-relu, cnn-vec-d3-erf. */
+function describeArchitecture(arch: { kind: string; depth: number; activation: string; readout?: string }): string {
+  const kind = arch.kind === 'cnn' ? `cnn-${arch.readout === 'gap' ? 'gap' : 'vec'}` : arch.kind;
+  return `${kind}-d${arch.depth}-${arch.activation}`;
 }
 
 /** The columns of `ntk results` and of the table that ends `ntk sweep run`. */

@@ -86,6 +86,7 @@ export function createActivities(ctx: ActivityContext) {
         batchSize: config.batch,
         steps: config.steps,
         inputDim: data.inputDim,
+        inputShape: data.inputShape,
         outputs: data.classes,
         xTrain: Float32Array.from(data.xTrain),
         yTrain: Float32Array.from(data.yTrain),
@@ -121,7 +122,7 @@ export function createActivities(ctx: ActivityContext) {
       const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
       const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
       const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
-      const kernels = computeKernelBlock(config.arch, x1, x2, block.rows, block.cols, [...KERNEL_KINDS]);
+      const kernels = computeKernelBlock(config.arch, x1, x2, block.rows, block.cols, [...KERNEL_KINDS], { inputShape: data.inputShape });
       for (const kind of KERNEL_KINDS) await storeArray(blockArtifactKey(kernelKey, block, kind), kernels[kind]!);
     },
 

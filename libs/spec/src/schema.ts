@@ -1,7 +1,7 @@
 // The experiment spec: what a researcher writes. Lists mean "sweep over these"; a single value
 // is accepted wherever a list is and means a one-element sweep.
 import { z } from 'zod';
-import { fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
+import { cnnArchitectureSchema, fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
 
 // A scalar becomes a one-element list before validation, so errors point at the offending element.
 const oneOrMany = <T extends z.ZodType>(item: T) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
@@ -63,7 +63,10 @@ export const datasetSchema = z
   });
 
 /** Architectures in a spec carry no parameterization: finite networks sweep it, kernels always use NTK. */
-const specArchitectureSchema = fcnArchitectureSchema.omit({ parameterization: true });
+const specArchitectureSchema = z.discriminatedUnion('kind', [
+  fcnArchitectureSchema.omit({ parameterization: true }),
+  cnnArchitectureSchema.omit({ parameterization: true }),
+]);
 
 const finiteSchema = z
   .object({

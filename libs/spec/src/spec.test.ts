@@ -111,4 +111,15 @@ describe('expansion into trials', () => {
     const b = expandTrials(parseSpecYaml(cifar('/mnt/b')));
     assert.deepEqual(a.map((t) => [t.id, t.kernelKey]), b.map((t) => [t.id, t.kernelKey]));
   });
+
+  it('accepts CNN architectures next to FCNs, and names bad CNN fields', () => {
+    const cnn = valid.replace(
+      '  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }',
+      '  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }\n  - { kind: cnn, readout: gap, depth: 3, filter: [3, 3], padding: SAME, activation: relu, W_std: 1.4, b_std: 0.1 }',
+    );
+    const trials = expandTrials(parseSpecYaml(cnn));
+    assert.equal(new Set(trials.filter((t) => t.kernelKey).map((t) => t.kernelKey)).size, 2);
+    const problems = problemsOf(cnn.replace('readout: gap', 'readout: max'));
+    assert.ok(problems.some((p) => /^spec\.architectures\[1\]\.readout: .*"flatten"\|"gap"/.test(p)), JSON.stringify(problems));
+  });
 });
