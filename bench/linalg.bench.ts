@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '@ntk/spec';
-import { openblasOps, setOpenblasThreads, typescriptOps, zeros, type LinalgOps, type Matrix } from '@ntk/linalg';
+import { openblasOps, setOpenblasThreads, typescriptOps, zeros, type LinalgOps, type Matrix, uniformMatrix } from '@ntk/linalg';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -44,12 +44,7 @@ interface Result {
   speedupOverTypescript?: number;
 }
 
-function randomMatrix(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomMatrix = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 /** Symmetric with uniform(-1, 1) entries and n added to the diagonal: positive definite by Gershgorin. */
 function randomSpd(n: number, seed: number): Matrix {

@@ -3,16 +3,11 @@
 // readouts with both activations. Plus tiling, symmetry and input-shape errors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { zeros, type Matrix } from '@ntk/linalg';
+import { type Matrix, uniformMatrix } from '@ntk/linalg';
 import { architectureLayers, mulberry32, parseArchitecture, type Architecture, type CnnArchitecture } from '@ntk/spec';
 import { computeKernelBlock, computeKernels } from './index.ts';
 
-function randomInputs(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomInputs = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 const cnn = (fields: Partial<CnnArchitecture>) =>
   parseArchitecture({ kind: 'cnn', readout: 'flatten', depth: 2, filter: [3, 3], padding: 'SAME', activation: 'relu', W_std: 1.3, b_std: 0.2, ...fields }) as CnnArchitecture;

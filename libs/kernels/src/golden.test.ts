@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { decodeNpy, fromRows, maxAbs, maxAbsDiff, ndArrayToMatrix, transpose, zeros, type Matrix } from '@ntk/linalg';
+import { decodeNpy, fromRows, maxAbs, maxAbsDiff, ndArrayToMatrix, transpose, zeros, type Matrix, uniformMatrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 import {
   accuracy,
@@ -131,13 +131,7 @@ test('ReLU NTK diagonal is exact: W_std 1, b_std 0, depth 2 gives Θ(x, x) = (3/
   }
 });
 
-/** Deterministic uniform(-1, 1) matrix, so failures reproduce. */
-function randomInputs(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomInputs = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 const reluArch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.5, b_std: 0.1 });
 const erfArch = parseArchitecture({ kind: 'fcn', depth: 3, activation: 'erf', W_std: 1.2, b_std: 0.3 });

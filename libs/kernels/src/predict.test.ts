@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { maxAbs, maxAbsDiff, zeros, type Matrix } from '@ntk/linalg';
+import { maxAbs, maxAbsDiff, type Matrix, uniformMatrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 import { computeKernels, posteriorCovariance, predict, predictGrid } from './index.ts';
 
 const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.4, b_std: 0.1 });
 
-function randomMatrix(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomMatrix = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 const xTrain = randomMatrix(30, 6, 1);
 const xTest = randomMatrix(8, 6, 2);

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { zeros, type Matrix } from '@ntk/linalg';
+import { zeros, type Matrix, uniformMatrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 import { computeKernelBlock, computeKernels, kernelTiles, placeTile } from './index.ts';
 
-function randomInputs(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomInputs = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 const sameBits = (a: Matrix, b: Matrix) =>
   a.rows === b.rows && a.cols === b.cols && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));

@@ -24,6 +24,7 @@ import {
   zeros,
   type LinalgOps,
   type Matrix,
+  uniformMatrix
 } from './index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -52,13 +53,7 @@ function withBackend(t: TestContext, backend: (typeof backends)[number], body: (
   body(backend.ops);
 }
 
-/** Deterministic uniform(-1, 1) matrix, so failures reproduce. */
-function randomMatrix(rows: number, cols: number, seed: number): Matrix {
-  const random = mulberry32(seed);
-  const m = zeros(rows, cols);
-  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
-  return m;
-}
+const randomMatrix = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
 /** A well-conditioned SPD matrix: X·Xᵀ/d + I (built with the TypeScript gram, whatever the backend). */
 function randomSpd(n: number, seed: number): Matrix {

@@ -9,6 +9,13 @@ export function zeros(rows: number, cols: number): Matrix {
   return { rows, cols, data: new Float64Array(rows * cols) };
 }
 
+/** Entries uniform in (−1, 1) from `random` (a seeded generator such as mulberry32), so tests reproduce. */
+export function uniformMatrix(rows: number, cols: number, random: () => number): Matrix {
+  const m = zeros(rows, cols);
+  for (let i = 0; i < m.data.length; i++) m.data[i] = random() * 2 - 1;
+  return m;
+}
+
 export function identity(n: number): Matrix {
   const m = zeros(n, n);
   for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
