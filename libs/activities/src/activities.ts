@@ -2,12 +2,13 @@
 // Each does one thing; all of them take ids and return small summaries, never matrices.
 import { heartbeat } from '@temporalio/activity';
 import { prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, computeKernelBlock, kernelTiles, meanSquaredError, placeTile, predict, type KernelTile } from '@ntk/kernels';
+import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { trainNetwork } from '@ntk/nets';
 import { initBackend } from '@ntk/compute';
 import { expandTrials, kernelKey as kernelKeyOf, validateSpec, type DatasetConfig, type FiniteTrialConfig, type InfiniteTrialConfig } from '@ntk/spec';
 import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome } from '@ntk/store';
+import { computeKernelBlockInThreads, sharedMatrix } from './kernel-threads.ts';
 
 export interface ActivityContext {
   store: ResultStore;
@@ -122,7 +123,15 @@ export function createActivities(ctx: ActivityContext) {
       const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
       const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
       const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
-      const kernels = computeKernelBlock(config.arch, x1, x2, block.rows, block.cols, [...KERNEL_KINDS], { inputShape: data.inputShape });
+      const kernels = await computeKernelBlockInThreads({
+        arch: config.arch,
+        x1,
+        x2,
+        rows: block.rows,
+        cols: block.cols,
+        get: [...KERNEL_KINDS],
+        options: { inputShape: data.inputShape },
+      });
       for (const kind of KERNEL_KINDS) await storeArray(blockArtifactKey(kernelKey, block, kind), kernels[kind]!);
     },
 
@@ -177,6 +186,8 @@ export function createActivities(ctx: ActivityContext) {
 
 export type Activities = ReturnType<typeof createActivities>;
 
+const asRows = (data: Float64Array, rows: number): Matrix => ({ rows, cols: rows === 0 ? 0 : data.length / rows, data });
+
 /** Datasets are loaded once per worker process and reused by every trial that names the same one. */
 class DatasetCache {
   private readonly entries = new Map<string, PreparedDataset>();
@@ -185,6 +196,8 @@ class DatasetCache {
     let data = this.entries.get(key);
     if (!data) {
       data = prepareDataset(config);
+      // Inputs live in shared memory once, so kernel threads read them without a copy per block.
+      data = { ...data, xTrain: sharedMatrix(asRows(data.xTrain, data.nTrain)).data, xTest: sharedMatrix(asRows(data.xTest, data.nTest)).data };
       if (this.entries.size >= 4) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(key, data);
     }
