@@ -1,1 +1,2 @@
 export * from './activities.ts';
+export { computeKernelBlockInThreads, sharedMatrix } from './kernel-threads.ts';
