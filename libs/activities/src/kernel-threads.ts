@@ -2,6 +2,7 @@
 // stall its event loop (Temporal heartbeats, workflow tasks) and leave the other cores idle, so a
 // block is split by rows across worker threads, one per core. Inputs are shared, not copied
 // (SharedArrayBuffer); each thread's rows come back as transferred buffers.
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -32,7 +33,10 @@ export function sharedMatrix(m: Matrix): Matrix {
 
 // Node 20 runs no ESM loader hooks in worker threads, so a thread loads its TypeScript through
 // tsx's CommonJS hook, which lives in the thread itself.
-const THREAD_BOOT = `require('tsx/cjs'); require(${JSON.stringify(fileURLToPath(new URL('./kernel-thread.ts', import.meta.url)))});`;
+// Both paths are absolute: an eval'd thread would otherwise resolve them from the process's cwd.
+const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs');
+const THREAD_MAIN = fileURLToPath(new URL('./kernel-thread.ts', import.meta.url));
+const THREAD_BOOT = `require(${JSON.stringify(TSX_CJS)}); require(${JSON.stringify(THREAD_MAIN)});`;
 
 function runThread(input: KernelThreadInput): Promise<Kernels> {
   return new Promise((resolve, reject) => {
