@@ -20,9 +20,6 @@ export interface KernelBlockRequest {
   options?: KernelOptions;
 }
 
-/** What a thread receives: the request with its own row range. */
-export type KernelThreadInput = KernelBlockRequest;
-
 /** A copy of `m` in shared memory, unless it already is. Do this once per dataset, not per block. */
 export function sharedMatrix(m: Matrix): Matrix {
   if (m.data.buffer instanceof SharedArrayBuffer) return m;
@@ -32,13 +29,14 @@ export function sharedMatrix(m: Matrix): Matrix {
 }
 
 // Node 20 runs no ESM loader hooks in worker threads, so a thread loads its TypeScript through
-// tsx's CommonJS hook, which lives in the thread itself.
-// Both paths are absolute: an eval'd thread would otherwise resolve them from the process's cwd.
+// tsx's CommonJS hook, which lives in the thread itself. Both paths are absolute: an eval'd thread
+// would otherwise resolve them from the process's cwd.
 const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs');
 const THREAD_MAIN = fileURLToPath(new URL('./kernel-thread.ts', import.meta.url));
 const THREAD_BOOT = `require(${JSON.stringify(TSX_CJS)}); require(${JSON.stringify(THREAD_MAIN)});`;
 
-function runThread(input: KernelThreadInput): Promise<Kernels> {
+/** One thread computes the request (with its own row range) and posts the kernels back. */
+function runThread(input: KernelBlockRequest): Promise<Kernels> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(THREAD_BOOT, { eval: true, workerData: input });
     worker.once('message', (kernels: Kernels) => resolve(kernels));
