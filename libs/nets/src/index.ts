@@ -20,5 +20,20 @@ export {
   type NetworkParams,
   type NetworkShape,
 } from './network.ts';
-export { lossAndGradients, mseLoss, sgdStep, trainNetwork, type TrainOptions, type TrainResult } from './train.ts';
+export {
+  crossEntropyLoss,
+  dataLoss,
+  lossAndGradients,
+  mseLoss,
+  weightDecayFactors,
+  weightDecayPenalty,
+  type LossKind,
+  type Objective,
+  type WeightDecayKind,
+} from './objective.ts';
+export { sgdStep, type SgdOptions } from './optimizer.ts';
+export { maxLearningRate, trainingNtk, type NtkSource, type TrainingNtkOptions } from './learning-rate.ts';
+export { decodeCheckpoint, encodeCheckpoint, type FinishedMember, type HostTensor, type TrainingCheckpoint } from './checkpoint.ts';
+export type { EvaluationMetrics } from './evaluation.ts';
+export { trainNetwork, type MemberResult, type TrainOptions, type TrainResult, type WeightDecay } from './train.ts';
 export { empiricalNngp, empiricalNtk, type EmpiricalKernelOptions, type InputRows, type KernelMatrix } from './empirical.ts';

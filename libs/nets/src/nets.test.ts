@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@ntk/compute';
-import type { Architecture, CnnArchitecture } from '@ntk/spec';
+import type { CnnArchitecture } from '@ntk/spec';
 import {
   applyNetwork,
   disposeNetwork,
-  hasWeights,
   initNetwork,
   isConv,
   isDense,
@@ -16,53 +15,7 @@ import {
   trainNetwork,
   withParameterTensors,
 } from './index.ts';
-import type { NetworkParams, TrainOptions } from './index.ts';
-import { mulberry32 } from '@ntk/spec';
-
-const fcn = (activation: 'relu' | 'erf', parameterization: 'ntk' | 'standard', depth = 2): Architecture => ({
-  kind: 'fcn',
-  depth,
-  activation,
-  W_std: 1.5,
-  b_std: 0.3,
-  parameterization,
-});
-
-function gaussian(rows: number, columns: number, seed: number): Float32Array {
-  const random = mulberry32(seed);
-  return Float32Array.from({ length: rows * columns }, () => {
-    const u = 1 - random();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-  });
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
-const cnn = (fields: Partial<CnnArchitecture> = {}): CnnArchitecture => ({
-  kind: 'cnn',
-  readout: 'flatten',
-  depth: 2,
-  filter: [3, 3],
-  padding: 'SAME',
-  activation: 'relu',
-  W_std: 1.5,
-  b_std: 0.3,
-  parameterization: 'ntk',
-  ...fields,
-});
-
-/** Standard-parameterization weights that equal the NTK network's effective weights (dense and conv). */
-function effectiveStandardParams(ntkArch: Architecture, ntkParams: NetworkParams): NetworkParams {
-  return ntkParams.map((p) => {
-    if (!hasWeights(p)) return p;
-    const fanIn = p.weight.size / p.weight.shape[p.weight.rank - 1]!; // all but the output axis
-    return { weight: tf.mul(p.weight, ntkArch.W_std / Math.sqrt(fanIn)), bias: tf.mul(p.bias, ntkArch.b_std) } as NetworkParams[number];
-  });
-}
+import { baseOptions, cnn, effectiveStandardParams, fcn, gaussian, maxAbsDifference, syntheticProblem } from './testing.ts';
 
 test('NTK and standard parameterization compute the same function with equivalent weights', async () => {
   await initBackend();
@@ -161,64 +114,6 @@ test('initialization is seeded and has the documented scales', async () => {
   [a, b, c].forEach(disposeNetwork);
 });
 
-/** Float64 forward pass of a ReLU FCN and the kernel-convention loss, from the network's own weights. */
-function float64Loss(arch: Architecture, weights: number[][][], biases: number[][], x: number[][], y: number[][]): number {
-  let h = x;
-  weights.forEach((w, l) => {
-    const fanIn = w.length;
-    const [wScale, bScale] = arch.parameterization === 'ntk' ? [arch.W_std / Math.sqrt(fanIn), arch.b_std] : [1, 1];
-    h = h.map((row) =>
-      biases[l].map((b, j) => {
-        const z = row.reduce((s, v, i) => s + v * w[i][j], 0) * wScale + b * bScale;
-        return l < weights.length - 1 ? Math.max(z, 0) : z;
-      }),
-    );
-  });
-  const squares = h.flatMap((row, r) => row.map((f, j) => (f - y[r][j]) ** 2));
-  return squares.reduce((a, b) => a + b) / (2 * squares.length);
-}
-
-test('gradients match float64 finite differences of the loss (ReLU, both parameterizations)', async () => {
-  await initBackend();
-  for (const parameterization of ['ntk', 'standard'] as const) {
-    const arch = fcn('relu', parameterization, 2);
-    const params = initNetwork(arch, { width: 4, inputDim: 3, outputs: 2, seed: 3 });
-    const x = tf.tensor2d(gaussian(5, 3, 2), [5, 3]);
-    const y = tf.tensor2d(gaussian(5, 2, 3), [5, 2]);
-    const { loss, grads } = lossAndGradients(arch, params, x, y);
-
-    const dense = params.filter(isDense);
-    const weights = dense.map((p) => p.weight.arraySync());
-    const biases = dense.map((p) => p.bias.arraySync());
-    const xs = x.arraySync();
-    const ys = y.arraySync();
-    const at = () => float64Loss(arch, weights, biases, xs, ys);
-    assert.ok(Math.abs(loss.dataSync()[0] - at()) < 1e-5 * at(), 'the tfjs loss matches the float64 loss');
-
-    const h = 1e-6;
-    const centralDifference = (values: number[], i: number) => {
-      const saved = values[i];
-      values[i] = saved + h;
-      const plus = at();
-      values[i] = saved - h;
-      const minus = at();
-      values[i] = saved;
-      return (plus - minus) / (2 * h);
-    };
-    const numeric: number[] = [];
-    dense.forEach((_, l) => {
-      weights[l].forEach((row) => row.forEach((_, j) => numeric.push(centralDifference(row, j))));
-      biases[l].forEach((_, j) => numeric.push(centralDifference(biases[l], j)));
-    });
-    const analytic = grads.flatMap((g) => Array.from(g.dataSync()));
-    assert.equal(analytic.length, numeric.length);
-    const scale = Math.max(...numeric.map(Math.abs));
-    assert.ok(maxAbsDifference(analytic, numeric) < 1e-4 * scale, `${parameterization}: ${maxAbsDifference(analytic, numeric)}`);
-    tf.dispose([x, y, loss, ...grads]);
-    disposeNetwork(params);
-  }
-});
-
 test('gradients match float32 finite differences for erf', async () => {
   await initBackend();
   const arch = fcn('erf', 'ntk', 2);
@@ -241,32 +136,6 @@ test('gradients match float32 finite differences for erf', async () => {
   assert.ok(maxAbsDifference(analytic, numeric) < 2e-3 * scale, `${maxAbsDifference(analytic, numeric)} vs ${scale}`);
   tf.dispose([x, y, ...grads]);
   disposeNetwork(params);
-});
-
-/** A small regression problem: targets from a fixed random linear teacher. */
-function syntheticProblem(nTrain: number, nTest: number, inputDim = 8, outputs = 3) {
-  const teacher = gaussian(inputDim, outputs, 99);
-  const targets = (x: Float32Array, rows: number) => {
-    const y = new Float32Array(rows * outputs);
-    for (let r = 0; r < rows; r++)
-      for (let j = 0; j < outputs; j++)
-        for (let i = 0; i < inputDim; i++) y[r * outputs + j] += (x[r * inputDim + i] * teacher[i * outputs + j]) / Math.sqrt(inputDim);
-    return y;
-  };
-  const xTrain = gaussian(nTrain, inputDim, 1);
-  const xTest = gaussian(nTest, inputDim, 2);
-  return { xTrain, yTrain: targets(xTrain, nTrain), xTest, yTest: targets(xTest, nTest), inputDim, outputs };
-}
-
-const baseOptions = (overrides: Partial<TrainOptions> = {}): TrainOptions => ({
-  arch: fcn('relu', 'ntk', 2),
-  width: 64,
-  seed: 1,
-  lr: 1,
-  batchSize: 16,
-  steps: 300,
-  ...syntheticProblem(64, 32),
-  ...overrides,
 });
 
 test('training reduces the loss and reports comparable metrics', async () => {

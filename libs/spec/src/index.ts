@@ -4,3 +4,4 @@ export * from './schema.ts';
 export * from './trials.ts';
 export * from './validate.ts';
 export * from './random.ts';
+export * from './schedule.ts';

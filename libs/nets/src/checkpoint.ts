@@ -1,0 +1,91 @@
+// Training state that survives a process: enough to continue a run exactly where it stopped.
+
+/** A float32 tensor taken off the device. */
+export interface HostTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** An ensemble member that finished training: its outputs (centered when training centers) at the end. */
+export interface FinishedMember {
+  /** nTrain × outputs and nTest × outputs, row-major. */
+  trainOutputs: Float32Array;
+  testOutputs: Float32Array;
+}
+
+/**
+ * Everything trainNetwork needs to continue. Members train one after another; the data order and the
+ * flips of a member are functions of its seed and the step, so the step is all the data-order state there is.
+ */
+export interface TrainingCheckpoint {
+  /** The options that decide the trajectory (see trainNetwork); resuming under different ones is refused. */
+  config: Record<string, unknown>;
+  /** The learning rate in use, so a resumed run need not recompute η_max. */
+  lr: number;
+  etaMax?: number;
+  /** Members 0 … finished.length − 1. */
+  finished: FinishedMember[];
+  /** Member finished.length, part-way; absent between members. */
+  current?: {
+    /** Steps taken. */
+    step: number;
+    /** In parameterTensors order. */
+    params: HostTensor[];
+    /** SGD momentum buffers, in the same order; absent without momentum. */
+    velocity?: HostTensor[];
+  };
+}
+
+const MAGIC = 'NTKCKPT1';
+const ARRAY_KEY = '$float32';
+
+/**
+ * One self-contained buffer: the magic, a uint32 (little-endian) header length, a JSON header in which every
+ * Float32Array is replaced by {"$float32": [offset, length]}, zero padding to a multiple of 4, then the
+ * float32 data (little-endian, as on every platform tfjs runs on).
+ */
+export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array {
+  const arrays: Float32Array[] = [];
+  let offset = 0;
+  const header = new TextEncoder().encode(
+    JSON.stringify(checkpoint, (_key, value: unknown) => {
+      if (!(value instanceof Float32Array)) return value;
+      arrays.push(value);
+      offset += value.length;
+      return { [ARRAY_KEY]: [offset - value.length, value.length] };
+    }),
+  );
+  const dataStart = align4(MAGIC.length + 4 + header.length);
+  const bytes = new Uint8Array(dataStart + offset * 4);
+  bytes.set(new TextEncoder().encode(MAGIC));
+  new DataView(bytes.buffer).setUint32(MAGIC.length, header.length, true);
+  bytes.set(header, MAGIC.length + 4);
+  const data = new Float32Array(bytes.buffer, dataStart, offset);
+  let at = 0;
+  for (const array of arrays) {
+    data.set(array, at);
+    at += array.length;
+  }
+  return bytes;
+}
+
+export function decodeCheckpoint(bytes: Uint8Array): TrainingCheckpoint {
+  const text = new TextDecoder();
+  if (bytes.length < MAGIC.length + 4 || text.decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) {
+    throw new Error('not a training checkpoint (bad magic)');
+  }
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
+  const dataStart = bytes.byteOffset + align4(MAGIC.length + 4 + headerLength);
+  const header = text.decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + headerLength));
+  return JSON.parse(header, (_key, value: unknown) => {
+    if (typeof value !== 'object' || value === null || !(ARRAY_KEY in value)) return value;
+    const [offset, length] = (value as Record<typeof ARRAY_KEY, [number, number]>)[ARRAY_KEY];
+    const start = dataStart + offset * 4;
+    if (start + length * 4 > bytes.byteOffset + bytes.byteLength) throw new Error('truncated training checkpoint');
+    return new Float32Array(bytes.buffer.slice(start, start + length * 4)); // a copy: the input may be unaligned
+  }) as TrainingCheckpoint;
+}
+
+function align4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}

@@ -1,0 +1,48 @@
+// Learning rates as a factor of the largest stable rate of the linearized network.
+import { computeKernels } from '@ntk/kernels';
+import { symmetricEigen } from '@ntk/linalg';
+import type { Architecture } from '@ntk/spec';
+import { empiricalNtk, type InputRows, type KernelMatrix } from './empirical.ts';
+
+/**
+ * η_max = 2·n·k / λ_max(Θ) for n training rows, k outputs and Θ the n × n NTK of one output on them.
+ *
+ * Why: the MSE loss is L = (1/(2·n·k))·Σ(f − y)², so a gradient step on the linearized network
+ * f = f_0 + J·(θ − θ_0) (J the (n·k) × P Jacobian) moves the residual r = f − y as
+ * r ← (I − (η/(n·k))·J·Jᵀ)·r, and J·Jᵀ = Θ_full = Θ ⊗ I_k has Θ's eigenvalues. Every mode shrinks iff
+ * |1 − η·λ/(n·k)| < 1 for all of them, i.e. η < 2·n·k/λ_max(Θ) — KERNELS.md's 2N/λ_max with N = n·k.
+ * This is the full-batch, plain-GD bound; heavy-ball momentum μ moves the linear bound to 2(1 + μ)·n·k/λ_max,
+ * and cross-entropy (averaged over rows only) has a different curvature, so there it is a scale, not a limit.
+ */
+export function maxLearningRate(ntkTrain: KernelMatrix, outputs: number): number {
+  if (ntkTrain.rows !== ntkTrain.cols || ntkTrain.rows < 1) throw new RangeError(`the training NTK must be square and non-empty, got ${ntkTrain.rows} × ${ntkTrain.cols}`);
+  const { values } = symmetricEigen(ntkTrain);
+  const largest = values[values.length - 1]!;
+  if (!(largest > 0)) throw new RangeError(`the training NTK's largest eigenvalue is ${largest}; η_max needs a positive one`);
+  return (2 * ntkTrain.rows * outputs) / largest;
+}
+
+/** 'analytic': the infinite-width NTK (NTK parameterization only). 'empirical': the NTK of one initialized network. */
+export type NtkSource = 'analytic' | 'empirical';
+
+export interface TrainingNtkOptions {
+  /** Default: 'analytic' for NTK parameterization; standard parameterization has no infinite-width NTK. */
+  source?: NtkSource;
+  /** For 'empirical': the network's width, readout units and initialization seed. */
+  width: number;
+  outputs: number;
+  seed: number;
+  /** One row's layout, [H, W, C] for a CNN. */
+  inputShape?: number[];
+}
+
+/** Θ on the training rows, n × n (one output; the empirical kernel is averaged over the readout units). */
+export async function trainingNtk(arch: Architecture, x: InputRows, options: TrainingNtkOptions): Promise<KernelMatrix> {
+  const source = options.source ?? (arch.parameterization === 'ntk' ? 'analytic' : 'empirical');
+  if (source === 'empirical') {
+    const { width, outputs, seed } = options;
+    return empiricalNtk(arch, { width, outputs, seeds: [seed], inputShape: options.inputShape ?? [x.cols] }, x);
+  }
+  const rows = { rows: x.rows, cols: x.cols, data: Float64Array.from(x.data) };
+  return computeKernels(arch, rows, undefined, ['ntk'], { inputShape: options.inputShape }).ntk!;
+}
