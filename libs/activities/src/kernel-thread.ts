@@ -1,7 +1,17 @@
-import { parentPort, workerData } from 'node:worker_threads';
-import { computeKernelBlock } from '@ntk/kernels';
-import type { KernelBlockRequest } from './kernel-threads.ts';
+// A kernel thread of the pool in kernel-threads.ts: computes each band it is sent, one at a time.
+import { parentPort } from 'node:worker_threads';
+import { computeKernelBlockInto, mirrorUpperTriangle } from '@ntk/kernels';
+import type { KernelBand, ThreadReply } from './kernel-threads.ts';
 
-const { arch, x1, x2, rows, cols, get, options } = workerData as KernelBlockRequest;
-const kernels = computeKernelBlock(arch, x1, x2, rows, cols, get, options);
-parentPort!.postMessage(kernels, [kernels.nngp, kernels.ntk].flatMap((m) => (m ? [m.data.buffer as ArrayBuffer] : [])));
+parentPort!.on('message', ({ request, target, mirror }: KernelBand) => {
+  let reply: ThreadReply<void>;
+  try {
+    const { arch, x1, x2, rows, cols, options = {} } = request;
+    computeKernelBlockInto(arch, x1, x2, rows, cols, options, target);
+    if (mirror) for (const values of [target.nngp, target.ntk]) if (values) mirrorUpperTriangle(values, 0, target.stride, mirror.n, mirror.from, mirror.to);
+    reply = { result: undefined };
+  } catch (error) {
+    reply = { error };
+  }
+  parentPort!.postMessage(reply);
+});

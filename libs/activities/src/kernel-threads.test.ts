@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { computeKernelBlock } from '@ntk/kernels';
 import { uniformMatrix, type Matrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
-import { computeKernelBlockInThreads } from './kernel-threads.ts';
+import { computeKernelBlockInThreads, ThreadPool } from './kernel-threads.ts';
 
 const sameBits = (a: Matrix, b: Matrix) => a.rows === b.rows && a.cols === b.cols && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
 
@@ -34,4 +39,50 @@ test('a CNN-GAP block computes off the main thread: the event loop keeps running
   assert.ok(ticks >= Math.floor(elapsed / 5 / 4), `${ticks} ticks in ${elapsed.toFixed(0)} ms`);
   const expected = computeKernelBlock(arch, x, undefined, [0, 6], [0, 6], ['nngp', 'ntk'], options);
   assert.ok(sameBits(actual.ntk!, expected.ntk!));
+});
+
+test('the thread pool reuses its threads, passes a task\'s error on and replaces a thread that dies', async () => {
+  const source = `
+    const { parentPort, threadId } = require('node:worker_threads');
+    parentPort.on('message', (task) => {
+      if (task === 'exit') process.exit(3);
+      parentPort.postMessage(task === 'throw' ? { error: new RangeError('bad task') } : { result: threadId });
+    });`;
+  const pool = new ThreadPool<string, number>(source, 2);
+  const first = await Promise.all(['id', 'id', 'id', 'id'].map((task) => pool.run(task)));
+  assert.equal(new Set(first).size, 2, 'four tasks on two threads');
+  assert.ok(first.includes(await pool.run('id')), 'a later task runs on a thread already started');
+  await assert.rejects(pool.run('throw'), (error: Error) => error instanceof RangeError && error.message === 'bad task');
+  assert.equal(pool.threads, 2, 'a task that throws leaves its thread in the pool');
+  await assert.rejects(pool.run('exit'), /exited with code 3/);
+  assert.equal(pool.threads, 1);
+  const after = await Promise.all([pool.run('id'), pool.run('id')]);
+  assert.equal(pool.threads, 2);
+  assert.ok(after.some((id) => !first.includes(id)), 'a new thread replaces the one that died');
+});
+
+test('a block that fails in a kernel thread rejects with its error; the next block computes', async () => {
+  const x = uniformMatrix(5, 4, mulberry32(4));
+  const request = { x1: x, rows: [0, 5] as [number, number], cols: [0, 5] as [number, number], get: ['ntk' as const] };
+  const standard = parseArchitecture({ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1, b_std: 0, parameterization: 'standard' });
+  await assert.rejects(computeKernelBlockInThreads({ ...request, arch: standard }), /use parameterization 'ntk'/);
+  const arch = parseArchitecture({ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1, b_std: 0 });
+  assert.ok(sameBits((await computeKernelBlockInThreads({ ...request, arch })).ntk!, computeKernelBlock(arch, x, undefined, [0, 5], [0, 5], ['ntk']).ntk!));
+});
+
+test('idle kernel threads do not keep the process alive', () => {
+  // A script file, not --eval: --input-type=module would pass on to the threads and make their CommonJS boot code ESM.
+  const script = path.join(mkdtempSync(path.join(os.tmpdir(), 'kernel-threads-')), 'block.mjs');
+  const module = (relative: string) => JSON.stringify(fileURLToPath(new URL(relative, import.meta.url)));
+  writeFileSync(
+    script,
+    `import { computeKernelBlockInThreads } from ${module('./kernel-threads.ts')};
+    import { parseArchitecture } from ${module('../../spec/src/index.ts')};
+    const arch = parseArchitecture({ kind: 'fcn', depth: 1, activation: 'erf', W_std: 1, b_std: 0 });
+    const x1 = { rows: 3, cols: 2, data: new Float64Array([1, 2, 3, 4, 5, 6]) };
+    await computeKernelBlockInThreads({ arch, x1, rows: [0, 3], cols: [0, 3], get: ['nngp'] }, 2);`,
+  );
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
+  rmSync(path.dirname(script), { recursive: true });
+  assert.equal(child.status, 0, `exit status ${child.status}, signal ${child.signal}: ${child.stderr}`);
 });

@@ -1,12 +1,12 @@
 // Kernel blocks are CPU-bound for seconds to hours. Computed on the worker's main thread they would
 // stall its event loop (Temporal heartbeats, workflow tasks) and leave the other cores idle, so a
-// block is split by rows across worker threads, one per core. Inputs are shared, not copied
-// (SharedArrayBuffer); each thread's rows come back as transferred buffers.
+// block is split by rows across a pool of worker threads, one per core. Inputs and outputs are shared,
+// not copied (SharedArrayBuffer): each thread writes its bands' rows straight into the block's kernels.
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { KernelKind, KernelOptions, Kernels } from '@ntk/kernels';
+import type { KernelBlockTarget, KernelKind, KernelOptions, Kernels } from '@ntk/kernels';
 import type { Matrix } from '@ntk/linalg';
 import type { Architecture } from '@ntk/spec';
 
@@ -35,14 +35,100 @@ const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs');
 const THREAD_MAIN = fileURLToPath(new URL('./kernel-thread.ts', import.meta.url));
 const THREAD_BOOT = `require(${JSON.stringify(TSX_CJS)}); require(${JSON.stringify(THREAD_MAIN)});`;
 
-/** One thread computes the request (with its own row range) and posts the kernels back. */
-function runThread(input: KernelBlockRequest): Promise<Kernels> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(THREAD_BOOT, { eval: true, workerData: input });
-    worker.once('message', (kernels: Kernels) => resolve(kernels));
-    worker.once('error', reject);
-    worker.once('exit', (code) => code !== 0 && reject(new Error(`kernel thread exited with code ${code}`)));
-  });
+/** What a thread posts back for one task: the result, or the error the task threw. */
+export type ThreadReply<Result> = { result: Result } | { error: unknown };
+
+interface Job<Task, Result> {
+  task: Task;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Worker threads kept for the life of the process, since each pays ~0.3 s to start (tsx compiles the kernels
+ * in the thread) and a KernelWorkflow runs one block after another. Tasks wait in a queue for an idle thread;
+ * threads start lazily, up to `size`. An idle thread is unref'd so it does not keep the process alive. A task
+ * that throws rejects with its error and leaves the thread in the pool; a thread that dies rejects its task
+ * and is replaced by a new one when a task next needs it.
+ */
+export class ThreadPool<Task, Result> {
+  private readonly idle: Worker[] = [];
+  private readonly busy = new Map<Worker, Job<Task, Result>>();
+  private readonly queue: Job<Task, Result>[] = [];
+
+  /** `source`: the thread's CommonJS code, which answers each message (a task) with one ThreadReply. */
+  constructor(
+    private readonly source: string,
+    readonly size: number,
+  ) {}
+
+  run(task: Task): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Threads alive now (idle or busy). */
+  get threads(): number {
+    return this.idle.length + this.busy.size;
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const worker = this.idle.pop() ?? (this.threads < this.size ? this.start() : undefined);
+      if (!worker) return;
+      const job = this.queue.shift()!;
+      this.busy.set(worker, job);
+      worker.ref();
+      worker.postMessage(job.task);
+    }
+  }
+
+  private start(): Worker {
+    const worker = new Worker(this.source, { eval: true });
+    worker.on('message', (reply: ThreadReply<Result>) => {
+      const job = this.busy.get(worker)!;
+      this.busy.delete(worker);
+      worker.unref();
+      this.idle.push(worker);
+      if ('result' in reply) job.resolve(reply.result);
+      else job.reject(reply.error);
+      this.dispatch();
+    });
+    // An uncaught error ends the thread: 'error' comes first, then 'exit'.
+    worker.on('error', (error) => this.remove(worker, error));
+    worker.on('exit', (code) => this.remove(worker, new Error(`worker thread exited with code ${code}`)));
+    return worker;
+  }
+
+  private remove(worker: Worker, error: unknown): void {
+    const job = this.busy.get(worker);
+    this.busy.delete(worker);
+    const at = this.idle.indexOf(worker);
+    if (at >= 0) this.idle.splice(at, 1);
+    job?.reject(error);
+    this.dispatch();
+  }
+}
+
+/**
+ * A band of a block for a kernel thread: rows of the block computed straight into its shared output; for a
+ * symmetric block the thread also mirrors them below the diagonal (rows no other band writes there).
+ */
+export interface KernelBand {
+  request: KernelBlockRequest;
+  target: KernelBlockTarget;
+  /** Symmetric blocks: the band's rows [from, to) within the n × n block. */
+  mirror?: { from: number; to: number; n: number };
+}
+
+let kernelThreads: ThreadPool<KernelBand, void> | undefined;
+
+/** The process's kernel threads, one per core, started when first needed. */
+function kernelThreadPool(): ThreadPool<KernelBand, void> {
+  kernelThreads ??= new ThreadPool(THREAD_BOOT, os.availableParallelism());
+  return kernelThreads;
 }
 
 /** A block of x with itself over the same rows and columns: only its upper triangle needs computing. */
@@ -65,32 +151,47 @@ function bandBounds(r0: number, r1: number, parts: number, symmetric: boolean): 
   return [...new Set(bounds)];
 }
 
-/** computeKernelBlock, split by rows across `threads` worker threads. Same bits as one thread. */
+/**
+ * Bands per thread: threads take the next band when done, so a thread that finishes early (bands of whole rows
+ * are uneven for small blocks, such as 4 images with themselves) does not wait idle for the others.
+ */
+const BANDS_PER_THREAD = 4;
+
+/**
+ * computeKernelBlock, split by rows into bands that at most `threads` of the process's kernel threads compute
+ * at once. Same bits as one thread; the kernels come back in shared memory.
+ */
 export async function computeKernelBlockInThreads(request: KernelBlockRequest, threads = os.availableParallelism()): Promise<Kernels> {
   const x1 = sharedMatrix(request.x1);
   const x2 = request.x2 && sharedMatrix(request.x2);
   const symmetric = isSymmetric(request);
   const [r0, r1] = request.rows;
   const [c0, c1] = request.cols;
-  const bounds = bandBounds(r0, r1, Math.max(1, Math.min(threads, r1 - r0)), symmetric);
-  const bands = bounds.slice(0, -1).map((a, i) => ({ rows: [a, bounds[i + 1]!] as [number, number], cols: [symmetric ? a : c0, c1] as [number, number] }));
-  const pieces = await Promise.all(bands.map((band) => runThread({ ...request, x1, x2, ...band })));
-
   const width = c1 - c0;
-  const assemble = (kind: KernelKind): Matrix => {
-    const out = new Float64Array((r1 - r0) * width);
-    pieces.forEach((piece, b) => {
-      const { rows, cols } = bands[b]!;
-      const values = piece[kind]!;
-      for (let i = 0; i < values.rows; i++) {
-        out.set(values.data.subarray(i * values.cols, (i + 1) * values.cols), (rows[0] - r0 + i) * width + (cols[0] - c0));
-      }
-    });
-    // Below the diagonal, a symmetric block is the mirror of what was computed above it (as in one thread).
-    if (symmetric) for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) out[j * width + i] = out[i * width + j]!;
-    return { rows: r1 - r0, cols: width, data: out };
-  };
   const kernels: Kernels = {};
-  for (const kind of request.get) kernels[kind] = assemble(kind);
+  for (const kind of ['nngp', 'ntk'] as const) {
+    if (request.get.includes(kind)) kernels[kind] = { rows: r1 - r0, cols: width, data: new Float64Array(new SharedArrayBuffer((r1 - r0) * width * 8)) };
+  }
+  const bounds = bandBounds(r0, r1, Math.max(1, Math.min(threads * BANDS_PER_THREAD, r1 - r0)), symmetric);
+  const bands = bounds.slice(0, -1).map((a, i): KernelBand => {
+    const from = symmetric ? a : c0; // a symmetric band computes only [a, b) × [a, n)
+    return {
+      request: { ...request, x1, x2, rows: [a, bounds[i + 1]!], cols: [from, c1] },
+      target: { nngp: kernels.nngp?.data, ntk: kernels.ntk?.data, offset: (a - r0) * width + from - c0, stride: width },
+      mirror: symmetric ? { from: a - r0, to: bounds[i + 1]! - r0, n: width } : undefined,
+    };
+  });
+  let next = 0;
+  const computeBands = async () => {
+    while (next < bands.length) {
+      await kernelThreadPool()
+        .run(bands[next++]!)
+        .catch((error: unknown) => {
+          next = bands.length; // no more bands for a block that failed
+          throw error;
+        });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(threads, bands.length) }, computeBands));
   return kernels;
 }

@@ -1,6 +1,6 @@
-import { gram, rowSlice, type Matrix } from '@ntk/linalg';
+import { gram, rowSlice, zeros, type Matrix } from '@ntk/linalg';
 import { architectureLayers, type Architecture, type Layer } from '@ntk/spec';
-import { applyLayer, type KernelBlock } from './layers.ts';
+import { applyLayers, type KernelBlock } from './layers.ts';
 
 export type KernelKind = 'nngp' | 'ntk';
 export type Kernels = { nngp?: Matrix; ntk?: Matrix };
@@ -13,8 +13,11 @@ export interface KernelOptions {
   inputShape?: number[];
 }
 
-/** Kernel-state entries per tile of image pairs (2 MB per array, so conv passes mostly run in cache); a bigger pair is a tile alone. */
-const TILE_ENTRIES = 1 << 18;
+/**
+ * Kernel-state entries per tile of input pairs (512 KB per array, so the layer passes run in cache; small tiles
+ * also waste little on the diagonal of a symmetric block); a bigger pair is a tile alone.
+ */
+const TILE_ENTRIES = 1 << 16;
 
 /**
  * Infinite-width NNGP and/or NTK between the rows of x1 and x2 (each row one flattened input).
@@ -37,8 +40,65 @@ export function computeKernelBlock(
   get: KernelKind[],
   options: KernelOptions = {},
 ): Kernels {
-  const wantNtk = get.includes('ntk');
-  if (wantNtk && arch.parameterization === 'standard') {
+  const block = blockInputs(arch, x1, x2, rows, cols, get, options);
+  const kernels: Kernels = {};
+  for (const kind of ['nngp', 'ntk'] as const) if (get.includes(kind)) kernels[kind] = zeros(block.left.rows, block.top.rows);
+  tiledKernels(block, { nngp: kernels.nngp?.data, ntk: kernels.ntk?.data, offset: 0, stride: block.top.rows });
+  return kernels;
+}
+
+/** Where computeKernelBlockInto writes: entry (i, j) of the block goes to offset + i·stride + j of each array given. */
+export interface KernelBlockTarget {
+  nngp?: Float64Array;
+  ntk?: Float64Array;
+  offset: number;
+  stride: number;
+}
+
+/** computeKernelBlock into existing arrays (such as a band of a bigger block in shared memory): the kinds `target` has arrays for. */
+export function computeKernelBlockInto(
+  arch: Architecture,
+  x1: Matrix,
+  x2: Matrix | undefined,
+  rows: [number, number],
+  cols: [number, number],
+  options: KernelOptions,
+  target: KernelBlockTarget,
+): void {
+  const get = (['nngp', 'ntk'] as const).filter((kind) => target[kind]);
+  tiledKernels(blockInputs(arch, x1, x2, rows, cols, get, options), target);
+}
+
+/** A checked block request: its rows (left) and columns (top) of inputs, and the layers to take them through. */
+interface BlockInputs {
+  layers: Layer[];
+  image: InputImage;
+  left: Matrix;
+  top: Matrix;
+  /** Both sides index one matrix (x2 undefined): row i and column i + sameInputs are the same input. */
+  sameInputs: number | undefined;
+}
+
+function blockInputs(arch: Architecture, x1: Matrix, x2: Matrix | undefined, rows: [number, number], cols: [number, number], get: KernelKind[], options: KernelOptions): BlockInputs {
+  const image = checkKernelRequest(arch, x1, x2, get, options);
+  return {
+    layers: architectureLayers(arch),
+    image,
+    left: rowSlice(x1, ...rows),
+    top: rowSlice(x2 ?? x1, ...cols),
+    sameInputs: x2 === undefined ? rows[0] - cols[0] : undefined,
+  };
+}
+
+export interface InputImage {
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** The request checks of computeKernelBlock, shared with the float32 executor (@ntk/compute): the input's image shape. */
+export function checkKernelRequest(arch: Architecture, x1: Matrix, x2: Matrix | undefined, get: KernelKind[], options: KernelOptions): InputImage {
+  if (get.includes('ntk') && arch.parameterization === 'standard') {
     throw new Error(
       "computeKernels: the standard-parameterization NTK grows with the hidden width and has no infinite-width " +
         "limit; use parameterization 'ntk' for the NTK (the NNGP is the same in both and is fine)",
@@ -46,29 +106,7 @@ export function computeKernelBlock(
   }
   const right = x2 ?? x1;
   if (right.cols !== x1.cols) throw new Error(`computeKernels: x1 has ${x1.cols} features but x2 has ${right.cols}`);
-  const image = inputImage(arch, options.inputShape, x1.cols);
-  const layers = architectureLayers(arch);
-  const symmetric = x2 === undefined && rows[0] === cols[0] && rows[1] === cols[1];
-
-  const left = rowSlice(x1, ...rows);
-  const top = rowSlice(right, ...cols);
-  // Both sides index one matrix: row i and column i + sameInputs are the same input.
-  const sameInputs = x2 === undefined ? rows[0] - cols[0] : undefined;
-  const result =
-    image.height * image.width === 1
-      ? vectorKernels(layers, left, top, symmetric, sameInputs, wantNtk)
-      : imageKernels(layers, left, top, symmetric, wantNtk, image);
-  const asMatrix = (data: Float64Array): Matrix => ({ rows: left.rows, cols: top.rows, data });
-  const kernels: Kernels = {};
-  if (get.includes('nngp')) kernels.nngp = asMatrix(result.nngp);
-  if (result.ntk) kernels.ntk = asMatrix(result.ntk);
-  return kernels;
-}
-
-interface InputImage {
-  height: number;
-  width: number;
-  channels: number;
+  return inputImage(arch, options.inputShape, x1.cols);
 }
 
 function inputImage(arch: Architecture, shape: number[] | undefined, features: number): InputImage {
@@ -87,98 +125,118 @@ function inputImage(arch: Architecture, shape: number[] | undefined, features: n
 }
 
 function finish(layers: Layer[], block: KernelBlock): KernelBlock {
-  for (const layer of layers) applyLayer(layer, block);
+  applyLayers(layers, block);
   if (block.height * block.width !== 1) throw new Error('computeKernels: the network ends with spatial positions left (no readout)');
   return block;
 }
 
-/** One position per input: the whole block at once, the input covariance a GEMM. */
-function vectorKernels(layers: Layer[], x1: Matrix, x2: Matrix, symmetric: boolean, sameInputs: number | undefined, wantNtk: boolean): KernelBlock {
-  const block = inputCovariance(x1, x2, symmetric, sameInputs);
-  if (wantNtk) block.ntk = new Float64Array(block.nngp.length); // Θ = 0 at the input
-  return finish(layers, block);
-}
-
 /**
- * K = (1/d)·x1·x2ᵀ for inputs of d features (C = d channels at P = 1 position), with self-covariances.
- * An input paired with itself must get c = q exactly (see relu in layers.ts), whatever order the GEMM
- * backend sums in: q is read off the symmetric Gram's diagonal, and otherwise copied onto the entries
- * pairing an input with itself (row i and column i + sameInputs, when both sides index one matrix).
+ * The block in tiles of input pairs, each taken through every layer while its state is in cache. Per pair the
+ * state is P numbers (Flatten readout: the diagonal K[p, p] is all it needs) or P² (GlobalAvgPool). Where the
+ * rows are also the columns (x with itself, both ranges from one start), tiles below the diagonal are not
+ * computed but mirrored: every rule treats (x, x') and (x', x) alike.
  */
-function inputCovariance(x1: Matrix, x2: Matrix, symmetric: boolean, sameInputs: number | undefined): KernelBlock {
-  const d = x1.cols;
-  const rows = x1.rows;
-  const cols = x2.rows;
-  const nngp = symmetric ? gram(x1).data : gram(x1, x2).data;
-  for (let i = 0; i < nngp.length; i++) nngp[i] /= d;
-  const selfCovariance = (x: Matrix) => {
-    const q = new Float64Array(x.rows);
-    for (let i = 0; i < x.rows; i++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += x.data[i * d + k] * x.data[i * d + k];
-      q[i] = s / d;
-    }
-    return q;
-  };
-  let qRow: Float64Array;
-  let qCol: Float64Array;
-  if (symmetric) {
-    qRow = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) qRow[i] = nngp[i * cols + i];
-    qCol = qRow.slice();
-  } else {
-    qRow = selfCovariance(x1);
-    qCol = selfCovariance(x2);
-    if (sameInputs !== undefined) {
-      for (let i = Math.max(0, -sameInputs); i < rows && i + sameInputs < cols; i++) nngp[i * cols + i + sameInputs] = qRow[i];
-    }
-  }
-  return { rows, cols, height: 1, width: 1, spatial: 'diagonal', nngp, ntk: undefined, qRow, qCol };
-}
-
-/**
- * Images: the state per pair is P numbers (Flatten readout: the diagonal K[p, p] is all it needs) or P²
- * (GlobalAvgPool), so the block goes in tiles of pairs that bound memory. A symmetric block computes the
- * tiles on and above the diagonal and mirrors them (every rule treats (x, x') and (x', x) alike).
- */
-function imageKernels(layers: Layer[], x1: Matrix, x2: Matrix, symmetric: boolean, wantNtk: boolean, image: InputImage): { nngp: Float64Array; ntk?: Float64Array } {
+function tiledKernels({ layers, image, left: x1, top: x2, sameInputs }: BlockInputs, target: KernelBlockTarget): void {
   const spatial = layers.some((l) => l.kind === 'global-avg-pool') ? 'full' : 'diagonal';
   const positions = image.height * image.width;
-  const perPair = spatial === 'full' ? positions * positions : positions;
-  const tile = Math.max(1, Math.floor(Math.sqrt(TILE_ENTRIES / perPair)));
+  const tile = Math.max(1, Math.floor(Math.sqrt(TILE_ENTRIES / (spatial === 'full' ? positions * positions : positions))));
   const n1 = x1.rows;
   const n2 = x2.rows;
-  const nngp = new Float64Array(n1 * n2);
-  const ntk = wantNtk ? new Float64Array(n1 * n2) : undefined;
+  const mirrored = sameInputs === 0 ? Math.min(n1, n2) : 0; // rows [0, mirrored) are columns [0, mirrored)
+  const qRow = selfCovariances(x1, image);
+  const qCol = selfCovariances(x2, image);
+  const { offset, stride } = target;
   for (let r0 = 0; r0 < n1; r0 += tile) {
     const r1 = Math.min(n1, r0 + tile);
-    for (let c0 = symmetric ? r0 : 0; c0 < n2; c0 += tile) {
+    for (let c0 = r1 <= mirrored ? r0 : 0; c0 < n2; c0 += tile) {
       const c1 = Math.min(n2, c0 + tile);
-      const block = imageCovariance(rowSlice(x1, r0, r1), rowSlice(x2, c0, c1), image, spatial);
-      if (wantNtk) block.ntk = new Float64Array(block.nngp.length);
+      const left = rowSlice(x1, r0, r1);
+      const top = rowSlice(x2, c0, c1);
+      const q1 = inputRange(qRow, n1, r0, r1);
+      const block: KernelBlock = {
+        rows: r1 - r0,
+        cols: c1 - c0,
+        height: image.height,
+        width: image.width,
+        spatial,
+        nngp: positions === 1 ? vectorCovariance(left, top, q1, sameInputs === undefined ? undefined : sameInputs + r0 - c0) : imageCovariance(left, top, image, spatial),
+        ntk: undefined,
+        qRow: q1,
+        qCol: inputRange(qCol, n2, c0, c1),
+      };
+      if (target.ntk) block.ntk = new Float64Array(block.nngp.length); // Θ = 0 at the input
       finish(layers, block);
       const width = c1 - c0;
-      for (let i = r0; i < r1; i++) {
-        nngp.set(block.nngp.subarray((i - r0) * width, (i - r0 + 1) * width), i * n2 + c0);
-        ntk?.set(block.ntk!.subarray((i - r0) * width, (i - r0 + 1) * width), i * n2 + c0);
+      for (const [out, values] of [[target.nngp, block.nngp], [target.ntk, block.ntk]] as const) {
+        if (out) for (let i = r0; i < r1; i++) out.set(values!.subarray((i - r0) * width, (i - r0 + 1) * width), offset + i * stride + c0);
       }
     }
   }
-  if (symmetric) {
-    for (let i = 1; i < n1; i++)
-      for (let j = 0; j < i; j++) {
-        nngp[i * n1 + j] = nngp[j * n1 + i];
-        if (ntk) ntk[i * n1 + j] = ntk[j * n1 + i];
-      }
-  }
-  return { nngp, ntk };
+  for (const out of [target.nngp, target.ntk]) if (out) mirrorUpperTriangle(out, offset, stride, mirrored, 0, mirrored);
 }
 
 /**
- * K[p, p'] = (1/C)·Σ_c x[p, c]·x'[p', c] of NHWC rows (p = h·W + w), in the block's layout (see
- * KernelBlock), with q[p] from the same products in the same order (so K(x, x)[p, p] = q[p] exactly).
+ * values[j][i] ← values[i][j] for rows i in [from, to) and columns i < j < n: rows of the upper triangle of
+ * a row-major n × n square (at offset, rows `stride` apart) copied onto their mirror image below the
+ * diagonal, in square blocks so that the column writes stay in cache.
  */
-function imageCovariance(x1: Matrix, x2: Matrix, image: InputImage, spatial: 'diagonal' | 'full'): KernelBlock {
+export function mirrorUpperTriangle(values: Float64Array, offset: number, stride: number, n: number, from: number, to: number): void {
+  const size = 64;
+  for (let i0 = from; i0 < to; i0 += size) {
+    const i1 = Math.min(to, i0 + size);
+    for (let j0 = i0; j0 < n; j0 += size) {
+      const j1 = Math.min(n, j0 + size);
+      for (let i = i0; i < i1; i++) {
+        for (let j = Math.max(j0, i + 1); j < j1; j++) values[offset + j * stride + i] = values[offset + i * stride + j]!;
+      }
+    }
+  }
+}
+
+/** q[p][i] = K(x_i, x_i)[p, p] = (1/C)·Σ_c x_i[p, c]² of NHWC rows, position-major (all a ReLU or erf needs of x with itself). */
+function selfCovariances(x: Matrix, { height, width, channels: C }: InputImage): Float64Array {
+  const P = height * width;
+  const n = x.rows;
+  const q = new Float64Array(P * n);
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < n; i++) {
+      const u = (i * P + p) * C;
+      let s = 0;
+      for (let c = 0; c < C; c++) s += x.data[u + c] * x.data[u + c];
+      q[p * n + i] = s / C;
+    }
+  }
+  return q;
+}
+
+/** Inputs [from, to) of position-major values over n inputs, copied (the rules update them in place). */
+function inputRange(values: Float64Array, n: number, from: number, to: number): Float64Array {
+  const positions = values.length / n;
+  const out = new Float64Array(positions * (to - from));
+  for (let p = 0; p < positions; p++) out.set(values.subarray(p * n + from, p * n + to), p * (to - from));
+  return out;
+}
+
+/**
+ * K = (1/d)·x1·x2ᵀ for inputs of d features (C = d channels at P = 1 position), a GEMM. An input paired with
+ * itself must get c = q exactly (see relu in layers.ts), whatever order the GEMM backend sums in: q (the
+ * self-covariances of x1's rows) is copied onto the entries (row i, column i + sameInputs) that pair them.
+ */
+function vectorCovariance(x1: Matrix, x2: Matrix, q: Float64Array, sameInputs: number | undefined): Float64Array {
+  const d = x1.cols;
+  const nngp = gram(x1, x2).data;
+  for (let i = 0; i < nngp.length; i++) nngp[i] /= d;
+  if (sameInputs !== undefined) {
+    for (let i = Math.max(0, -sameInputs); i < x1.rows && i + sameInputs < x2.rows; i++) nngp[i * x2.rows + i + sameInputs] = q[i]!;
+  }
+  return nngp;
+}
+
+/**
+ * K[p, p'] = (1/C)·Σ_c x1[p, c]·x2[p', c] of NHWC rows (p = h·W + w) in the block's layout (see KernelBlock),
+ * summed as selfCovariances sums, so an input paired with itself gets K[p, p] = q[p] exactly.
+ */
+function imageCovariance(x1: Matrix, x2: Matrix, image: InputImage, spatial: 'diagonal' | 'full'): Float64Array {
   const { height, width, channels: C } = image;
   const P = height * width;
   const n1 = x1.rows;
@@ -213,16 +271,5 @@ function imageCovariance(x1: Matrix, x2: Matrix, image: InputImage, spatial: 'di
           nngp[idx++] = s / C;
         }
   }
-  const selfCovariance = (x: Float64Array, n: number) => {
-    const q = new Float64Array(P * n);
-    for (let p = 0; p < P; p++)
-      for (let i = 0; i < n; i++) {
-        const u = i * d + p * C;
-        let s = 0;
-        for (let c = 0; c < C; c++) s += x[u + c] * x[u + c];
-        q[p * n + i] = s / C;
-      }
-    return q;
-  };
-  return { rows: n1, cols: n2, height, width, spatial, nngp, ntk: undefined, qRow: selfCovariance(a, n1), qCol: selfCovariance(b, n2) };
+  return nngp;
 }

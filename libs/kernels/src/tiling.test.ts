@@ -40,3 +40,22 @@ for (const arch of [
     }
   });
 }
+
+test('a kernel bigger than the engine\'s tiles: blocks equal its slices bit for bit, a band from the diagonal included', () => {
+  // 300 inputs: 256 × 256 tiles for an FCN, so the tiles below the diagonal are mirrored, not computed.
+  const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.5, b_std: 0.2 });
+  const x = randomInputs(300, 7, 3);
+  const whole = computeKernels(arch, x, undefined, ['nngp', 'ntk']);
+  const n = x.rows;
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) assert.equal(whole.ntk!.data[i * n + j], whole.ntk!.data[j * n + i]);
+  // A band [a, b) × [a, n) of the rows, as a kernel thread computes it: its leading square is symmetric.
+  const blocks: [[number, number], [number, number]][] = [[[40, 290], [40, 300]], [[40, 290], [0, 300]], [[0, 300], [10, 280]]];
+  for (const [[r0, r1], [c0, c1]] of blocks) {
+    const block = computeKernelBlock(arch, x, undefined, [r0, r1], [c0, c1], ['nngp', 'ntk']);
+    for (const kind of ['nngp', 'ntk'] as const) {
+      const slice = zeros(r1 - r0, c1 - c0);
+      for (let i = r0; i < r1; i++) slice.data.set(whole[kind]!.data.subarray(i * n + c0, i * n + c1), (i - r0) * slice.cols);
+      assert.ok(sameBits(block[kind]!, slice), `${kind}, rows [${r0}, ${r1}), cols [${c0}, ${c1})`);
+    }
+  }
+});
