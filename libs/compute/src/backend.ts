@@ -1,8 +1,10 @@
 // Chooses and initializes the tfjs backend, and says which one actually runs.
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import fs from 'node:fs';
+import path, { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { patchWasmBatchMatMul } from './wasm_matmul.ts';
+import { patchWasmSlice } from './wasm_slice.ts';
 
 export type BackendPreference = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
 
@@ -12,8 +14,8 @@ const require = createRequire(import.meta.url);
 const initializations = new Map<BackendPreference, Promise<string>>();
 
 /**
- * Initializes a backend and makes it current. 'auto' is wasm, falling back to cpu (with a warning
- * naming the reason). Returns the name of the backend that runs.
+ * Initializes a backend and makes it current. 'auto' takes the first that works of tensorflow (tfjs-node,
+ * when installed), webgpu (when a GPU adapter exists), wasm and cpu. Returns the name of the backend that runs.
  */
 export function initBackend(preference: BackendPreference = 'auto'): Promise<string> {
   let initialization = initializations.get(preference);
@@ -41,16 +43,29 @@ async function initialize(preference: BackendPreference): Promise<string> {
     case 'wasm':
       return useWasm();
     case 'auto':
-      try {
-        return await useWasm();
-      } catch (error) {
-        console.warn(`ntk compute: wasm backend unavailable (${message(error)}); using cpu`);
-        return useCpu();
-      }
+      return useFirstAvailable();
     case 'tensorflow':
       return useTensorflow();
     case 'webgpu':
-      throw new Error("The 'webgpu' backend is not available yet; use 'auto', 'wasm' or 'cpu'");
+      return useWebgpu();
+  }
+}
+
+async function useFirstAvailable(): Promise<string> {
+  for (const [name, use] of [['tensorflow', useTensorflow], ['webgpu', useWebgpu]] as const) {
+    // Not installed or no GPU is the usual case on a CPU worker: say nothing then.
+    if (name === 'webgpu' && !vulkanLoaderInstalled()) continue;
+    try {
+      return await use();
+    } catch (error) {
+      if (name === 'webgpu') console.warn(`ntk compute: webgpu backend unavailable (${message(error)})`);
+    }
+  }
+  try {
+    return await useWasm();
+  } catch (error) {
+    console.warn(`ntk compute: wasm backend unavailable (${message(error)}); using cpu`);
+    return useCpu();
   }
 }
 
@@ -67,6 +82,7 @@ async function useWasm(): Promise<string> {
     wasm.setWasmPaths(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/');
   }
   patchWasmBatchMatMul();
+  patchWasmSlice();
   await setBackendOrThrow('wasm');
   return 'wasm';
 }
@@ -87,6 +103,31 @@ async function useTensorflow(): Promise<string> {
     return 'tensorflow';
   }
   throw new Error(`The 'tensorflow' backend needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed.\n  ${failures.join('\n  ')}`);
+}
+
+/**
+ * WebGPU through Dawn (the `webgpu` package), which runs on Vulkan. tfjs-backend-webgpu registers itself
+ * on import only if navigator.gpu exists, so the GPU object is installed first.
+ */
+async function useWebgpu(): Promise<string> {
+  if (!tf.engine().registry['webgpu']) {
+    const { create, globals } = await import('webgpu');
+    const gpu = create([]);
+    if (!(await gpu.requestAdapter())) throw new Error('no WebGPU adapter: Dawn found no Vulkan GPU');
+    Object.assign(globalThis, globals);
+    // Node 20 has no navigator; later Nodes have one without .gpu.
+    const navigator = (globalThis as { navigator?: object }).navigator;
+    Object.defineProperty(globalThis, 'navigator', { value: { ...navigator, gpu }, configurable: true });
+    await import('@tensorflow/tfjs-backend-webgpu');
+  }
+  await setBackendOrThrow('webgpu');
+  return 'webgpu';
+}
+
+/** Dawn needs the Vulkan loader; without it there is no adapter to find (and Dawn would print why). */
+function vulkanLoaderInstalled(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':'), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  return dirs.some((dir) => dir !== '' && fs.existsSync(path.join(dir, 'libvulkan.so.1')));
 }
 
 async function setBackendOrThrow(name: string): Promise<void> {
