@@ -24,7 +24,7 @@ const { predictInfiniteTrial } = proxyActivities<Activities>({
   retry: { maximumAttempts: 3 },
 });
 
-/** TrialWorkflow(trialId): train a finite network, or wait for the shared kernel and predict with it. */
+/** TrialWorkflow(trialId): train a finite network, or wait for the shared kernel(s) and predict with them. */
 export async function trialWorkflow(trial: TrialRef & { kernelBlockSize: number }): Promise<TrialOutcome> {
   await bookkeeping.markTrialRunning(trial.trialId);
   try {
@@ -32,8 +32,13 @@ export async function trialWorkflow(trial: TrialRef & { kernelBlockSize: number 
     if (trial.kind === 'finite') {
       outcome = await trainFiniteTrial(trial.trialId);
     } else {
-      if (!trial.kernelKey) throw ApplicationFailure.nonRetryable(`infinite trial ${trial.trialId} has no kernel key`);
-      await executeChildOnce(kernelWorkflow, `kernel-${trial.kernelKey}`, [{ kernelKey: trial.kernelKey, trialId: trial.trialId, blockSize: trial.kernelBlockSize }]);
+      if (!trial.kernelKeys?.length) throw ApplicationFailure.nonRetryable(`infinite trial ${trial.trialId} has no kernel key`);
+      // Flip-ensemble members' kernels are independent: compute (or join) them all at once.
+      await Promise.all(
+        trial.kernelKeys.map((kernelKey) =>
+          executeChildOnce(kernelWorkflow, `kernel-${kernelKey}`, [{ kernelKey, trialId: trial.trialId, blockSize: trial.kernelBlockSize }]),
+        ),
+      );
       outcome = await predictInfiniteTrial(trial.trialId);
     }
     await bookkeeping.recordTrialOutcome(trial.trialId, outcome);

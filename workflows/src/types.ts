@@ -23,7 +23,8 @@ export interface SweepWorkflowInput {
 export interface TrialRef {
   trialId: string;
   kind: 'finite' | 'infinite';
-  kernelKey: string | null;
+  /** Infinite trials: the kernels to wait for (one per flip-ensemble member, else one). */
+  kernelKeys: string[] | null;
   position: number;
 }
 

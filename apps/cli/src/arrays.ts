@@ -65,6 +65,8 @@ export function readArchitecture(file: string): Architecture {
 }
 
 /** Writes a float64 matrix as .npy, atomically (temporary name, then rename). */
-export function writeMatrix(file: string, m: Matrix): void {
-  new ArtifactStore(path.dirname(path.resolve(file))).writeArray(path.basename(file), { shape: [m.rows, m.cols], dtype: 'float64', data: m.data });
+/** Writes `m` as .npy in the given dtype (float32 results are stored as what they are). */
+export function writeMatrix(file: string, m: Matrix, dtype: 'float64' | 'float32' = 'float64'): void {
+  const data = dtype === 'float32' ? Float32Array.from(m.data) : m.data;
+  new ArtifactStore(path.dirname(path.resolve(file))).writeArray(path.basename(file), { shape: [m.rows, m.cols], dtype, data });
 }

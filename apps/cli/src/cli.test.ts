@@ -49,6 +49,23 @@ describe('ntk kernel and ntk predict reproduce neural-tangents (FCN, CNN-VEC and
   }
 });
 
+describe('ntk kernel --precision float32 runs the tfjs executor', () => {
+  it('writes float32 kernels within 1e-4 of neural-tangents', () => {
+    const name = allCases.find(([, c]) => c.arch.kind === 'cnn')![0];
+    const arch = path.join(out, `${name}.f32.arch.json`);
+    fs.writeFileSync(arch, JSON.stringify(cases[name]!.arch));
+    const dir = path.join(out, `${name}-f32`);
+    const r = ntk(['kernel', '--arch', arch, '--x1', golden(`${name}.x1.npy`), '--x2', golden(`${name}.x2.npy`), '--precision', 'float32', '--backend', 'wasm', '--out', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /float32 kernels on tfjs wasm/);
+    for (const kind of ['nngp', 'ntk']) {
+      const kernel = read(path.join(dir, `${kind}.npy`));
+      assert.equal(kernel.dtype, 'float32');
+      assert.ok(relativeError(kernel, read(golden(`${name}.${kind}_12.npy`))) <= 1e-4, `${kind}_12`);
+    }
+  });
+});
+
 describe('bad input exits with status 2 and names the problem', () => {
   it('a malformed spec launches nothing', () => {
     const spec = path.join(out, 'bad.yaml');

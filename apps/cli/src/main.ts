@@ -1,10 +1,12 @@
 // `ntk`: launch sweeps, resume them, query their results, and compute kernels directly.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { computeKernels, predict } from '@ntk/kernels';
+import { computeKernelBlockFloat32, initBackend } from '@ntk/compute';
+import { computeKernels, predict, type Kernels } from '@ntk/kernels';
+import type { BackendPreference } from '@ntk/activities';
 import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, runWorkers } from '@ntk/worker';
 import { NativeConnection } from '@temporalio/worker';
-import { SpecError } from '@ntk/spec';
+import { PRECISIONS, SpecError, type Precision } from '@ntk/spec';
 import { checkInputShapes, readArchitecture, readInputMatrix, readInputs, writeMatrix } from './arrays.ts';
 import { exitCodeFor, UsageError } from './errors.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from './results.ts';
@@ -13,7 +15,7 @@ import { renderTable } from './table.ts';
 import { serverStatus, startServer, stopServer } from './temporal-server.ts';
 
 const KERNELS = ['nngp', 'ntk'] as const;
-const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] as const;
+const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -62,7 +64,7 @@ sweep
   .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks').choices(BACKENDS).default('auto'))
   .option('--no-progress', 'no progress output')
   .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
-  .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: string; progress: boolean }) => {
+  .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }) => {
     await runSweep(spec, opts);
   });
 
@@ -112,10 +114,11 @@ program
   .requiredOption('--x1 <file>', 'inputs, .npy of shape (n1, ...); (n1, H, W, C) images for a cnn')
   .option('--x2 <file>', 'second inputs, .npy of shape (n2, ...); default: x1')
   .addOption(new Option('--get <kinds>', 'comma-separated kernels: nngp, ntk').argParser(kernelList).default(['nngp', 'ntk'], 'nngp,ntk'))
-  .addOption(new Option('--precision <p>', 'floating-point precision').choices(['float64']).default('float64'))
+  .addOption(new Option('--precision <p>', 'float64: exact, CPU; float32: tfjs on --backend (webgpu on a GPU)').choices(PRECISIONS).default('float64'))
+  .addOption(new Option('--backend <backend>', 'tfjs backend for float32').choices(BACKENDS).default('auto'))
   .requiredOption('--out <dir>', 'output directory: writes <dir>/nngp.npy and/or <dir>/ntk.npy (n1 × n2)')
   .addHelpText('after', example('ntk kernel --arch arch.json --x1 train.npy --x2 test.npy --get nngp,ntk --out kernels/'))
-  .action((opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; out: string }) => {
+  .action(async (opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; precision: Precision; backend: BackendPreference; out: string }) => {
     const arch = readArchitecture(opts.arch);
     const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
     const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
@@ -123,9 +126,16 @@ program
     const x1 = first.matrix;
     const x2 = second?.matrix;
     if (x2 && x2.cols !== x1.cols) throw new UsageError(`--x2 has ${x2.cols} features per input but --x1 has ${x1.cols}`);
-    const kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
-    for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!);
-    console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows})`);
+    let kernels: Kernels;
+    if (opts.precision === 'float32') {
+      const backend = await initBackend(opts.backend);
+      kernels = await computeKernelBlockFloat32(arch, x1, x2, [0, x1.rows], [0, (x2 ?? x1).rows], opts.get, { inputShape });
+      console.error(`float32 kernels on tfjs ${backend}`);
+    } else {
+      kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
+    }
+    for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!, opts.precision);
+    console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows}, ${opts.precision})`);
   });
 
 program
@@ -191,7 +201,7 @@ program
   .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks').choices(BACKENDS).default('auto'))
   .addOption(new Option('--concurrency <n>', 'concurrent training / kernel activities (gpu queue)').argParser(positiveInt).default(1))
   .addHelpText('after', example('TEMPORAL_ADDRESS=temporal.lab:7233 ntk worker --queues gpu --backend webgpu'))
-  .action(async (opts: { queues: string; backend: string; concurrency: number }) => {
+  .action(async (opts: { queues: string; backend: BackendPreference; concurrency: number }) => {
     const queues = opts.queues.split(',').map((q) => q.trim());
     for (const q of queues) if (q !== 'cpu' && q !== 'gpu') throw new UsageError(`--queues: "${q}" is not one of cpu, gpu`);
     installQuietRuntime();

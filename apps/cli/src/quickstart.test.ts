@@ -42,16 +42,19 @@ describe('quickstart path on the embedded Temporal server', async () => {
   it('ntk results reads the same rows from the store, as JSON and CSV', () => {
     const json = ntk(['results', sweepId, '--format', 'json'], env);
     assert.equal(json.status, 0, json.stderr);
-    const rows = JSON.parse(json.stdout) as { status: string; width_or_kernel: string; test_accuracy: number }[];
+    const rows = JSON.parse(json.stdout) as { kind: string; status: string; config: { width?: number }; metrics: Record<string, number> }[];
     assert.equal(rows.length, 4);
     for (const row of rows) {
       assert.equal(row.status, 'completed');
       // Chance is 0.1. Uncentered finite nets at this size reach ~0.35-0.55, kernels ~0.8.
-      const floor = row.width_or_kernel.includes('(inf)') ? 0.5 : 0.2;
-      assert.ok(row.test_accuracy > floor, `${row.width_or_kernel}: accuracy ${row.test_accuracy}`);
+      const floor = row.kind === 'infinite' ? 0.5 : 0.2;
+      assert.ok(row.metrics.test_accuracy! > floor, `${row.kind} ${row.config.width ?? ''}: accuracy ${row.metrics.test_accuracy}`);
     }
+    assert.ok(rows.filter((r) => r.kind === 'finite').every((r) => r.metrics.train_loss! > 0 && r.metrics.train_lr! > 0));
     const csv = ntk(['results', sweepId, '--format', 'csv'], env);
-    assert.equal(csv.stdout.trim().split('\n').length, 5);
+    const lines = csv.stdout.trim().split('\n');
+    assert.equal(lines.length, 5);
+    assert.match(lines[0]!, /,train_loss,test_accuracy,.*,config$/);
     const list = ntk(['sweep', 'list'], env);
     assert.match(list.stdout, new RegExp(`${sweepId}\\s+completed`));
   });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
+import type { BackendPreference } from '@ntk/activities';
 import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, runWorkers } from '@ntk/worker';
 import { progressQuery, sweepWorkflow, TASK_QUEUES, type SweepProgress } from '@ntk/workflows';
@@ -17,7 +18,7 @@ export interface SweepRunOptions {
   concurrency: number;
   kernelBlock: number;
   format: ResultFormat;
-  backend: string;
+  backend: BackendPreference;
   progress: boolean;
 }
 

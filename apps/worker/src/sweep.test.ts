@@ -81,7 +81,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       assert.ok(Number.isFinite(row.metrics.test_mse));
       assert.ok(artifacts.has(`predictions/${row.id}.npy`));
     }
-    const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKey!;
+    const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKeys![0]!;
     assert.ok(artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
     assert.deepEqual(blockFiles(kernelKey).length, (10 + 8) * 2);
     assert.equal((await store.listSweeps())[0]!.status, 'completed');
@@ -94,7 +94,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
 
   it('a KernelWorkflow recomputes only the blocks that are missing', async () => {
     const infinite = (await store.sweepResults(sweepId)).find((r) => r.kind === 'infinite')!;
-    const kernelKey = infinite.kernelKey!;
+    const kernelKey = infinite.kernelKeys![0]!;
     const mtimes = () => new Map(blockFiles(kernelKey).map((f) => [f, fs.statSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/${f}`)).mtimeMs]));
     const before = mtimes();
     const assembledBefore = artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`);
@@ -123,7 +123,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
 
   it('relaunching the same spec recomputes no finished trial and no kernel', async () => {
     const before = await store.sweepResults(sweepId);
-    const kernelKey = before.find((r) => r.kind === 'infinite')!.kernelKey!;
+    const kernelKey = before.find((r) => r.kind === 'infinite')!.kernelKeys![0]!;
     const kernelFile = artifacts.pathOf(`kernels/${kernelKey}/nngp_train_train.npy`);
     const kernelWritten = fs.statSync(kernelFile).mtimeMs;
     await runSweepOnce();

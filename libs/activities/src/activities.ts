@@ -1,12 +1,22 @@
 // Temporal activities: thin adapters that load what a trial names, call the libs, and store results.
 // Each does one thing; all of them take ids and return small summaries, never matrices.
-import { heartbeat } from '@temporalio/activity';
-import { prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type KernelTile } from '@ntk/kernels';
+import { Context, heartbeat } from '@temporalio/activity';
+import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
+import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import { trainNetwork } from '@ntk/nets';
-import { initBackend } from '@ntk/compute';
-import { expandTrials, kernelKey as kernelKeyOf, validateSpec, type DatasetConfig, type FiniteTrialConfig, type InfiniteTrialConfig } from '@ntk/spec';
+import { decodeCheckpoint, encodeCheckpoint, trainNetwork } from '@ntk/nets';
+import { computeKernelBlockFloat32, initBackend, type BackendPreference } from '@ntk/compute';
+import {
+  expandTrials,
+  flipSeed,
+  trialKernels,
+  validateSpec,
+  type DatasetConfig,
+  type FiniteTrialConfig,
+  type InfiniteTrialConfig,
+  type Precision,
+  type TrialKernel,
+} from '@ntk/spec';
 import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome } from '@ntk/store';
 import { computeKernelBlockInThreads, sharedMatrix } from './kernel-threads.ts';
 
@@ -14,8 +24,8 @@ export interface ActivityContext {
   store: ResultStore;
   artifacts: ArtifactStore;
   workerName: string;
-  /** tfjs backend preference for training ('auto' picks the best available). */
-  backend?: string;
+  /** tfjs backend preference for training and float32 kernels ('auto' picks the best available). */
+  backend?: BackendPreference;
 }
 
 const KERNEL_KINDS = ['nngp', 'ntk'] as const;
@@ -40,6 +50,10 @@ export function createActivities(ctx: ActivityContext) {
     await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
   }
 
+  /** A float32 kernel is stored as float32: the file says what was computed (and takes half the space). */
+  const storeKernel = (key: string, m: Matrix, precision: Precision) =>
+    storeArray(key, precision === 'float32' ? { shape: [m.rows, m.cols], data: Float32Array.from(m.data) } : m);
+
   return {
     /** Expands the stored spec into trials and attaches them to the sweep. */
     async planSweep(sweepId: string): Promise<{ total: number; finished: number }> {
@@ -48,7 +62,7 @@ export function createActivities(ctx: ActivityContext) {
       const trials = expandTrials(validateSpec(sweep.spec));
       await ctx.store.registerTrials(
         sweepId,
-        trials.map((t) => ({ id: t.id, kind: t.config.kind, config: t.config, kernelKey: t.kernelKey })),
+        trials.map((t) => ({ id: t.id, kind: t.config.kind, config: t.config, kernelKeys: t.kernelKeys })),
       );
       const counts = await ctx.store.countTrials(sweepId);
       return { total: trials.length, finished: counts.completed + counts.diverged };
@@ -74,16 +88,27 @@ export function createActivities(ctx: ActivityContext) {
       await ctx.store.recordTrialFailure(trialId, error);
     },
 
-    /** Trains one finite network and evaluates it on the test split. Heartbeats its step. */
+    /**
+     * Trains a finite trial (one network or an ensemble) and evaluates it on the test split. Heartbeats
+     * its step; checkpoints every tenth of the run and on cancellation, and a retry resumes from there.
+     */
     async trainFiniteTrial(trialId: string): Promise<TrialOutcome> {
       const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
       const data = datasets.get(config.dataset);
-      const backend = await initBackend((ctx.backend ?? 'auto') as Parameters<typeof initBackend>[0]);
+      const backend = await initBackend(ctx.backend ?? 'auto');
+      const checkpointKey = `checkpoints/${trialId}.ckpt`;
+      const { optimizer, weight_decay: decay } = config;
       const result = await trainNetwork({
         arch: config.arch,
         width: config.width,
         seed: config.seed,
-        lr: config.optimizer.lr,
+        lr: optimizer.lr ?? { factor: optimizer.lr_factor! },
+        momentum: optimizer.momentum,
+        loss: config.loss,
+        weightDecay: decay.kind === 'none' ? decay : { kind: decay.kind, lambda: decay.lambda, schedule: decay.schedule },
+        centering: config.centering,
+        ensembleSize: config.ensemble,
+        flipAugmentation: config.flip_augmentation,
         batchSize: config.batch,
         steps: config.steps,
         inputDim: data.inputDim,
@@ -93,13 +118,29 @@ export function createActivities(ctx: ActivityContext) {
         yTrain: Float32Array.from(data.yTrain),
         xTest: Float32Array.from(data.xTest),
         yTest: Float32Array.from(data.yTest),
-        onProgress: (step, loss) => heartbeat({ step, loss }),
+        // The loss is read every step anyway (divergence); the SDK throttles heartbeats.
+        onProgress: (step, loss, member) => heartbeat({ member, step, loss }),
+        progressEvery: 1,
+        checkpointEvery: Math.max(1, Math.ceil(config.steps / 10)),
+        onCheckpoint: async (checkpoint) => {
+          const stored = ctx.artifacts.write(checkpointKey, encodeCheckpoint(checkpoint));
+          await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
+        },
+        resumeFrom: ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined,
+        signal: Context.current().cancellationSignal,
       });
       await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
+      const at = { step: result.steps };
+      const evaluation = (split: string, m: { trainLoss: number; testAccuracy: number; testMse: number }): Metric[] => [
+        { split: `${split}train`, name: 'loss', value: m.trainLoss, ...at },
+        { split: `${split}test`, name: 'accuracy', value: m.testAccuracy, ...at },
+        { split: `${split}test`, name: 'mse', value: m.testMse, ...at },
+      ];
       const metrics: Metric[] = [
-        { split: 'train', name: 'loss', value: result.trainLoss, step: result.steps },
-        { split: 'test', name: 'accuracy', value: result.testAccuracy, step: result.steps },
-        { split: 'test', name: 'mse', value: result.testMse, step: result.steps },
+        ...evaluation('', result),
+        ...result.members.flatMap((member, m) => (result.members.length > 1 ? evaluation(`member-${m}/`, member) : [])),
+        { split: 'train', name: 'lr', value: result.lr, step: 0 },
+        ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
       ].filter((m) => Number.isFinite(m.value));
       return { status: result.status, metrics, backend, durationMs: Math.round(result.seconds * 1000) };
     },
@@ -115,29 +156,31 @@ export function createActivities(ctx: ActivityContext) {
       return { assembled: false, missing: blocks.filter((b) => !KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, b, kind)))) };
     },
 
-    /** Computes one block of NNGP and NTK (train×train or test×train) and stores it. Memory ∝ block size. */
+    /**
+     * Computes one block of NNGP and NTK (train×train or test×train) and stores it. Memory ∝ block size.
+     * float64 runs the exact CPU executor in threads; float32 the tfjs executor on the worker's backend.
+     */
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
       if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
       const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const data = datasets.get(config.dataset);
+      const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
       const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
       const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
       const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
-      const kernels = await computeKernelBlockInThreads({
-        arch: config.arch,
-        x1,
-        x2,
-        rows: block.rows,
-        cols: block.cols,
-        get: [...KERNEL_KINDS],
-        options: { inputShape: data.inputShape },
-      });
-      for (const kind of KERNEL_KINDS) await storeArray(blockArtifactKey(kernelKey, block, kind), kernels[kind]!);
+      const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
+      let kernels: Kernels;
+      if (config.precision === 'float32') {
+        await initBackend(ctx.backend ?? 'auto');
+        kernels = await computeKernelBlockFloat32(request.arch, x1, x2, request.rows, request.cols, request.get, request.options);
+      } else {
+        kernels = await computeKernelBlockInThreads(request);
+      }
+      for (const kind of KERNEL_KINDS) await storeKernel(blockArtifactKey(kernelKey, block, kind), kernels[kind]!, config.precision);
     },
 
     /** Assembles the stored blocks into the full train×train and test×train kernels. */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
-      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
       const parts = [
         { part: 'train_train' as const, rows: dataset.train, symmetric: true },
         { part: 'test_train' as const, rows: dataset.test, symmetric: false },
@@ -149,33 +192,34 @@ export function createActivities(ctx: ActivityContext) {
             const values = ndArrayToMatrix(ctx.artifacts.readArray(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind)));
             placeTile(kernel, tile, values, symmetric);
           }
-          await storeArray(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel);
+          await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
         }
       }
     },
 
-    /** Kernel regression with the stored kernel: t = ∞ (Cholesky) or finite t (eigendecomposition). */
+    /**
+     * Kernel regression with the stored kernel: t = ∞ (Cholesky) or finite t (eigendecomposition). A
+     * flip ensemble averages the predictions of its members, each fitted with its own kernel.
+     */
     async predictInfiniteTrial(trialId: string): Promise<TrialOutcome> {
       const started = Date.now();
       const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const key = kernelKeyOf(row);
       const data = datasets.get(row.dataset);
-      const load = (part: string) => ndArrayToMatrix(ctx.artifacts.readArray(kernelArtifactKey(key, `${row.kernel}_${part}`)));
       const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
       const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
-      const [prediction] = predict({
-        kTrainTrain: load('train_train'),
-        kTestTrain: load('test_train'),
-        yTrain,
-        diagReg: row.diag_reg,
-        times: [row.time],
-      });
-      await storeArray(`predictions/${trialId}.npy`, prediction!);
+      const members = trialKernels(row);
+      const prediction = zeros(data.nTest, data.classes);
+      for (const { key } of members) {
+        const load = (part: string) => ndArrayToMatrix(ctx.artifacts.readArray(kernelArtifactKey(key, `${row.kernel}_${part}`)));
+        const [member] = predict({ kTrainTrain: load('train_train'), kTestTrain: load('test_train'), yTrain, diagReg: row.diag_reg, times: [row.time] });
+        for (let i = 0; i < prediction.data.length; i++) prediction.data[i]! += member!.data[i]! / members.length;
+      }
+      await storeArray(`predictions/${trialId}.npy`, prediction);
       return {
         status: 'completed',
         metrics: [
-          { split: 'test', name: 'accuracy', value: accuracy(prediction!, yTest) },
-          { split: 'test', name: 'mse', value: meanSquaredError(prediction!, yTest) },
+          { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
+          { split: 'test', name: 'mse', value: meanSquaredError(prediction, yTest) },
         ],
         backend: `${row.precision}-cpu`,
         durationMs: Date.now() - started,
@@ -188,19 +232,47 @@ export type Activities = ReturnType<typeof createActivities>;
 
 const asRows = (data: Float64Array, rows: number): Matrix => ({ rows, cols: rows === 0 ? 0 : data.length / rows, data });
 
-/** Datasets are loaded once per worker process and reused by every trial that names the same one. */
+/**
+ * Datasets are loaded once per worker process and reused by every trial that names the same one.
+ * Flip-ensemble members' copies are cached apart, and fewer of them: re-flipping is cheap next to a
+ * kernel block, re-preparing (ZCA) is not, so members interleaving on one worker never evict the base.
+ */
 class DatasetCache {
-  private readonly entries = new Map<string, PreparedDataset>();
-  get(config: DatasetConfig): PreparedDataset {
-    const key = JSON.stringify(config);
-    let data = this.entries.get(key);
-    if (!data) {
-      data = prepareDataset(config);
-      // Inputs live in shared memory once, so kernel threads read them without a copy per block.
-      data = { ...data, xTrain: sharedMatrix(asRows(data.xTrain, data.nTrain)).data, xTest: sharedMatrix(asRows(data.xTest, data.nTest)).data };
-      if (this.entries.size >= 4) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(key, data);
-    }
-    return data;
+  private readonly prepared = new RecentlyUsed<PreparedDataset>(4);
+  private readonly flipped = new RecentlyUsed<PreparedDataset>(2);
+
+  /** The prepared dataset, with the training images flipped as flip-ensemble member `flipMember` sees them. */
+  get(config: DatasetConfig, flipMember?: number): PreparedDataset {
+    if (flipMember === undefined) return this.prepared.get(JSON.stringify(config), () => inSharedMemory(prepareDataset(config)));
+    return this.flipped.get(JSON.stringify([config, flipMember]), () =>
+      inSharedMemory(flipHorizontal(this.get(config), { seed: flipSeed(config.seed, flipMember) })),
+    );
   }
+}
+
+/** Inputs live in shared memory once, so kernel threads read them without a copy per block. */
+const inSharedMemory = (data: PreparedDataset): PreparedDataset => ({
+  ...data,
+  xTrain: sharedMatrix(asRows(data.xTrain, data.nTrain)).data,
+  xTest: sharedMatrix(asRows(data.xTest, data.nTest)).data,
+});
+
+/** A map that keeps the `capacity` most recently used entries. */
+class RecentlyUsed<T> {
+  private readonly entries = new Map<string, T>();
+  constructor(private readonly capacity: number) {}
+  get(key: string, create: () => T): T {
+    const value = this.entries.get(key) ?? create();
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    return value;
+  }
+}
+
+/** The kernel `key` among those the trial needs (it names the trial's flip-ensemble member, if any). */
+function kernelOf(config: InfiniteTrialConfig, key: string): TrialKernel {
+  const kernel = trialKernels(config).find((k) => k.key === key);
+  if (!kernel) throw new Error(`kernel ${key} is not one of the kernels its trial needs`);
+  return kernel;
 }

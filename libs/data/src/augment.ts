@@ -28,7 +28,7 @@ export function flipImages(x: Float64Array, shape: number[], flip: (image: numbe
 }
 
 /** A copy of the dataset whose training images are each flipped with probability `fraction`; test is untouched. */
-export function flipHorizontal(ds: Dataset, { seed, fraction = 0.5 }: FlipOptions): Dataset {
+export function flipHorizontal<D extends Dataset>(ds: D, { seed, fraction = 0.5 }: FlipOptions): D {
   if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`flip fraction ${fraction} is outside [0, 1]`);
   const random = mulberry32(deriveSeed(seed, 'flip'));
   const flipped = Array.from({ length: ds.xTrain.length / featureCount(ds) }, () => random() < fraction);

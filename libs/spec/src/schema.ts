@@ -2,6 +2,7 @@
 // is accepted wherever a list is and means a one-element sweep.
 import { z } from 'zod';
 import { cnnArchitectureSchema, fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
+import { parseSchedule, ScheduleError } from './schedule.ts';
 
 // A scalar becomes a one-element list before validation, so errors point at the offending element.
 const oneOrMany = <T extends z.ZodType>(item: T) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
@@ -18,7 +19,10 @@ export const PREPROCESSING = ['standardize', 'zca'] as const;
 /** ε in W = (Σ + ε·(tr Σ/d)·I)^(−1/2), the value of the paper's later code. */
 export const DEFAULT_ZCA_REGULARIZATION = 0.1;
 export const KERNEL_KINDS = ['nngp', 'ntk'] as const;
-export const PRECISIONS = ['float64'] as const;
+/** float64: exact, CPU (OpenBLAS). float32: tfjs on the worker's backend (WebGPU on a GPU worker), as the paper compares. */
+export const PRECISIONS = ['float64', 'float32'] as const;
+/** Most kernel predictors in one flip-augmentation ensemble: each needs its own train×train kernel. */
+export const MAX_FLIP_ENSEMBLE = 64;
 
 /**
  * A preprocessing step: `standardize`, `zca` (ε = 0.1) or `{ zca: ε }` (in YAML also `- zca: 0.01`).
@@ -68,19 +72,72 @@ const specArchitectureSchema = z.discriminatedUnion('kind', [
   cnnArchitectureSchema.omit({ parameterization: true }),
 ]);
 
+export const LOSSES = ['mse', 'cross-entropy'] as const;
+export const WEIGHT_DECAY_KINDS = ['none', 'l2', 'l2-layerwise'] as const;
+/** Most members of one finite ensemble (members train one after another). */
+export const MAX_ENSEMBLE = 64;
+
+/**
+ * `none`, `l2` ((λ/2)·Σ‖θ‖²) or `l2-layerwise` (L2 on the effective weights, the paper's form for NTK
+ * parameterization), with λ(t) = lambda · schedule(t, T), schedule a restricted mathjs expression.
+ */
+const weightDecaySchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('none') }).strict(),
+    z.object({ kind: z.enum(['l2', 'l2-layerwise']), lambda: z.number().min(0), schedule: z.string().optional() }).strict(),
+  ])
+  .superRefine((decay, ctx) => {
+    if (decay.kind === 'none' || decay.schedule === undefined) return;
+    try {
+      parseSchedule(decay.schedule, 'schedule');
+    } catch (error) {
+      if (!(error instanceof ScheduleError)) throw error;
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: error.reason });
+    }
+  });
+
+const optimizerSchema = z
+  .object({
+    name: z.literal('sgd').default('sgd'),
+    /** Heavy-ball momentum μ ∈ [0, 1) (PyTorch's convention). */
+    momentum: oneOrMany(z.number().min(0).lt(1)).default([0]),
+    /** Absolute learning rates… */
+    lr: oneOrMany(z.number().positive()).optional(),
+    /** …or factors of η_max = 2·n·k/λ_max(NTK on the training set). */
+    lr_factor: oneOrMany(z.number().positive()).optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if ((o.lr === undefined) === (o.lr_factor === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of "lr" (absolute) and "lr_factor" (× η_max of the NTK)' });
+    }
+  });
+
 const finiteSchema = z
   .object({
     parameterization: oneOrMany(z.enum(PARAMETERIZATIONS)).default(['ntk']),
     width: oneOrMany(z.number().int().min(1).max(1 << 16)),
-    loss: z.literal('mse').default('mse'),
-    optimizer: z
-      .object({ name: z.literal('sgd').default('sgd'), lr: oneOrMany(z.number().positive()) })
-      .strict(),
+    loss: oneOrMany(z.enum(LOSSES)).default(['mse']),
+    optimizer: optimizerSchema,
     batch: z.number().int().positive(),
-    steps: z.number().int().positive(),
+    /** Training length per member: steps, or epochs over the training set (steps = ⌈epochs·train/batch⌉). */
+    steps: z.number().int().positive().optional(),
+    epochs: z.number().positive().optional(),
+    weight_decay: oneOrMany(weightDecaySchema).default([{ kind: 'none' }]),
+    /** Predict (and train) with f(x; θ_t) − f(x; θ_0). */
+    centering: oneOrMany(z.boolean()).default([false]),
+    /** Members per trial, independently initialized; outputs averaged. */
+    ensemble: oneOrMany(z.number().int().min(1).max(MAX_ENSEMBLE)).default([1]),
+    /** Flip each training image horizontally with probability ½, afresh every step. */
+    flip_augmentation: oneOrMany(z.boolean()).default([false]),
     seeds: oneOrMany(z.number().int().min(0)).default([0]),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    if ((f.steps === undefined) === (f.epochs === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of "steps" and "epochs"' });
+    }
+  });
 
 /** `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. */
 const timeSchema = z.union(
@@ -94,6 +151,11 @@ const infiniteSchema = z
     precision: oneOrMany(z.enum(PRECISIONS)).default(['float64']),
     diag_reg: oneOrMany(z.number().min(0)),
     time: oneOrMany(timeSchema).default(['inf']),
+    /**
+     * Horizontal-flip augmentation ensemble: 0 = none; M ≥ 1 = the average of M kernel predictors, each
+     * fitted on its own randomly flipped copy of the training set (every image flipped with probability ½).
+     */
+    flip_ensemble: oneOrMany(z.number().int().min(0).max(MAX_FLIP_ENSEMBLE)).default([0]),
   })
   .strict();
 
@@ -111,6 +173,17 @@ export const experimentSpecSchema = z
     if (!spec.finite && !spec.infinite) {
       ctx.addIssue({ code: 'custom', path: [], message: 'needs a "finite" grid, an "infinite" grid, or both' });
     }
+    // Flips need images; only synthetic data can be flat.
+    const shape = spec.dataset.name === 'synthetic' ? spec.dataset.shape : undefined;
+    if (shape !== undefined && shape.length !== 3) {
+      const flipFields = [
+        { path: ['infinite', 'flip_ensemble'], on: spec.infinite?.flip_ensemble.some((m) => m > 0) },
+        { path: ['finite', 'flip_augmentation'], on: spec.finite?.flip_augmentation.includes(true) },
+      ];
+      for (const { path, on } of flipFields) {
+        if (on) ctx.addIssue({ code: 'custom', path, message: `flips need images: dataset.shape must be [H, W, C], got [${shape.join(', ')}]` });
+      }
+    }
   });
 
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
@@ -118,3 +191,5 @@ export type DatasetConfig = z.output<typeof datasetSchema>;
 export type PreprocessStep = DatasetConfig['preprocess'][number];
 export type KernelKind = (typeof KERNEL_KINDS)[number];
 export type Precision = (typeof PRECISIONS)[number];
+export type Loss = (typeof LOSSES)[number];
+export type WeightDecayConfig = z.output<typeof weightDecaySchema>;

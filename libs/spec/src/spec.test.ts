@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { expandTrials, parseSpecYaml, SpecError, sweepIdFor } from './index.ts';
 
@@ -100,16 +101,92 @@ describe('expansion into trials', () => {
 
   it('shares one kernel among trials that differ only in kernel kind, diag_reg and time', () => {
     const infinite = expandTrials(parseSpecYaml(valid)).filter((t) => t.config.kind === 'infinite');
-    assert.equal(new Set(infinite.map((t) => t.kernelKey)).size, 1);
+    assert.equal(new Set(infinite.map((t) => t.kernelKeys!.join())).size, 1);
+    assert.ok(infinite.every((t) => t.kernelKeys!.length === 1));
     const other = expandTrials(parseSpecYaml(valid.replace('train: 100', 'train: 101'))).filter((t) => t.config.kind === 'infinite');
-    assert.notEqual(other[0]!.kernelKey, infinite[0]!.kernelKey);
+    assert.notDeepEqual(other[0]!.kernelKeys, infinite[0]!.kernelKeys);
   });
 
   it('ignores where a dataset lives: moving the CIFAR-10 files keeps trial ids and kernel keys', () => {
     const cifar = (dir: string) => valid.replace('{ name: mnist, train: 100, test: 50 }', `{ name: cifar10, train: 100, test: 50, path: ${dir} }`);
     const a = expandTrials(parseSpecYaml(cifar('/data/a')));
     const b = expandTrials(parseSpecYaml(cifar('/mnt/b')));
-    assert.deepEqual(a.map((t) => [t.id, t.kernelKey]), b.map((t) => [t.id, t.kernelKey]));
+    assert.deepEqual(a.map((t) => [t.id, t.kernelKeys]), b.map((t) => [t.id, t.kernelKeys]));
+  });
+
+  it('expands precision and flip ensembles: one kernel per member, ids kept when there is no ensemble', () => {
+    const withAxes = (extra: string) => expandTrials(parseSpecYaml(valid.replace('  time: [inf, 100]', `  time: [inf, 100]\n${extra}`)));
+    const plain = expandTrials(parseSpecYaml(valid)).filter((t) => t.config.kind === 'infinite');
+    const explicitNone = withAxes('  flip_ensemble: 0').filter((t) => t.config.kind === 'infinite');
+    assert.deepEqual(explicitNone.map((t) => t.id), plain.map((t) => t.id));
+
+    const trials = withAxes('  flip_ensemble: [0, 3]\n  precision: [float64, float32]').filter((t) => t.config.kind === 'infinite');
+    assert.equal(trials.length, plain.length * 4);
+    const ensembles = trials.filter((t) => t.kernelKeys!.length === 3);
+    assert.equal(ensembles.length, plain.length * 2);
+    // Members share kernels across kernel kind, diag_reg and time, but not across precision or with the plain kernel.
+    const memberKeys = new Set(ensembles.flatMap((t) => t.kernelKeys!));
+    assert.equal(memberKeys.size, 3 * 2);
+    const plainKeys = new Set(trials.filter((t) => t.kernelKeys!.length === 1).flatMap((t) => t.kernelKeys!));
+    assert.equal(plainKeys.size, 2);
+    assert.ok([...plainKeys].every((k) => !memberKeys.has(k)));
+  });
+
+  it('rejects flip ensembles on data without an image shape, naming the field', () => {
+    const flat = valid
+      .replace('{ name: mnist, train: 100, test: 50 }', '{ name: synthetic, train: 100, test: 50, shape: [16], classes: 3 }')
+      .replace('  time: [inf, 100]', '  time: [inf, 100]\n  flip_ensemble: 4');
+    assert.ok(problemsOf(flat).some((p) => /^spec\.infinite\.flip_ensemble: .*\[H, W, C\]/.test(p)), JSON.stringify(problemsOf(flat)));
+    const tooMany = valid.replace('  time: [inf, 100]', '  time: [inf, 100]\n  flip_ensemble: 1000');
+    assert.ok(problemsOf(tooMany).some((p) => p.startsWith('spec.infinite.flip_ensemble[0]')), JSON.stringify(problemsOf(tooMany)));
+  });
+
+  it('sweeps the finite training axes of the paper and records each in the trial', () => {
+    const finite = valid.replace(
+      '  optimizer: { lr: [0.5, 1.0] }',
+      [
+        '  optimizer: { momentum: 0.9, lr_factor: [0.5, 1.0] }',
+        '  loss: [mse, cross-entropy]',
+        '  weight_decay:',
+        '    - { kind: none }',
+        '    - { kind: l2-layerwise, lambda: 1e-4, schedule: "(1 + cos(pi * t / T)) / 2" }',
+        '  centering: [false, true]',
+        '  ensemble: 4',
+        '  flip_augmentation: true',
+      ].join('\n'),
+    );
+    const trials = expandTrials(parseSpecYaml(finite)).filter((t) => t.config.kind === 'finite');
+    assert.equal(trials.length, 2 * 2 * 2 * 2 * 2 * 2); // width × lr_factor × loss × decay × centering × seeds
+    const config = trials.find((t) => t.config.kind === 'finite' && t.config.weight_decay.kind !== 'none' && t.config.centering)!.config;
+    assert.deepEqual(
+      config.kind === 'finite' && { optimizer: config.optimizer.momentum, decay: config.weight_decay, ensemble: config.ensemble, flips: config.flip_augmentation },
+      { optimizer: 0.9, decay: { kind: 'l2-layerwise', lambda: 1e-4, schedule: '(1 + cos(pi * t / T)) / 2' }, ensemble: 4, flips: true },
+    );
+  });
+
+  it('turns epochs into steps: the same run spelled either way is one trial', () => {
+    const byEpochs = valid.replace('  steps: 20', '  epochs: 2'); // 2 epochs of 100 rows in batches of 10
+    const ids = (yaml: string) => expandTrials(parseSpecYaml(yaml)).map((t) => t.id);
+    assert.deepEqual(ids(byEpochs), ids(valid));
+    assert.notDeepEqual(ids(valid.replace('  steps: 20', '  epochs: 3')), ids(valid));
+  });
+
+  it('rejects bad schedules, learning rates and momenta, naming the field', () => {
+    const withFinite = (optimizer: string, decay = '{ kind: none }') =>
+      valid.replace('  optimizer: { lr: [0.5, 1.0] }', `  optimizer: ${optimizer}\n  weight_decay: [${decay}]`);
+    const cases: [string, RegExp][] = [
+      [withFinite('{ lr: 1 }', '{ kind: l2, lambda: 1e-4, schedule: "import({}, {override: true})" }'), /^spec\.finite\.weight_decay\[0\]\.schedule: /],
+      [withFinite('{ lr: 1 }', '{ kind: l2, lambda: 1e-4, schedule: "x + 1" }'), /^spec\.finite\.weight_decay\[0\]\.schedule: .*\bx\b/],
+      [withFinite('{ lr: 1 }', '{ kind: l2, lambda: -1 }'), /^spec\.finite\.weight_decay\[0\]\.lambda: /],
+      [withFinite('{ lr: 1 }', '{ kind: l3, lambda: 1 }'), /^spec\.finite\.weight_decay\[0\]\.kind: /],
+      [withFinite('{ lr: 1, lr_factor: 0.5 }'), /^spec\.finite\.optimizer: give exactly one of "lr"/],
+      [withFinite('{ momentum: 1, lr: 1 }'), /^spec\.finite\.optimizer\.momentum\[0\]: /],
+      [withFinite('{ lr: 1 }').replace('  steps: 20', '  steps: 20\n  epochs: 2'), /^spec\.finite: give exactly one of "steps" and "epochs"/],
+    ];
+    for (const [yaml, expected] of cases) {
+      const problems = problemsOf(yaml);
+      assert.ok(problems.some((p) => expected.test(p)), `${expected}: ${JSON.stringify(problems)}`);
+    }
   });
 
   it('accepts CNN architectures next to FCNs, and names bad CNN fields', () => {
@@ -118,8 +195,18 @@ describe('expansion into trials', () => {
       '  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }\n  - { kind: cnn, readout: gap, depth: 3, filter: [3, 3], padding: SAME, activation: relu, W_std: 1.4, b_std: 0.1 }',
     );
     const trials = expandTrials(parseSpecYaml(cnn));
-    assert.equal(new Set(trials.filter((t) => t.kernelKey).map((t) => t.kernelKey)).size, 2);
+    assert.equal(new Set(trials.flatMap((t) => t.kernelKeys ?? [])).size, 2);
     const problems = problemsOf(cnn.replace('readout: gap', 'readout: max'));
     assert.ok(problems.some((p) => /^spec\.architectures\[1\]\.readout: .*"flatten"\|"gap"/.test(p)), JSON.stringify(problems));
   });
 });
+
+describe('the specs in experiments/', () => {
+  const dir = new URL('../../../experiments/', import.meta.url);
+  const specs = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  it('are all valid and expand to trials', () => {
+    assert.ok(specs.length >= 2, `specs found: ${specs.join(', ')}`);
+    for (const file of specs) assert.ok(expandTrials(parseSpecYaml(fs.readFileSync(new URL(file, dir), 'utf8'))).length > 0, file);
+  });
+});
+

@@ -2,7 +2,8 @@
 // so relaunching the same spec finds the same trials (and their stored results).
 import type { Architecture, Parameterization } from './architecture.ts';
 import { contentHash } from './canonical.ts';
-import type { DatasetConfig, ExperimentSpec, KernelKind, Precision } from './schema.ts';
+import { deriveSeed } from './random.ts';
+import type { DatasetConfig, ExperimentSpec, KernelKind, Loss, Precision, WeightDecayConfig } from './schema.ts';
 
 /** Bump when the meaning of a stored configuration changes, so old results are not reused. */
 export const TRIAL_SCHEMA_VERSION = 1;
@@ -13,10 +14,15 @@ export interface FiniteTrialConfig {
   targets: 'onehot-centered';
   arch: Architecture;
   width: number;
-  loss: 'mse';
-  optimizer: { name: 'sgd'; lr: number };
+  loss: Loss;
+  /** Exactly one of lr (absolute) and lr_factor (× η_max of the NTK on the training set). */
+  optimizer: { name: 'sgd'; momentum: number; lr?: number; lr_factor?: number };
   batch: number;
   steps: number;
+  weight_decay: WeightDecayConfig;
+  centering: boolean;
+  ensemble: number;
+  flip_augmentation: boolean;
   seed: number;
 }
 
@@ -29,6 +35,8 @@ export interface InfiniteTrialConfig {
   precision: Precision;
   diag_reg: number;
   time: 'inf' | number;
+  /** Members of a flip-augmentation ensemble; absent (not 0) when there is none, so such trials keep their ids. */
+  flip_ensemble?: number;
 }
 
 export type TrialConfig = FiniteTrialConfig | InfiniteTrialConfig;
@@ -36,8 +44,11 @@ export type TrialConfig = FiniteTrialConfig | InfiniteTrialConfig;
 export interface Trial {
   id: string;
   config: TrialConfig;
-  /** Infinite trials only: the kernel matrix they need, shared by all trials that differ only in kernel kind, diag_reg or time. */
-  kernelKey?: string;
+  /**
+   * Infinite trials only: the kernel matrices they need (one, or one per flip-ensemble member), each shared
+   * by all trials that differ only in kernel kind, diag_reg or time.
+   */
+  kernelKeys?: string[];
 }
 
 /** Where a dataset's files live says nothing about the experiment: moving them keeps every id. */
@@ -49,9 +60,31 @@ export function trialId(config: TrialConfig): string {
   return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...config, dataset: datasetIdentity(config.dataset) });
 }
 
-/** A kernel is identified by (architecture without widths, dataset incl. preprocessing, precision). NNGP and NTK are computed together. */
-export function kernelKey(config: Pick<InfiniteTrialConfig, 'arch' | 'dataset' | 'precision'>): string {
-  return contentHash({ schema: TRIAL_SCHEMA_VERSION, arch: config.arch, dataset: datasetIdentity(config.dataset), precision: config.precision });
+/**
+ * A kernel is identified by (architecture without widths, dataset incl. preprocessing, precision, and for
+ * a flip-ensemble member its index). NNGP and NTK are computed together.
+ */
+export function kernelKey(config: Pick<InfiniteTrialConfig, 'arch' | 'dataset' | 'precision'>, flipMember?: number): string {
+  const identity = { schema: TRIAL_SCHEMA_VERSION, arch: config.arch, dataset: datasetIdentity(config.dataset), precision: config.precision };
+  return contentHash(flipMember === undefined ? identity : { ...identity, flip_member: flipMember });
+}
+
+/** One kernel a trial needs: on the training set as is, or on flip-ensemble member m's flipped copy. */
+export interface TrialKernel {
+  key: string;
+  flipMember?: number;
+}
+
+/** The kernels of an infinite trial, in member order: one per flip-ensemble member, else one. */
+export function trialKernels(config: InfiniteTrialConfig): TrialKernel[] {
+  const members = config.flip_ensemble ?? 0;
+  if (members === 0) return [{ key: kernelKey(config) }];
+  return Array.from({ length: members }, (_, m) => ({ key: kernelKey(config, m), flipMember: m }));
+}
+
+/** The seed of member m's flips: every member sees the same images, each flipped its own way. */
+export function flipSeed(datasetSeed: number, flipMember: number): number {
+  return deriveSeed(datasetSeed, `flip-member-${flipMember}`);
 }
 
 function cartesian<T extends Record<string, readonly unknown[]>>(axes: T): { [K in keyof T]: T[K][number] }[] {
@@ -68,16 +101,34 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
   for (const arch of spec.architectures) {
     if (spec.finite) {
       const f = spec.finite;
-      for (const p of cartesian({ parameterization: f.parameterization, width: f.width, lr: f.optimizer.lr, seed: f.seeds })) {
+      const lrs = f.optimizer.lr ? f.optimizer.lr.map((lr) => ({ lr })) : f.optimizer.lr_factor!.map((lr_factor) => ({ lr_factor }));
+      const axes = {
+        parameterization: f.parameterization,
+        width: f.width,
+        loss: f.loss,
+        momentum: f.optimizer.momentum,
+        lr: lrs,
+        weight_decay: f.weight_decay,
+        centering: f.centering,
+        ensemble: f.ensemble,
+        flip_augmentation: f.flip_augmentation,
+        seed: f.seeds,
+      };
+      for (const p of cartesian(axes)) {
         const config: FiniteTrialConfig = {
           kind: 'finite',
           ...base,
           arch: { ...arch, parameterization: p.parameterization as Parameterization },
           width: p.width,
-          loss: f.loss,
-          optimizer: { name: f.optimizer.name, lr: p.lr },
+          loss: p.loss,
+          optimizer: { name: f.optimizer.name, momentum: p.momentum, ...p.lr },
           batch: f.batch,
-          steps: f.steps,
+          // Epochs become the steps they take, so both spellings of one run are one trial.
+          steps: f.steps ?? Math.ceil((f.epochs! * spec.dataset.train) / f.batch),
+          weight_decay: p.weight_decay,
+          centering: p.centering,
+          ensemble: p.ensemble,
+          flip_augmentation: p.flip_augmentation,
           seed: p.seed,
         };
         trials.push({ id: trialId(config), config });
@@ -85,7 +136,8 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
     }
     if (spec.infinite) {
       const inf = spec.infinite;
-      for (const p of cartesian({ precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: inf.time })) {
+      const axes = { precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: inf.time, flips: inf.flip_ensemble };
+      for (const p of cartesian(axes)) {
         const config: InfiniteTrialConfig = {
           kind: 'infinite',
           ...base,
@@ -94,8 +146,9 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
           precision: p.precision,
           diag_reg: p.diag_reg,
           time: p.time,
+          ...(p.flips > 0 && { flip_ensemble: p.flips }),
         };
-        trials.push({ id: trialId(config), config, kernelKey: kernelKey(config) });
+        trials.push({ id: trialId(config), config, kernelKeys: trialKernels(config).map((k) => k.key) });
       }
     }
   }

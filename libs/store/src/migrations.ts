@@ -1,5 +1,5 @@
 // Versioned schema. Add a migration; never edit one that has shipped.
-import { type Kysely, type Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -52,6 +52,13 @@ export const migrations: Record<string, Migration> = {
         .addColumn('bytes', 'integer', (c) => c.notNull())
         .addColumn('created_at', 'text', (c) => c.notNull())
         .execute();
+    },
+  },
+  // A trial may need several kernels (one per flip-ensemble member): a JSON list replaces the single key.
+  '0002_kernel_keys': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('trials').renameColumn('kernel_key', 'kernel_keys').execute();
+      await sql`update trials set kernel_keys = '["' || kernel_keys || '"]' where kernel_keys is not null`.execute(db);
     },
   },
 };

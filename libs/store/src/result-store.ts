@@ -11,7 +11,7 @@ export interface TrialRecord {
   id: string;
   kind: 'finite' | 'infinite';
   config: unknown;
-  kernelKey?: string;
+  kernelKeys?: string[];
 }
 
 export interface Metric {
@@ -32,7 +32,7 @@ export interface TrialRow {
   id: string;
   kind: 'finite' | 'infinite';
   config: any;
-  kernelKey: string | null;
+  kernelKeys: string[] | null;
   status: TrialStatus;
   attempts: number;
   error: string | null;
@@ -41,6 +41,8 @@ export interface TrialRow {
   position: number;
   metrics: Record<string, number>;
 }
+
+const parseKeys = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
 
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
 const now = () => new Date().toISOString();
@@ -85,7 +87,7 @@ export class ResultStore {
             id: trial.id,
             kind: trial.kind,
             config_json: JSON.stringify(trial.config),
-            kernel_key: trial.kernelKey ?? null,
+            kernel_keys: trial.kernelKeys ? JSON.stringify(trial.kernelKeys) : null,
             status: 'pending',
             error: null,
             worker: null,
@@ -137,16 +139,17 @@ export class ResultStore {
 
   /** Trials of a sweep that still need to run (not completed or diverged), in sweep order, after `afterPosition`. */
   async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number) {
-    return this.db
+    const rows = await this.db
       .selectFrom('sweep_trials')
       .innerJoin('trials', 'trials.id', 'sweep_trials.trial_id')
-      .select(['trials.id as trialId', 'trials.kind', 'trials.kernel_key as kernelKey', 'sweep_trials.position'])
+      .select(['trials.id as trialId', 'trials.kind', 'trials.kernel_keys', 'sweep_trials.position'])
       .where('sweep_trials.sweep_id', '=', sweepId)
       .where('sweep_trials.position', '>', afterPosition)
       .where('trials.status', 'not in', ['completed', 'diverged'])
       .orderBy('sweep_trials.position')
       .limit(limit)
       .execute();
+    return rows.map(({ kernel_keys, ...row }) => ({ ...row, kernelKeys: parseKeys(kernel_keys) }));
   }
 
   async countTrials(sweepId: string): Promise<Record<TrialStatus, number>> {
@@ -225,7 +228,7 @@ export class ResultStore {
       id: t.id,
       kind: t.kind,
       config: JSON.parse(t.config_json),
-      kernelKey: t.kernel_key,
+      kernelKeys: parseKeys(t.kernel_keys),
       status: t.status,
       attempts: t.attempts,
       error: t.error,

@@ -17,7 +17,8 @@ export interface TrialsTable {
   id: string;
   kind: 'finite' | 'infinite';
   config_json: string;
-  kernel_key: string | null;
+  /** JSON list of the kernel keys an infinite trial needs. */
+  kernel_keys: string | null;
   status: TrialStatus;
   attempts: Generated<number>;
   error: string | null;

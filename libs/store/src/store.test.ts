@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { ArtifactStore, ResultStore } from './index.ts';
+import { migrations } from './migrations.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +47,31 @@ describe('result store (SQLite file)', () => {
     assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
     const [sweep] = await store.listSweeps();
     assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
+  });
+});
+
+describe('result store migrations', () => {
+  it('carries a store written before 0002 forward: its single kernel key becomes a one-key list', async () => {
+    const file = path.join(dir, 'old.db');
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+    const first = { '0001_initial': migrations['0001_initial']! };
+    const { error } = await new Migrator({ db, provider: { getMigrations: async () => first } }).migrateToLatest();
+    assert.ifError(error);
+    await db.insertInto('sweeps').values({ id: 's', name: 's', spec_json: '{}', status: 'running', created_at: 'now', updated_at: 'now' }).execute();
+    for (const [id, kind, key] of [['k', 'infinite', 'abc123'], ['f', 'finite', null]]) {
+      await db.insertInto('trials').values({ id, kind, config_json: '{}', kernel_key: key, status: 'pending' }).execute();
+    }
+    await db.insertInto('sweep_trials').values([{ sweep_id: 's', trial_id: 'k', position: 0 }, { sweep_id: 's', trial_id: 'f', position: 1 }]).execute();
+    await db.destroy();
+
+    const store = await ResultStore.open(file);
+    try {
+      const unfinished = await store.listUnfinishedTrials('s', -1, 10);
+      assert.deepEqual(unfinished.map((t) => [t.trialId, t.kernelKeys]), [['k', ['abc123']], ['f', null]]);
+      assert.deepEqual((await store.sweepResults('s')).map((t) => t.kernelKeys), [['abc123'], null]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

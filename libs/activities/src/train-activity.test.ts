@@ -1,0 +1,77 @@
+// The training activity as Temporal runs it (MockActivityEnvironment: heartbeats and cancellation), with a
+// real SQLite store and artifact directory: cancelled mid-run, it leaves a checkpoint, and the retry
+// resumes from it and ends where an uninterrupted run ends.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { expandTrials, parseSpecYaml } from '@ntk/spec';
+import { ArtifactStore, ResultStore, type TrialOutcome } from '@ntk/store';
+import { createActivities } from './activities.ts';
+
+const spec = parseSpecYaml(`
+name: resume
+dataset: { name: mnist, train: 64, test: 32, seed: 2 }
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite:
+  width: 48
+  optimizer: { momentum: 0.9, lr: 0.5 }
+  weight_decay: { kind: l2-layerwise, lambda: 1e-3, schedule: "1 - t / T" }
+  centering: true
+  ensemble: 2
+  batch: 16
+  steps: 30
+`);
+const [trial] = expandTrials(spec);
+
+describe('trainFiniteTrial activity', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-train-activity-'));
+  const stores: ResultStore[] = [];
+  after(async () => {
+    for (const store of stores) await store.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  async function worker(name: string) {
+    const store = await ResultStore.open(path.join(root, name, 'ntk.db'));
+    stores.push(store);
+    await store.saveSweep({ id: 'resume', name: 'resume', spec });
+    await store.registerTrials('resume', [{ id: trial!.id, kind: 'finite', config: trial!.config }]);
+    const artifacts = new ArtifactStore(path.join(root, name, 'artifacts'));
+    return { artifacts, activities: createActivities({ store, artifacts, workerName: name, backend: 'wasm' }) };
+  }
+
+  it('resumes a cancelled run from its checkpoint and ends with the uninterrupted predictions', async () => {
+    const straight = await worker('straight');
+    const outcome: TrialOutcome = await new MockActivityEnvironment().run(straight.activities.trainFiniteTrial, trial!.id);
+    assert.equal(outcome.status, 'completed');
+    const names = outcome.metrics.map((m) => `${m.split}_${m.name}`);
+    for (const name of ['train_loss', 'test_accuracy', 'member-0/test_accuracy', 'member-1/test_mse', 'train_lr']) assert.ok(names.includes(name), name);
+
+    const interrupted = await worker('interrupted');
+    const first = new MockActivityEnvironment();
+    let lastBeat: { member: number; step: number } | undefined;
+    first.on('heartbeat', (details: { member: number; step: number }) => {
+      lastBeat = details;
+      if (details.member === 1 && details.step === 12) first.cancel('CANCELLED');
+    });
+    await assert.rejects(first.run(interrupted.activities.trainFiniteTrial, trial!.id));
+    assert.deepEqual(lastBeat && { member: lastBeat.member, step: lastBeat.step }, { member: 1, step: 12 });
+    assert.ok(interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'cancellation leaves a checkpoint');
+
+    const steps: number[] = [];
+    const retry = new MockActivityEnvironment();
+    retry.on('heartbeat', (details: { member: number; step: number }) => steps.push(details.member * 100 + details.step));
+    const resumed: TrialOutcome = await retry.run(interrupted.activities.trainFiniteTrial, trial!.id);
+    assert.equal(resumed.status, 'completed');
+    assert.ok(steps[0]! > 112, `the retry starts after the checkpoint, not at step ${steps[0]}`);
+
+    const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;
+    const [expected, actual] = [predictions(straight.artifacts), predictions(interrupted.artifacts)];
+    const worst = Math.max(...expected.map((v, i) => Math.abs(v - actual[i]!)));
+    assert.ok(worst < 1e-5, `resumed predictions differ by ${worst}`);
+  });
+});
