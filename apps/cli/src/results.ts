@@ -21,6 +21,7 @@ const finiteSettings = (c: FiniteTrialConfig) => {
     c.centering ? 'centered' : '',
     c.ensemble > 1 ? `ensemble=${c.ensemble}` : '',
     c.flip_augmentation ? 'flips' : '',
+    c.early_stopping ? `early-stop(${c.early_stopping.validation_fraction},${c.early_stopping.patience}×${c.early_stopping.every})` : '',
     `steps=${c.steps}`,
     `seed=${c.seed}`,
   ]

@@ -109,6 +109,11 @@ export function createActivities(ctx: ActivityContext) {
         centering: config.centering,
         ensembleSize: config.ensemble,
         flipAugmentation: config.flip_augmentation,
+        earlyStopping: config.early_stopping && {
+          validationFraction: config.early_stopping.validation_fraction,
+          patience: config.early_stopping.patience,
+          every: config.early_stopping.every,
+        },
         batchSize: config.batch,
         steps: config.steps,
         inputDim: data.inputDim,
@@ -131,14 +136,19 @@ export function createActivities(ctx: ActivityContext) {
       });
       await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
       const at = { step: result.steps };
-      const evaluation = (split: string, m: { trainLoss: number; testAccuracy: number; testMse: number }): Metric[] => [
+      type Evaluated = { trainLoss: number; testAccuracy: number; testMse: number; validationLoss?: number; bestStep?: number };
+      const evaluation = (split: string, m: Evaluated): Metric[] => [
         { split: `${split}train`, name: 'loss', value: m.trainLoss, ...at },
         { split: `${split}test`, name: 'accuracy', value: m.testAccuracy, ...at },
         { split: `${split}test`, name: 'mse', value: m.testMse, ...at },
+        // With early stopping: the best validation loss, and the step whose parameters were kept.
+        ...(m.validationLoss === undefined ? [] : [{ split: `${split}validation`, name: 'loss', value: m.validationLoss, ...at }]),
+        ...(m.bestStep === undefined ? [] : [{ split: `${split}train`, name: 'best_step', value: m.bestStep, ...at }]),
       ];
+      const single = result.members.length === 1;
       const metrics: Metric[] = [
-        ...evaluation('', result),
-        ...result.members.flatMap((member, m) => (result.members.length > 1 ? evaluation(`member-${m}/`, member) : [])),
+        ...evaluation('', single ? { ...result, bestStep: result.members[0]!.bestStep } : result),
+        ...result.members.flatMap((member, m) => (single ? [] : evaluation(`member-${m}/`, member))),
         { split: 'train', name: 'lr', value: result.lr, step: 0 },
         ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
       ].filter((m) => Number.isFinite(m.value));

@@ -24,6 +24,7 @@ finite:
   ensemble: 2
   batch: 16
   steps: 30
+  early_stopping: { validation_fraction: 0.25, patience: 4, every: 5 }
 `);
 const [trial] = expandTrials(spec);
 
@@ -49,7 +50,8 @@ describe('trainFiniteTrial activity', () => {
     const outcome: TrialOutcome = await new MockActivityEnvironment().run(straight.activities.trainFiniteTrial, trial!.id);
     assert.equal(outcome.status, 'completed');
     const names = outcome.metrics.map((m) => `${m.split}_${m.name}`);
-    for (const name of ['train_loss', 'test_accuracy', 'member-0/test_accuracy', 'member-1/test_mse', 'train_lr']) assert.ok(names.includes(name), name);
+    const expectedNames = ['train_loss', 'test_accuracy', 'validation_loss', 'member-0/test_accuracy', 'member-1/test_mse', 'member-1/train_best_step', 'train_lr'];
+    for (const name of expectedNames) assert.ok(names.includes(name), `${name} among ${names.join(', ')}`);
 
     const interrupted = await worker('interrupted');
     const first = new MockActivityEnvironment();

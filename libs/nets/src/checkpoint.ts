@@ -8,9 +8,13 @@ export interface HostTensor {
 
 /** An ensemble member that finished training: its outputs (centered when training centers) at the end. */
 export interface FinishedMember {
-  /** nTrain × outputs and nTest × outputs, row-major. */
+  /** nTrain × outputs (validation rows included) and nTest × outputs, row-major. */
   trainOutputs: Float32Array;
   testOutputs: Float32Array;
+  /** With early stopping: the step whose parameters the outputs are of, their validation loss, and the step it stopped at if it stopped early. */
+  bestStep?: number;
+  validationLoss?: number;
+  stoppedAt?: number;
 }
 
 /**
@@ -33,6 +37,17 @@ export interface TrainingCheckpoint {
     params: HostTensor[];
     /** SGD momentum buffers, in the same order; absent without momentum. */
     velocity?: HostTensor[];
+    /**
+     * Early stopping's state; absent without it. A member that stops is finished at once, so a member
+     * in training has not stopped.
+     */
+    earlyStopping?: {
+      bestStep: number;
+      bestLoss: number;
+      evaluationsSinceBest: number;
+      /** In parameterTensors order. */
+      bestParams: HostTensor[];
+    };
   };
 }
 

@@ -5,7 +5,7 @@ import { applyNetwork, type NetworkParams } from './network.ts';
 import type { LossKind } from './objective.ts';
 
 export interface EvaluationMetrics {
-  /** The data loss (no weight decay) over the whole training set. */
+  /** The data loss (no weight decay) over the rows trained on (the training set less any validation split). */
   trainLoss: number;
   /** Fraction of test rows whose largest output is at the target's largest entry. */
   testAccuracy: number;
@@ -40,10 +40,15 @@ export function evaluationMetrics(
   test: { predictions: Float32Array; targets: Float32Array },
 ): EvaluationMetrics {
   return {
-    trainLoss: loss === 'mse' ? meanSquaredError(train.predictions, train.targets) / 2 : crossEntropy(train.predictions, train.targets, outputs),
+    trainLoss: dataLossOf(loss, outputs, train.predictions, train.targets),
     testAccuracy: accuracy(test.predictions, test.targets, outputs),
     testMse: meanSquaredError(test.predictions, test.targets),
   };
+}
+
+/** The training objective's data term, as objective.ts's dataLoss computes it, on host arrays. */
+export function dataLossOf(loss: LossKind, outputs: number, predictions: Float32Array, targets: Float32Array): number {
+  return loss === 'mse' ? meanSquaredError(predictions, targets) / 2 : crossEntropy(predictions, targets, outputs);
 }
 
 /** The entrywise mean of equally long arrays (an ensemble's output), summed in float64. */

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import { canonicalJson, deriveSeed, mulberry32, parseSchedule, permutation, type Architecture } from '@ntk/spec';
 import type { FinishedMember, HostTensor, TrainingCheckpoint } from './checkpoint.ts';
-import { evaluationMetrics, meanOf, predict, type EvaluationMetrics } from './evaluation.ts';
+import { dataLossOf, evaluationMetrics, meanOf, predict, type EvaluationMetrics } from './evaluation.ts';
 import { maxLearningRate, trainingNtk, type NtkSource } from './learning-rate.ts';
 import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
 import { lossAndGradients, type LossKind, type WeightDecayKind } from './objective.ts';
@@ -21,13 +21,26 @@ export type WeightDecay =
       schedule?: string;
     };
 
+/**
+ * Hold out the last ⌈validationFraction·n⌉ training rows, in an order shuffled by the trial's seed (the same for
+ * every member), and evaluate each member's validation loss (the data loss, centered when centering) at step 0,
+ * every `every` steps and at the end. A member stops after `patience` evaluations without a new lowest loss and
+ * ends with its parameters at the lowest.
+ */
+export interface EarlyStopping {
+  /** In (0, 0.5]. */
+  validationFraction: number;
+  patience: number;
+  every: number;
+}
+
 export interface TrainOptions {
   arch: Architecture;
   width: number;
   /** The trial's seed; member m draws its initialization, batches and flips from deriveSeed(seed, `member ${m}`). */
   seed: number;
   /**
-   * Absolute, or a factor of η_max = 2·n·k/λ_max(Θ_train) (maxLearningRate) on all training rows, Θ from `ntk`:
+   * Absolute, or a factor of η_max = 2·n·k/λ_max(Θ_train) (maxLearningRate) on the rows trained on, Θ from `ntk`:
    * 'analytic' (default in NTK parameterization; costly for CNN-GAP) or 'empirical' (default in standard
    * parameterization: member 0's initial network, one gradient per training row and output).
    */
@@ -57,6 +70,10 @@ export interface TrainOptions {
   outputs: number;
   xTest: Float32Array;
   yTest: Float32Array;
+  /** Default none. */
+  earlyStopping?: EarlyStopping;
+  /** Receives each validation loss of early stopping; training waits for it. */
+  onValidation?: (step: number, validationLoss: number, member: number) => void | Promise<void>;
   /** `loss` is the batch objective (data loss + weight decay). */
   onProgress?: (step: number, loss: number, member: number) => void | Promise<void>;
   /** Steps between onProgress calls (default 100). */
@@ -74,16 +91,25 @@ export interface TrainOptions {
 export interface MemberResult extends EvaluationMetrics {
   /** nTest × outputs, row-major (centered when centering). */
   testPredictions: Float32Array;
+  /**
+   * With early stopping (and not diverged): the step whose parameters the member ended with, their validation
+   * loss, and the step it stopped at if it stopped early.
+   */
+  bestStep?: number;
+  validationLoss?: number;
+  stoppedAt?: number;
 }
 
 export interface TrainResult extends EvaluationMetrics {
   /** 'diverged' when a batch loss became NaN or ±Inf; training stops there (no further members). */
   status: 'completed' | 'diverged';
-  /** Steps per member (for a diverged run, the step of its last member whose loss was not finite). */
+  /** Steps planned per member, whether or not early stopping stopped some (for a diverged run, the step of its last member whose loss was not finite). */
   steps: number;
   /** The learning rate used, and η_max when it was given as a factor. */
   lr: number;
   etaMax?: number;
+  /** With early stopping: the ensemble's validation loss. */
+  validationLoss?: number;
   /** The ensemble's: the mean of the members' outputs; its metrics are the top-level ones. */
   testPredictions: Float32Array;
   /** In member order; a diverged run lists the members up to the diverged one. */
@@ -102,6 +128,10 @@ interface Run {
   decay: { kind: WeightDecayKind; lambdas: Float64Array } | undefined;
   flipping: boolean;
   nTrain: number;
+  /** The rows batches are drawn from: all training rows, or those outside the validation split. */
+  fitRows: Int32Array;
+  /** Early stopping's settings with its held-out rows, their inputs on the device and their targets. */
+  validation: (EarlyStopping & { rows: Int32Array; x: tf.Tensor; y: Float32Array }) | undefined;
   /** The training rows, followed by their mirror images when flipping (rows n … 2n − 1). */
   xTrain: tf.Tensor;
   yTrain: tf.Tensor2D;
@@ -128,14 +158,17 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     throw new RangeError(`flip augmentation needs image rows: inputShape [H, W, C], got ${options.inputShape ? `[${options.inputShape.join(', ')}]` : 'none'}`);
   }
   const decay = decayPerStep(options.weightDecay ?? { kind: 'none' }, steps);
+  const split = options.earlyStopping && validationSplit(options.earlyStopping, nTrain, options.seed);
+  const fitRows = split?.fitRows ?? Int32Array.from({ length: nTrain }, (_, i) => i);
 
   const backend = backendName() ?? (await initBackend());
   ensureGradients();
-  const config = trajectoryConfig(options, nTrain, nTest);
+  const config = trajectoryConfig(options, nTrain, nTest, split?.settings);
   const resume = options.resumeFrom;
   if (resume) checkResumable(resume, config);
-  const { lr, etaMax } = resume ?? (await learningRate(options, nTrain));
+  const { lr, etaMax } = resume ?? (await learningRate(options, split ? rowsOf(options.xTrain, fitRows, inputDim) : options.xTrain));
 
+  const xTrain = trainingInputs(options, [nTrain, ...shape]);
   const run: Run = {
     options,
     config,
@@ -144,7 +177,14 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     decay,
     flipping: options.flipAugmentation ?? false,
     nTrain,
-    xTrain: trainingInputs(options, [nTrain, ...shape]),
+    fitRows,
+    validation: split && {
+      ...split.settings,
+      rows: split.validationRows,
+      x: tf.gather(xTrain, split.validationRows),
+      y: rowsOf(options.yTrain, split.validationRows, outputs),
+    },
+    xTrain,
     yTrain: tf.tensor2d(options.yTrain, [nTrain, outputs]),
     xTest: tf.tensor(options.xTest, [nTest, ...shape]),
     finished: [...(resume?.finished ?? [])],
@@ -164,16 +204,25 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
       }
       if (options.checkpointEvery && finished.length < ensembleSize) await options.onCheckpoint?.({ config, lr, etaMax, finished: [...finished] });
     }
-    return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(options, finished), backend, seconds: (performance.now() - started) / 1000 };
+    return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(run), backend, seconds: (performance.now() - started) / 1000 };
   } finally {
-    tf.dispose([run.xTrain, run.yTrain, run.xTest]);
+    tf.dispose([run.xTrain, run.yTrain, run.xTest, ...(run.validation ? [run.validation.x] : [])]);
   }
 }
 
-/** θ_0's outputs, subtracted when centering: on run.xTrain's rows (mirror images included) and the test rows. */
+/** θ_0's outputs, subtracted when centering: on run.xTrain's rows (mirror images included), the test and the validation rows. */
 interface Reference {
   train: tf.Tensor2D;
   test: Float32Array;
+  validation: Float32Array | undefined;
+}
+
+/** Early stopping's record of a member: its lowest validation loss so far, where, and its parameters there. */
+interface Best {
+  step: number;
+  loss: number;
+  evaluationsSince: number;
+  params: tf.Tensor[];
 }
 
 /** Trains one member from its initialization or from `current`, and returns its outputs on both sets. */
@@ -186,24 +235,51 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   let reference: Reference | undefined;
   let params: NetworkParams = initial;
   let velocity: tf.Tensor[] | undefined;
+  let best: Best | undefined;
+  const { validation } = run;
+  /** Evaluates the validation loss at `step`, keeps the parameters when it is the lowest yet, and says whether to stop. */
+  const validate = async (step: number): Promise<boolean> => {
+    const loss = validationLoss(run, params, reference);
+    await options.onValidation?.(step, loss, member);
+    if (best && !(loss < best.loss)) return ++best.evaluationsSince >= validation!.patience;
+    tf.dispose(best?.params);
+    best = { step, loss, evaluationsSince: 0, params: parameterTensors(params).map((t) => tf.clone(t)) };
+    return false;
+  };
+  /** The member's outputs; with early stopping, those of its best parameters. */
+  const finish = (stoppedAt?: number): FinishedMember => {
+    if (!best) return memberOutputs(run, params, reference);
+    const bestOutputs = memberOutputs(run, withParameterTensors(params, best.params), reference);
+    return { ...bestOutputs, bestStep: best.step, validationLoss: best.loss, ...(stoppedAt !== undefined && { stoppedAt }) };
+  };
   try {
     if (options.centering) {
       const train = predict(arch, initial, run.xTrain);
-      reference = { train: tf.tensor2d(train, [train.length / outputs, outputs]), test: predict(arch, initial, run.xTest) };
+      const validationRows = validation && rowsOf(train, validation.rows, outputs);
+      reference = { train: tf.tensor2d(train, [train.length / outputs, outputs]), test: predict(arch, initial, run.xTest), validation: validationRows };
     }
     if (current) {
       params = withParameterTensors(initial, restoreTensors(current.params, parameterTensors(initial)));
       disposeNetwork(initial);
       velocity = current.velocity && restoreTensors(current.velocity, parameterTensors(params));
+      const saved = current.earlyStopping;
+      best = saved && {
+        step: saved.bestStep,
+        loss: saved.bestLoss,
+        evaluationsSince: saved.evaluationsSinceBest,
+        params: restoreTensors(saved.bestParams, parameterTensors(params)),
+      };
+    } else if (validation) {
+      await validate(0);
     }
-    const batchRows = batchOrder(run.nTrain, options.batchSize, seed);
+    const batchOrderOfFitRows = batchOrder(run.fitRows.length, options.batchSize, seed);
     const progressEvery = options.progressEvery ?? 100;
     for (let step = current?.step ?? 0; step < steps; ) {
       if (options.signal?.aborted) {
-        await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity));
+        await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity, best));
         options.signal.throwIfAborted();
       }
-      const rows = batchRows(step);
+      const rows = batchOrderOfFitRows(step).map((i) => run.fitRows[i]!);
       const update = tf.tidy(() => {
         const inputs = tf.tensor1d(run.flipping ? flipped(rows, run.nTrain, seed, step) : rows, 'int32');
         const offset = reference && tf.gather(reference.train, inputs);
@@ -221,16 +297,20 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
       update.loss.dispose();
       if (!Number.isFinite(loss)) return { outputs: memberOutputs(run, params, reference), diverged: true, steps: step };
       if (options.onProgress && (step % progressEvery === 0 || step === steps)) await options.onProgress(step, loss, member);
+      // Patience running out at the last step is no early stop.
+      if (validation && (step % validation.every === 0 || step === steps) && (await validate(step)) && step < steps) {
+        return { outputs: finish(step), diverged: false, steps };
+      }
       if (options.checkpointEvery && step % options.checkpointEvery === 0 && step < steps) {
-        await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity));
+        await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity, best));
       }
       // Let timers run (a Temporal activity's heartbeat, an abort) between steps; kernels run synchronously.
       await yieldToEventLoop();
     }
-    return { outputs: memberOutputs(run, params, reference), diverged: false, steps };
+    return { outputs: finish(), diverged: false, steps };
   } finally {
     disposeNetwork(params);
-    tf.dispose([...(reference ? [reference.train] : []), ...(velocity ?? [])]);
+    tf.dispose([...(reference ? [reference.train] : []), ...(velocity ?? []), ...(best?.params ?? [])]);
   }
 }
 
@@ -247,26 +327,43 @@ function memberOutputs(run: Run, params: NetworkParams, reference: Reference | u
   return { trainOutputs, testOutputs };
 }
 
-function ensembleResults(options: TrainOptions, members: FinishedMember[]): EvaluationMetrics & { testPredictions: Float32Array; members: MemberResult[] } {
+/** The data loss on the validation rows, of centered outputs when a reference is given. */
+function validationLoss(run: Run, params: NetworkParams, reference: Reference | undefined): number {
+  const { arch, loss, outputs } = run.options;
+  const predictions = predict(arch, params, run.validation!.x);
+  if (reference) for (let i = 0; i < predictions.length; i++) predictions[i] -= reference.validation![i]!;
+  return dataLossOf(loss ?? 'mse', outputs, predictions, run.validation!.y);
+}
+
+function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'validationLoss' | 'testPredictions' | 'members'> {
+  const { options, fitRows, validation, finished: members } = run;
+  const { outputs, yTest } = options;
+  const kind = options.loss ?? 'mse';
+  // Training metrics are over the rows trained on.
+  const fitted = (trainOutputs: Float32Array) => (validation ? rowsOf(trainOutputs, fitRows, outputs) : trainOutputs);
+  const fitTargets = fitted(options.yTrain);
   const metrics = (train: Float32Array, test: Float32Array) =>
-    evaluationMetrics(options.loss ?? 'mse', options.outputs, { predictions: train, targets: options.yTrain }, { predictions: test, targets: options.yTest });
+    evaluationMetrics(kind, outputs, { predictions: fitted(train), targets: fitTargets }, { predictions: test, targets: yTest });
+  const trainPredictions = meanOf(members.map((m) => m.trainOutputs));
   const testPredictions = meanOf(members.map((m) => m.testOutputs));
   return {
-    ...metrics(meanOf(members.map((m) => m.trainOutputs)), testPredictions),
+    ...metrics(trainPredictions, testPredictions),
+    ...(validation && { validationLoss: dataLossOf(kind, outputs, rowsOf(trainPredictions, validation.rows, outputs), validation.y) }),
     testPredictions,
-    members: members.map((m) => ({ ...metrics(m.trainOutputs, m.testOutputs), testPredictions: m.testOutputs })),
+    members: members.map(({ trainOutputs, testOutputs, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
   };
 }
 
 /** The run's state with the member in training at `step`. */
-async function checkpointOf(run: Run, step: number, params: NetworkParams, velocity: tf.Tensor[] | undefined): Promise<TrainingCheckpoint> {
+async function checkpointOf(run: Run, step: number, params: NetworkParams, velocity: tf.Tensor[] | undefined, best: Best | undefined): Promise<TrainingCheckpoint> {
   const { config, lr, etaMax, finished } = run;
+  const earlyStopping = best && { bestStep: best.step, bestLoss: best.loss, evaluationsSinceBest: best.evaluationsSince, bestParams: await toHost(best.params) };
   return {
     config,
     lr,
     etaMax,
     finished: [...finished],
-    current: { step, params: await toHost(parameterTensors(params)), velocity: velocity && (await toHost(velocity)) },
+    current: { step, params: await toHost(parameterTensors(params)), velocity: velocity && (await toHost(velocity)), earlyStopping },
   };
 }
 
@@ -285,7 +382,7 @@ function restoreTensors(saved: HostTensor[], like: tf.Tensor[]): tf.Tensor[] {
 }
 
 /** The options that decide a run's trajectory, with defaults filled in so that equal runs compare equal. */
-function trajectoryConfig(options: TrainOptions, nTrain: number, nTest: number): Record<string, unknown> {
+function trajectoryConfig(options: TrainOptions, nTrain: number, nTest: number, earlyStopping: EarlyStopping | undefined): Record<string, unknown> {
   const { arch, width, seed, lr, batchSize, steps, inputDim, inputShape, outputs } = options;
   return {
     arch,
@@ -298,6 +395,7 @@ function trajectoryConfig(options: TrainOptions, nTrain: number, nTest: number):
     centering: options.centering ?? false,
     ensembleSize: options.ensembleSize ?? 1,
     flipAugmentation: options.flipAugmentation ?? false,
+    earlyStopping,
     batchSize,
     steps,
     nTrain,
@@ -315,7 +413,8 @@ function checkResumable(checkpoint: TrainingCheckpoint, config: Record<string, u
   }
 }
 
-async function learningRate(options: TrainOptions, nTrain: number): Promise<{ lr: number; etaMax?: number }> {
+/** The learning rate; η_max is that of the rows trained on, `fitted` (n × inputDim). */
+async function learningRate(options: TrainOptions, fitted: Float32Array): Promise<{ lr: number; etaMax?: number }> {
   const { lr } = options;
   if (typeof lr === 'number') {
     if (!(lr > 0 && Number.isFinite(lr))) throw new RangeError(`lr must be a positive number, got ${lr}`);
@@ -325,11 +424,34 @@ async function learningRate(options: TrainOptions, nTrain: number): Promise<{ lr
   // The empirical NTK is member 0's at initialization; the analytic one needs no seed.
   const ntk = await trainingNtk(
     options.arch,
-    { rows: nTrain, cols: options.inputDim, data: options.xTrain },
+    { rows: fitted.length / options.inputDim, cols: options.inputDim, data: fitted },
     { source: lr.ntk, width: options.width, outputs: options.outputs, seed: deriveSeed(options.seed, 'member 0'), inputShape: options.inputShape },
   );
   const etaMax = maxLearningRate(ntk, options.outputs);
   return { lr: lr.factor * etaMax, etaMax };
+}
+
+/**
+ * The rows to train on and the validation rows: the last ⌈validationFraction·n⌉ of a shuffle drawn from the
+ * trial's seed, so every member holds out the same rows.
+ */
+function validationSplit(settings: EarlyStopping, n: number, seed: number): { settings: EarlyStopping; fitRows: Int32Array; validationRows: Int32Array } {
+  const { validationFraction, patience, every } = settings;
+  if (!(validationFraction > 0 && validationFraction <= 0.5)) throw new RangeError(`earlyStopping.validationFraction must be in (0, 0.5], got ${validationFraction}`);
+  checkCount(patience, 1, 'earlyStopping.patience');
+  checkCount(every, 1, 'earlyStopping.every');
+  if (n < 2) throw new RangeError('early stopping needs at least two training rows');
+  const order = permutation(n, mulberry32(deriveSeed(seed, 'validation')));
+  // The tolerance keeps products like 0.1·30 = 3.0000000000000004 from rounding up.
+  const fitCount = n - Math.ceil(validationFraction * n - 1e-9);
+  return { settings: { validationFraction, patience, every }, fitRows: order.slice(0, fitCount), validationRows: order.slice(fitCount) };
+}
+
+/** The given rows of a row-major array `width` wide, in that order. */
+function rowsOf(values: Float32Array, rows: Int32Array, width: number): Float32Array {
+  const selected = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => selected.set(values.subarray(row * width, (row + 1) * width), i * width));
+  return selected;
 }
 
 /** λ(t) = λ·schedule(t, T) for t = 0 … T − 1, evaluated up front so a bad schedule fails before training. */

@@ -1,9 +1,10 @@
-// Ensembles, centering, flips, weight-decay schedules, cross-entropy and checkpoints of trainNetwork.
+// Ensembles, centering, flips, weight-decay schedules, cross-entropy, early stopping and checkpoints of trainNetwork.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainingCheckpoint, type TrainOptions } from './index.ts';
-import { baseOptions, gaussian, maxAbsDifference } from './testing.ts';
+import { deriveSeed, mulberry32, permutation } from '@ntk/spec';
+import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type HostTensor, type TrainingCheckpoint, type TrainOptions } from './index.ts';
+import { baseOptions, gaussian, maxAbsDifference, syntheticProblem } from './testing.ts';
 
 let warmUp: Promise<unknown> | undefined;
 
@@ -102,6 +103,60 @@ test('cross-entropy training lowers the cross-entropy and classifies', async () 
   assert.ok(trained.testAccuracy > initial.testAccuracy && trained.testAccuracy >= 0.6, `${initial.testAccuracy} → ${trained.testAccuracy}`);
 });
 
+/** 24 rows of the teacher's targets plus as much noise, full-batch with a large lr: fitting all of them fits the noise. */
+function noisyOptions(): TrainOptions {
+  const problem = syntheticProblem(24, 32);
+  const noise = gaussian(24, problem.outputs, 7);
+  return baseOptions({ ...problem, yTrain: problem.yTrain.map((y, i) => y + noise[i]!), width: 128, lr: 1, batchSize: 24, steps: 400 });
+}
+
+test('early stopping stops once the validation loss stops falling and ends at its lowest', async () => {
+  const earlyStopping = { validationFraction: 0.25, patience: 4, every: 5 };
+  const evaluations: { step: number; loss: number }[] = [];
+  const result = await withoutLeaks(() => trainNetwork({ ...noisyOptions(), earlyStopping, onValidation: (step, loss) => void evaluations.push({ step, loss }) }));
+  const [member] = result.members;
+  const lowest = evaluations.reduce((a, b) => (b.loss < a.loss ? b : a));
+  assert.ok(lowest.step > 0 && evaluations.at(-1)!.loss > lowest.loss, `the validation loss falls, then rises: ${evaluations.map((e) => `${e.step}: ${e.loss.toFixed(3)}`).join(', ')}`);
+  assert.equal(member!.bestStep, lowest.step);
+  assert.equal(member!.validationLoss, lowest.loss);
+  assert.equal(member!.stoppedAt, lowest.step + earlyStopping.patience * earlyStopping.every, 'stops after `patience` evaluations without improvement');
+  assert.deepEqual(
+    evaluations.map((e) => e.step),
+    Array.from({ length: member!.stoppedAt! / 5 + 1 }, (_, i) => 5 * i),
+  );
+  assert.equal(result.steps, 400, 'the planned steps');
+  assert.ok(Math.abs(result.validationLoss! - lowest.loss) < 1e-6, 'one member: the ensemble validation loss is its');
+
+  // Ending at the best step: as a run planned to end there (that never stops, having had no evaluation without improvement).
+  const toBest = await trainNetwork({ ...noisyOptions(), steps: lowest.step, earlyStopping: { ...earlyStopping, patience: 1000 } });
+  assert.deepEqual(result.testPredictions, toBest.testPredictions);
+  assert.equal(result.testMse, toBest.testMse);
+  assert.equal(result.trainLoss, toBest.trainLoss);
+});
+
+test('early stopping trains on the rows outside its validation split only', async () => {
+  const options = { ...noisyOptions(), steps: 20, checkpointEvery: 10, earlyStopping: { validationFraction: 0.25, patience: 1000, every: 5 } };
+  // The split the option documents: the last ⌈0.25·24⌉ rows of a shuffle drawn from deriveSeed(seed, 'validation').
+  const shuffled = permutation(24, mulberry32(deriveSeed(options.seed, 'validation')));
+  const validationRows = shuffled.slice(18);
+  const withTargets = async (change: (row: number) => boolean) => {
+    let atStep10: TrainingCheckpoint | undefined;
+    const yTrain = options.yTrain.map((y, i) => (change(Math.floor(i / options.outputs)) ? y + 3 : y));
+    const result = await trainNetwork({ ...options, yTrain, onCheckpoint: (c) => void (atStep10 = c) });
+    return { result, params: atStep10!.current!.params };
+  };
+  const original = await withTargets(() => false);
+  const validationChanged = await withTargets((row) => validationRows.includes(row));
+  const fitRowChanged = await withTargets((row) => row === shuffled[0]);
+  assert.deepEqual(validationChanged.params, original.params, 'validation targets do not change training');
+  assert.notDeepEqual(fitRowChanged.params, original.params, 'a training row’s target does');
+  assert.ok(validationChanged.result.members[0]!.validationLoss! > original.result.members[0]!.validationLoss! + 1, 'the validation loss is on the held-out rows');
+  await assert.rejects(trainNetwork({ ...options, earlyStopping: { ...options.earlyStopping, validationFraction: 0.6 } }), /RangeError: earlyStopping\.validationFraction must be in \(0, 0\.5\], got 0\.6/);
+  await assert.rejects(trainNetwork({ ...options, earlyStopping: { ...options.earlyStopping, validationFraction: 0 } }), /earlyStopping\.validationFraction/);
+  await assert.rejects(trainNetwork({ ...options, earlyStopping: { ...options.earlyStopping, patience: 0 } }), /earlyStopping\.patience must be an integer ≥ 1, got 0/);
+  await assert.rejects(trainNetwork({ ...options, earlyStopping: { ...options.earlyStopping, every: 2.5 } }), /earlyStopping\.every must be an integer ≥ 1, got 2\.5/);
+});
+
 /** Momentum, scheduled layer-wise L2, centering, flips and two members: every piece of state a checkpoint holds. */
 const checkpointed = (): TrainOptions => ({
   ...imageOptions(false),
@@ -117,29 +172,70 @@ const checkpointed = (): TrainOptions => ({
 
 const stepOf = (c: TrainingCheckpoint) => `${c.finished.length}:${c.current?.step ?? 'boundary'}`;
 
-test('a run resumed from a checkpoint ends where the uninterrupted run does', async () => {
+/** checkpointed() with early stopping that stops both members; member 0 stops one evaluation after its checkpoint at step 8. */
+const earlyStopped = (): TrainOptions => ({ ...checkpointed(), checkpointEvery: 4, earlyStopping: { validationFraction: 0.25, patience: 2, every: 3 } });
+
+/**
+ * Runs `options` through, then resumes from each of the checkpoints `from` and checks that the resumed run takes
+ * the uninterrupted one's last checkpoint and ends the same. Returns the uninterrupted run and its checkpoints.
+ */
+async function checkResumes(options: () => TrainOptions, from: string[]) {
   const saved = new Map<string, Uint8Array>();
-  const full = await withoutLeaks(() => trainNetwork({ ...checkpointed(), onCheckpoint: (c) => void saved.set(stepOf(c), encodeCheckpoint(c)) }));
+  const full = await withoutLeaks(() => trainNetwork({ ...options(), onCheckpoint: (c) => void saved.set(stepOf(c), encodeCheckpoint(c)) }));
+  const lastStep = [...saved.keys()].at(-1)!;
+  const last = decodeCheckpoint(saved.get(lastStep)!);
+  for (const key of from) {
+    const resumedCheckpoints = new Map<string, TrainingCheckpoint>();
+    const resumed = await withoutLeaks(() =>
+      trainNetwork({ ...options(), resumeFrom: decodeCheckpoint(saved.get(key)!), onCheckpoint: (c) => void resumedCheckpoints.set(stepOf(c), c) }),
+    );
+    const again = resumedCheckpoints.get(lastStep)!.current!;
+    const close = (what: string, actual: HostTensor[] | undefined, expected: HostTensor[] | undefined) => {
+      assert.equal(actual?.length, expected?.length, `${key}: ${what}`);
+      actual?.forEach((t, i) => assert.ok(maxAbsDifference(t.data, expected![i]!.data) <= 1e-6, `${key}: ${what} at ${lastStep}`));
+    };
+    close('parameters', again.params, last.current!.params);
+    close('velocity', again.velocity, last.current!.velocity);
+    close('best parameters', again.earlyStopping?.bestParams, last.current!.earlyStopping?.bestParams);
+    assert.equal(again.earlyStopping?.evaluationsSinceBest, last.current!.earlyStopping?.evaluationsSinceBest, key);
+    assert.ok(maxAbsDifference(resumed.testPredictions, full.testPredictions) <= 1e-6, key);
+    resumed.members.forEach((m, i) => {
+      const expected = full.members[i]!;
+      assert.ok(maxAbsDifference(m.testPredictions, expected.testPredictions) <= 1e-6, `${key}: member ${i}`);
+      assert.deepEqual([m.bestStep, m.stoppedAt], [expected.bestStep, expected.stoppedAt], `${key}: member ${i}`);
+    });
+  }
+  return { full, saved };
+}
+
+test('a run resumed from a checkpoint ends where the uninterrupted run does', async () => {
+  const { saved } = await checkResumes(checkpointed, ['0:10', '1:boundary', '1:10']);
   assert.deepEqual([...saved.keys()], ['0:10', '0:20', '1:boundary', '1:10', '1:20']);
   const last = decodeCheckpoint(saved.get('1:20')!);
   assert.equal(last.current!.velocity!.length, last.current!.params.length);
-
-  for (const from of ['0:10', '1:boundary', '1:10']) {
-    const resumedCheckpoints = new Map<string, TrainingCheckpoint>();
-    const resumed = await withoutLeaks(() =>
-      trainNetwork({ ...checkpointed(), resumeFrom: decodeCheckpoint(saved.get(from)!), onCheckpoint: (c) => void resumedCheckpoints.set(stepOf(c), c) }),
-    );
-    const again = resumedCheckpoints.get('1:20')!;
-    again.current!.params.forEach((p, i) => assert.ok(maxAbsDifference(p.data, last.current!.params[i]!.data) <= 1e-6, `${from}: parameters at member 1, step 20`));
-    again.current!.velocity!.forEach((v, i) => assert.ok(maxAbsDifference(v.data, last.current!.velocity![i]!.data) <= 1e-6, `${from}: velocity`));
-    assert.ok(maxAbsDifference(resumed.testPredictions, full.testPredictions) <= 1e-6, from);
-    resumed.members.forEach((m, i) => assert.ok(maxAbsDifference(m.testPredictions, full.members[i]!.testPredictions) <= 1e-6));
-  }
   await assert.rejects(
     trainNetwork({ ...checkpointed(), momentum: 0.5, resumeFrom: decodeCheckpoint(saved.get('0:10')!) }),
     /taken under other options \(momentum: 0\.9 → 0\.5\)/,
   );
   assert.throws(() => decodeCheckpoint(new Uint8Array(16)), /not a training checkpoint/);
+});
+
+test('with early stopping, a resumed run stops and ends where the uninterrupted run does', async () => {
+  const { full, saved } = await checkResumes(earlyStopped, ['0:8', '1:boundary', '1:4']);
+  assert.deepEqual([...saved.keys()], ['0:4', '0:8', '1:boundary', '1:4', '1:8']);
+  assert.deepEqual(
+    full.members.map((m) => [m.bestStep, m.stoppedAt]),
+    [
+      [3, 9],
+      [6, 12],
+    ],
+  );
+  const { bestStep, evaluationsSinceBest } = decodeCheckpoint(saved.get('0:8')!).current!.earlyStopping!;
+  assert.deepEqual([bestStep, evaluationsSinceBest], [3, 1], 'the checkpoint member 0 stops one evaluation after');
+  await assert.rejects(
+    trainNetwork({ ...earlyStopped(), earlyStopping: undefined, resumeFrom: decodeCheckpoint(saved.get('0:8')!) }),
+    /taken under other options \(earlyStopping: \{.*\} → undefined\)/,
+  );
 });
 
 test('an abort checkpoints the step reached and rejects; resuming from it finishes the run', async () => {

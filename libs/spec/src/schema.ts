@@ -131,6 +131,18 @@ const finiteSchema = z
     /** Flip each training image horizontally with probability ½, afresh every step. */
     flip_augmentation: oneOrMany(z.boolean()).default([false]),
     seeds: oneOrMany(z.number().int().min(0)).default([0]),
+    /**
+     * Hold out this fraction of the training rows, evaluate on them every `every` steps, stop a member
+     * after `patience` evaluations without improvement, and keep its best parameters.
+     */
+    early_stopping: z
+      .object({
+        validation_fraction: z.number().gt(0).max(0.5),
+        patience: z.number().int().min(1),
+        every: z.number().int().min(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((f, ctx) => {

@@ -182,6 +182,7 @@ describe('expansion into trials', () => {
       [withFinite('{ lr: 1, lr_factor: 0.5 }'), /^spec\.finite\.optimizer: give exactly one of "lr"/],
       [withFinite('{ momentum: 1, lr: 1 }'), /^spec\.finite\.optimizer\.momentum\[0\]: /],
       [withFinite('{ lr: 1 }').replace('  steps: 20', '  steps: 20\n  epochs: 2'), /^spec\.finite: give exactly one of "steps" and "epochs"/],
+      [withFinite('{ lr: 1 }').replace('  steps: 20', '  steps: 20\n  early_stopping: { validation_fraction: 0.7, patience: 2, every: 5 }'), /^spec\.finite\.early_stopping\.validation_fraction: /],
     ];
     for (const [yaml, expected] of cases) {
       const problems = problemsOf(yaml);

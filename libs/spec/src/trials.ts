@@ -24,6 +24,7 @@ export interface FiniteTrialConfig {
   ensemble: number;
   flip_augmentation: boolean;
   seed: number;
+  early_stopping?: { validation_fraction: number; patience: number; every: number };
 }
 
 export interface InfiniteTrialConfig {
@@ -130,6 +131,7 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
           ensemble: p.ensemble,
           flip_augmentation: p.flip_augmentation,
           seed: p.seed,
+          ...(f.early_stopping && { early_stopping: f.early_stopping }),
         };
         trials.push({ id: trialId(config), config });
       }
