@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { nativeSgemm } from '@ntk/linalg';
 import { backendName, ensureGradients, initBackend, shippedWasmBatchMatMul } from './index.ts';
 
 test('initBackend picks wasm and is idempotent', async () => {
@@ -88,6 +89,31 @@ test('batched matmul with transposes is patched correctly', async () => {
   const explicit = tf.matMul(tf.transpose(a, [0, 2, 1]), tf.transpose(b, [0, 2, 1]));
   assert.deepEqual(fast.shape, [3, 5, 6]);
   assert.deepEqual(Array.from(fast.dataSync()), Array.from(explicit.dataSync()));
+});
+
+test('wasm matmuls with broadcast batches agree with the cpu backend (OpenBLAS sgemm where the addon loads)', async () => {
+  if (process.env.NTK_REQUIRE_NATIVE === '1') assert.ok(nativeSgemm(), 'CI builds the addon, so the sgemm path must be the one tested');
+  const shapes: [number[], number[], boolean, boolean][] = [
+    [[1, 4, 5], [3, 5, 6], false, false],
+    [[2, 3, 5, 4], [1, 1, 6, 5], true, true],
+    [[7, 1], [1, 9], false, false], // outer product, k = 1
+  ];
+  for (const [aShape, bShape, transposeA, transposeB] of shapes) {
+    const values = (shape: number[], seed: number) => Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, i) => Math.sin(i * 0.37 + seed));
+    await initBackend('cpu');
+    const expected = tf.matMul(tf.tensor(values(aShape, 1), aShape), tf.tensor(values(bShape, 2), bShape), transposeA, transposeB);
+    const expectedValues = await expected.data();
+    expected.dispose();
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    const [a, b] = [tf.tensor(values(aShape, 1), aShape), tf.tensor(values(bShape, 2), bShape)];
+    const actual = tf.matMul(a, b, transposeA, transposeB);
+    assert.deepEqual(actual.shape, expected.shape);
+    const worst = Math.max(...(await actual.data()).map((v, i) => Math.abs(v - expectedValues[i]!)));
+    assert.ok(worst < 1e-5, `[${aShape}]·[${bShape}]: ${worst}`);
+    tf.dispose([a, b, actual]);
+    assert.equal(tf.memory().numTensors, before);
+  }
 });
 
 test('gradients are registered', async () => {

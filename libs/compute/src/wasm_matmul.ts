@@ -1,8 +1,12 @@
-// The wasm backend's BatchMatMul runs a slow generic loop whenever transposeA/transposeB is set,
-// and every matmul gradient sets one. Transposing first (a cheap copy) and multiplying untransposed
-// operands takes the fast XNNPACK path instead.
+// The wasm backend's BatchMatMul runs a slow generic loop whenever transposeA/transposeB is set, and
+// every matmul gradient sets one; and its fast path is single-threaded SIMD (~29 GFLOP/s here). Where
+// the linalg addon loads, float32 products go to OpenBLAS's multithreaded sgemm instead, reading and
+// writing the tensors in place in the wasm heap (transposes are sgemm flags). Otherwise transposed
+// operands are transposed first (a cheap copy) so the fast XNNPACK path runs.
 import * as tf from '@tensorflow/tfjs-core';
+import { broadcast_util, util } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, BatchMatMulInputs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { nativeSgemm, type Sgemm } from '@ntk/linalg';
 
 const WASM = 'wasm';
 
@@ -22,9 +26,13 @@ export function patchWasmBatchMatMul(): void {
   const shippedFunc = shipped.kernelFunc;
   const transposeFunc = transposeKernel.kernelFunc;
 
+  const sgemm = process.env.NTK_WASM_MATMUL === 'xnnpack' ? undefined : nativeSgemm();
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as unknown as BatchMatMulInputs;
     const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+    if (sgemm && a?.dtype === 'float32' && b?.dtype === 'float32') {
+      return sgemmBatchMatMul(sgemm, a as TensorInfo, b as TensorInfo, transposeA, transposeB, backend as unknown as WasmBackend);
+    }
     if (!transposeA && !transposeB) return shippedFunc({ inputs, backend, attrs });
 
     const transposeLastTwo = (x: TensorInfo): TensorInfo => {
@@ -54,4 +62,35 @@ export function patchWasmBatchMatMul(): void {
   // Keep setupFunc: it binds the wasm function the shipped kernelFunc calls.
   tf.registerKernel({ ...shipped, kernelFunc });
   shippedBatchMatMul = shipped;
+}
+
+/** The parts of the wasm backend used here (it exports no type for them). */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): tf.TypedArray;
+}
+
+/** a·b over broadcast batch dimensions with OpenBLAS sgemm, on views of the wasm heap (no copies). */
+function sgemmBatchMatMul(sgemm: Sgemm, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, backend: WasmBackend): TensorInfo {
+  const rankA = a.shape.length;
+  const rankB = b.shape.length;
+  const [m, k] = transposeA ? [a.shape[rankA - 1]!, a.shape[rankA - 2]!] : [a.shape[rankA - 2]!, a.shape[rankA - 1]!];
+  const [kB, n] = transposeB ? [b.shape[rankB - 1]!, b.shape[rankB - 2]!] : [b.shape[rankB - 2]!, b.shape[rankB - 1]!];
+  if (k !== kB) throw new Error(`BatchMatMul: inner dimensions ${k} and ${kB} of shapes [${a.shape}] and [${b.shape}] differ`);
+  const outer = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchA = util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = util.sizeFromShape(b.shape.slice(0, -2));
+  const batch = util.sizeFromShape(outer);
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
+    throw new Error(`BatchMatMul: batch dimensions of [${a.shape}] and [${b.shape}] broadcast only when equal or 1`);
+  }
+  // Allocate first: growing the heap detaches earlier views of it.
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  const [av, bv, cv] = [a, b, out].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  for (let i = 0; i < batch; i++) {
+    const ai = (batchA === 1 ? 0 : i) * m * k;
+    const bi = (batchB === 1 ? 0 : i) * k * n;
+    sgemm(av.subarray(ai, ai + m * k), transposeA, bv.subarray(bi, bi + k * n), transposeB, m, n, k, cv.subarray(i * m * n, (i + 1) * m * n));
+  }
+  return out;
 }

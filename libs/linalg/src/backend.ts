@@ -1,7 +1,8 @@
 // Chooses how the dense kernels run: the OpenBLAS/LAPACK N-API addon (native/, built at install into
 // build/Release/ntk_linalg.node) when it loads, the pure-TypeScript implementations otherwise.
 // On the addon: matmul and gramFast are dgemm/dsyrk, choleskyFactor dpotrf, choleskySolve two dtrsm,
-// symmetricEigen dsyevd; gram is the addon's own SIMD kernel, bit-identical to the TypeScript gram.
+// symmetricEigen dsytrd + dstedc + a blocked back-transformation; gram is the addon's own SIMD kernel,
+// bit-identical to the TypeScript gram.
 //
 //   NTK_LINALG unset or 'auto'  the addon if it loads, else TypeScript (a one-time process warning says why)
 //   NTK_LINALG=typescript       TypeScript, without trying the addon
@@ -48,11 +49,18 @@ interface NativeAddon {
     b: Float64Array, bRows: number, bCols: number, transB: boolean,
     c: Float64Array,
   ): void;
+  sgemm(
+    a: Float32Array, aRows: number, aCols: number, transA: boolean,
+    b: Float32Array, bRows: number, bCols: number, transB: boolean,
+    c: Float32Array,
+  ): void;
   dsyrk(a: Float64Array, n: number, k: number, c: Float64Array): void;
   gramExact(x1: Float64Array, n1: number, x2: Float64Array, n2: number, d: number, c: Float64Array, symmetric: boolean): void;
-  dpotrf(a: Float64Array, n: number): number;
+  /** l must be all zeros; returns 0 or the 1-based index of the first non-positive pivot. */
+  cholesky(a: Float64Array, l: Float64Array, n: number): number;
   dpotrs(l: Float64Array, n: number, b: Float64Array, m: number): void;
-  dsyevd(a: Float64Array, n: number, w: Float64Array): number;
+  /** Returns dstedc's info (0 = converged). */
+  symmetricEigen(a: Float64Array, vectors: Float64Array, n: number, values: Float64Array): number;
   info(): OpenblasInfo;
   setThreads(threads: number): number;
 }
@@ -166,6 +174,22 @@ export function openblasOps(): { ops: LinalgOps; info: OpenblasInfo } | { error:
   return { ops: nativeOps(loaded.addon), info: loaded.addon.info() };
 }
 
+/** c ← op(a)·op(b) for row-major float32 arrays: op(a) is m × k, op(b) is k × n, c is m × n. */
+export type Sgemm = (a: Float32Array, transA: boolean, b: Float32Array, transB: boolean, m: number, n: number, k: number, c: Float32Array) => void;
+
+/**
+ * OpenBLAS's multithreaded sgemm when the addon is in use (the wasm tfjs backend's matmul runs on it),
+ * else undefined. Follows NTK_LINALG like the float64 operations.
+ */
+export function nativeSgemm(): Sgemm | undefined {
+  if (choose().backend !== 'openblas') return undefined;
+  const loaded = loadAddon();
+  if (!('addon' in loaded)) return undefined;
+  const { addon } = loaded;
+  return (a, transA, b, transB, m, n, k, c) =>
+    addon.sgemm(a, transA ? k : m, transA ? m : k, transA, b, transB ? n : k, transB ? k : n, transB, c);
+}
+
 /** Sets OpenBLAS's thread count for the process (default: one per core); returns the count now in force. */
 export function setOpenblasThreads(threads: number): number | undefined {
   const loaded = loadAddon();
@@ -240,8 +264,8 @@ function nativeOps(addon: NativeAddon): LinalgOps {
     choleskyFactor(a) {
       assertSquare(a, 'choleskyFactor');
       const n = a.rows;
-      const l: Matrix = { rows: n, cols: n, data: a.data.slice(0, n * n) };
-      const failed = addon.dpotrf(l.data, n);
+      const l = zeros(n, n);
+      const failed = addon.cholesky(a.data, l.data, n);
       if (failed > 0) {
         const pivot = l.data[(failed - 1) * (n + 1)];
         throw new Error(
@@ -268,9 +292,9 @@ function nativeOps(addon: NativeAddon): LinalgOps {
         if (!Number.isFinite(a.data[i])) throw new Error(`symmetricEigen: non-finite entry at index ${i}`);
       }
       const values = new Float64Array(n);
-      const vectors: Matrix = { rows: n, cols: n, data: a.data.slice(0, n * n) };
-      const status = addon.dsyevd(vectors.data, n, values);
-      if (status !== 0) throw new Error(`symmetricEigen: LAPACK dsyevd did not converge (info ${status})`);
+      const vectors = zeros(n, n);
+      const status = addon.symmetricEigen(a.data, vectors.data, n, values);
+      if (status !== 0) throw new Error(`symmetricEigen: LAPACK dstedc did not converge (info ${status})`);
       return { values, vectors };
     },
   };

@@ -9,6 +9,7 @@ export {
   gram,
   gramFast,
   matmul,
+  nativeSgemm,
   choleskyFactor,
   choleskySolve,
   symmetricEigen,
@@ -22,6 +23,7 @@ export {
   type LinalgBackendInfo,
   type LinalgOps,
   type OpenblasInfo,
+  type Sgemm,
 } from './backend.ts';
 export { gram as gramTs, matmul as matmulTs } from './matmul.ts';
 export { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';

@@ -285,6 +285,62 @@ test('the OpenBLAS addon and the TypeScript fallback agree on random SPD matrice
   assert.ok(worst.vectors <= 1e-10, `eigenvectors differ by ${worst.vectors} (after sign alignment)`);
 });
 
+/** Runs body with the OpenBLAS ops, or skips (failing under NTK_REQUIRE_NATIVE=1) when the addon is unavailable. */
+function withNative(t: TestContext, body: (ops: LinalgOps) => void): void {
+  if (!('ops' in native)) {
+    if (requireNative) assert.fail(`NTK_REQUIRE_NATIVE=1 but ${native.error}`);
+    t.skip(`OpenBLAS addon unavailable: ${native.error}`);
+    return;
+  }
+  body(native.ops);
+}
+
+test("the addon's Cholesky at n = 1100 (threaded copy, parallel dpotrf) agrees with the fallback and names late pivots", (t) =>
+  withNative(t, (blas) => {
+    const n = 1100;
+    // Symmetric uniform(−1, 1) entries and n/10 on the diagonal: the spectrum is about n/10 ± 2√(n/3), so SPD.
+    const random = mulberry32(5);
+    const a = zeros(n, n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < i; j++) a.data[i * n + j] = a.data[j * n + i] = random() * 2 - 1;
+      a.data[i * n + i] = n / 10;
+    }
+    const l = blas.choleskyFactor(a);
+    const diff = relativeDiff(l, typescriptOps.choleskyFactor(a));
+    t.diagnostic(`relative difference ${diff}`);
+    assert.ok(diff <= 1e-12, `Cholesky factors differ by ${diff}`);
+    let upper = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper = Math.max(upper, Math.abs(l.data[i * n + j]));
+    assert.equal(upper, 0, 'strict upper triangle exactly zero (the addon never writes it)');
+    a.data[1000 * n + 1000] = -1;
+    for (const ops of [blas, typescriptOps]) assert.throws(() => ops.choleskyFactor(a), /pivot 1000 of 1100 is -/);
+  }));
+
+test("the addon's symmetricEigen rescales tiny and huge matrices, as dsyevd does", (t) =>
+  withNative(t, (blas) => {
+    const n = 40;
+    const a = randomSpd(n, 21);
+    const reference = blas.symmetricEigen(a);
+    const largest = Math.max(...reference.values.map(Math.abs));
+    // Unscaled, squares of these entries under- or overflow and the reduction breaks down.
+    for (const factor of [1e-160, 1e160]) {
+      const { values, vectors } = blas.symmetricEigen({ rows: n, cols: n, data: a.data.map((x) => x * factor) });
+      let worstValue = 0;
+      let worstVector = 0;
+      for (let j = 0; j < n; j++) {
+        worstValue = Math.max(worstValue, Math.abs(values[j] / factor - reference.values[j]) / largest);
+        let d = 0;
+        for (let i = 0; i < n; i++) d += vectors.data[i * n + j] * reference.vectors.data[i * n + j];
+        const sign = d < 0 ? -1 : 1;
+        for (let i = 0; i < n; i++) {
+          worstVector = Math.max(worstVector, Math.abs(sign * vectors.data[i * n + j] - reference.vectors.data[i * n + j]));
+        }
+      }
+      assert.ok(worstValue <= 1e-12, `factor ${factor}: eigenvalues differ by ${worstValue}`);
+      assert.ok(worstVector <= 1e-10, `factor ${factor}: eigenvectors differ by ${worstVector}`);
+    }
+  }));
+
 test('the dispatching functions use the addon when it loads, and NTK_LINALG=typescript forces the fallback', () => {
   const env = { ...process.env };
   delete env.NTK_LINALG;
