@@ -61,7 +61,7 @@ sweep
   .addOption(new Option('--concurrency <n>', 'trials running at once').argParser(positiveInt).default(2))
   .addOption(new Option('--kernel-block <n>', 'rows per kernel block: the unit of kernel work and storage').argParser(positiveInt).default(1000))
   .addOption(new Option('--format <format>', 'results format').choices(RESULT_FORMATS).default('table'))
-  .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks').choices(BACKENDS).default('auto'))
+  .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks and float32 kernels (auto: tensorflow > webgpu > wasm > cpu)').choices(BACKENDS).default('auto'))
   .option('--no-progress', 'no progress output')
   .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
   .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }) => {
@@ -198,7 +198,7 @@ program
   .command('worker')
   .description('serve ntk task queues until interrupted (TEMPORAL_ADDRESS, else the local dev server)')
   .addOption(new Option('--queues <queues>', 'comma-separated: cpu, gpu').default('cpu,gpu'))
-  .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks').choices(BACKENDS).default('auto'))
+  .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks and float32 kernels (auto: tensorflow > webgpu > wasm > cpu)').choices(BACKENDS).default('auto'))
   .addOption(new Option('--concurrency <n>', 'concurrent training / kernel activities (gpu queue)').argParser(positiveInt).default(1))
   .addHelpText('after', example('TEMPORAL_ADDRESS=temporal.lab:7233 ntk worker --queues gpu --backend webgpu'))
   .action(async (opts: { queues: string; backend: BackendPreference; concurrency: number }) => {
