@@ -135,6 +135,9 @@ export function createActivities(ctx: ActivityContext) {
         signal: Context.current().cancellationSignal,
       });
       await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
+      // The run is over and its result stored: its checkpoint (parameters × ensemble) is dead weight.
+      ctx.artifacts.remove(checkpointKey);
+      await ctx.store.forgetArtifact(checkpointKey);
       const at = { step: result.steps };
       type Evaluated = { trainLoss: number; testAccuracy: number; testMse: number; validationLoss?: number; bestStep?: number };
       const evaluation = (split: string, m: Evaluated): Metric[] => [

@@ -69,6 +69,7 @@ describe('trainFiniteTrial activity', () => {
     retry.on('heartbeat', (details: { member: number; step: number }) => steps.push(details.member * 100 + details.step));
     const resumed: TrialOutcome = await retry.run(interrupted.activities.trainFiniteTrial, trial!.id);
     assert.equal(resumed.status, 'completed');
+    assert.ok(!interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'a finished trial leaves no checkpoint');
     assert.ok(steps[0]! > 112, `the retry starts after the checkpoint, not at step ${steps[0]}`);
 
     const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;

@@ -48,4 +48,9 @@ export class ArtifactStore {
   readArray(key: string): NdArray {
     return decodeNpy(this.read(key));
   }
+
+  /** Removes the artifact if it exists. */
+  remove(key: string): void {
+    fs.rmSync(this.pathOf(key), { force: true });
+  }
 }

@@ -246,6 +246,10 @@ export class ResultStore {
       .onConflict((oc) => oc.column('key').doUpdateSet({ sha256, bytes, created_at: now() }))
       .execute();
   }
+
+  async forgetArtifact(key: string): Promise<void> {
+    await this.db.deleteFrom('artifacts').where('key', '=', key).execute();
+  }
 }
 
 /** Where ntk keeps its state on this host: `NTK_HOME` (default ./.ntk), overridable piecewise. */
