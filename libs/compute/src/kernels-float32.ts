@@ -2,8 +2,8 @@
 // as tfjs tensor ops on whole tiles of input pairs, so one code path runs on wasm, cpu and WebGPU. Only
 // ordinary ops that the webgpu backend also has; pads stay at rank ≤ 4 (its pad shader handles no more).
 import * as tf from '@tensorflow/tfjs-core';
-import { checkKernelRequest, type InputImage, type KernelKind, type KernelOptions, type Kernels } from '@ntk/kernels';
-import { rowSlice, type Matrix } from '@ntk/linalg';
+import { checkKernelRequest, kernelTiles, mirrorUpperTriangle, placeTile, type InputImage, type KernelKind, type KernelOptions, type Kernels } from '@ntk/kernels';
+import { rowSlice, zeros, type Matrix } from '@ntk/linalg';
 import { architectureLayers, type Architecture, type Layer } from '@ntk/spec';
 
 /** Entries of a tile's K (or Θ) tensor, 4 MB of float32; a conv on K and Θ holds about twenty such arrays at once. */
@@ -57,33 +57,23 @@ export async function computeKernelBlockFloat32(
 
   const n1 = left.rows;
   const n2 = top.rows;
-  const nngp = new Float64Array(n1 * n2);
-  const ntk = wantNtk ? new Float64Array(n1 * n2) : undefined;
+  const nngp = zeros(n1, n2);
+  const ntk = wantNtk ? zeros(n1, n2) : undefined;
   // A symmetric block computes the tiles on and above the diagonal and mirrors them, as imageKernels does.
-  for (let r0 = 0; r0 < n1; r0 += tile) {
-    const r1 = Math.min(n1, r0 + tile);
-    for (let c0 = symmetric ? r0 : 0; c0 < n2; c0 += tile) {
-      const c1 = Math.min(n2, c0 + tile);
-      const tileSameInputs = sameInputs === undefined ? undefined : sameInputs + r0 - c0;
-      const result = await tileKernels(layers, rowSlice(left, r0, r1), rowSlice(top, c0, c1), tileSameInputs, image, layout, wantNtk);
-      const width = c1 - c0;
-      for (let i = r0; i < r1; i++) {
-        nngp.set(result.nngp.subarray((i - r0) * width, (i - r0 + 1) * width), i * n2 + c0);
-        ntk?.set(result.ntk!.subarray((i - r0) * width, (i - r0 + 1) * width), i * n2 + c0);
-      }
-    }
+  for (const t of kernelTiles(n1, n2, tile, symmetric)) {
+    const tileSameInputs = sameInputs === undefined ? undefined : sameInputs + t.rows[0] - t.cols[0];
+    const result = await tileKernels(layers, rowSlice(left, ...t.rows), rowSlice(top, ...t.cols), tileSameInputs, image, layout, wantNtk);
+    const place = (kernel: Matrix, values: Float32Array) =>
+      placeTile(kernel, t, { rows: t.rows[1] - t.rows[0], cols: t.cols[1] - t.cols[0], data: Float64Array.from(values) }, false);
+    place(nngp, result.nngp);
+    if (ntk) place(ntk, result.ntk!);
   }
-  if (symmetric) {
-    for (let i = 1; i < n1; i++)
-      for (let j = 0; j < i; j++) {
-        nngp[i * n1 + j] = nngp[j * n1 + i];
-        if (ntk) ntk[i * n1 + j] = ntk[j * n1 + i];
-      }
-  }
-  const asMatrix = (data: Float64Array): Matrix => ({ rows: n1, cols: n2, data });
   const kernels: Kernels = {};
-  if (get.includes('nngp')) kernels.nngp = asMatrix(nngp);
-  if (ntk) kernels.ntk = asMatrix(ntk);
+  for (const [kind, kernel] of [['nngp', nngp], ['ntk', ntk]] as const) {
+    if (!kernel || !get.includes(kind)) continue;
+    if (symmetric) mirrorUpperTriangle(kernel.data, 0, n2, n1, 0, n1);
+    kernels[kind] = kernel;
+  }
   return kernels;
 }
 

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { broadcast_util, util } from '@tensorflow/tfjs-core';
 import type { BatchMatMulAttrs, BatchMatMulInputs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { nativeSgemm, type Sgemm } from '@ntk/linalg';
+import type { WasmBackend } from './wasm_slice.ts';
 
 const WASM = 'wasm';
 
@@ -62,12 +63,6 @@ export function patchWasmBatchMatMul(): void {
   // Keep setupFunc: it binds the wasm function the shipped kernelFunc calls.
   tf.registerKernel({ ...shipped, kernelFunc });
   shippedBatchMatMul = shipped;
-}
-
-/** The parts of the wasm backend used here (it exports no type for them). */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): tf.TypedArray;
 }
 
 /** a·b over broadcast batch dimensions with OpenBLAS sgemm, on views of the wasm heap (no copies). */

@@ -7,8 +7,8 @@ import type { KernelConfig, KernelFunc, SliceAttrs, SliceInputs, TensorInfo } fr
 
 const WASM = 'wasm';
 
-/** The parts of the wasm backend this kernel uses (it is not exported as a type). */
-interface WasmBackend {
+/** The parts of the wasm backend our kernels use (tfjs exports no type for it). */
+export interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): tf.TypedArray;
 }

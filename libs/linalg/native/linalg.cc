@@ -67,13 +67,32 @@ bool GetDim(const Napi::CallbackInfo& info, size_t index, const char* name, int*
   return true;
 }
 
-// The storage of a Float64Array argument holding at least `needed` doubles.
-bool GetF64(const Napi::CallbackInfo& info, size_t index, const char* name, size_t needed, double** out) {
-  if (index >= info.Length() || !info[index].IsTypedArray() ||
-      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a Float64Array");
+// Per element type: the JS array that holds it and BLAS's GEMM for it.
+template <typename T>
+struct Real;
+template <>
+struct Real<double> {
+  static constexpr napi_typedarray_type kArray = napi_float64_array;
+  static constexpr const char* kArrayName = "Float64Array";
+  static constexpr const char* kGemmName = "dgemm";
+  static constexpr auto kGemm = cblas_dgemm;
+};
+template <>
+struct Real<float> {
+  static constexpr napi_typedarray_type kArray = napi_float32_array;
+  static constexpr const char* kArrayName = "Float32Array";
+  static constexpr const char* kGemmName = "sgemm";
+  static constexpr auto kGemm = cblas_sgemm;
+};
+
+// The storage of a Float64Array (T = double) or Float32Array (T = float) argument holding at least
+// `needed` elements.
+template <typename T>
+bool GetArray(const Napi::CallbackInfo& info, size_t index, const char* name, size_t needed, T** out) {
+  if (index >= info.Length() || !info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != Real<T>::kArray) {
+    return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " must be a " + Real<T>::kArrayName);
   }
-  Napi::Float64Array array = info[index].As<Napi::Float64Array>();
+  Napi::TypedArrayOf<T> array = info[index].As<Napi::TypedArrayOf<T>>();
   if (array.ElementLength() < needed) {
     return ThrowTypeError(info.Env(), std::string("linalg native: ") + name + " has " +
                                           std::to_string(array.ElementLength()) + " entries, needs " +
@@ -81,6 +100,10 @@ bool GetF64(const Napi::CallbackInfo& info, size_t index, const char* name, size
   }
   *out = array.Data();  // Data() already includes the view's byteOffset.
   return true;
+}
+
+bool GetF64(const Napi::CallbackInfo& info, size_t index, const char* name, size_t needed, double** out) {
+  return GetArray(info, index, name, needed, out);
 }
 
 bool GetBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool* out) {
@@ -99,16 +122,18 @@ void MirrorUpperToLower(double* c, int n) {
     for (size_t j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
 }
 
-// dgemm(a, aRows, aCols, transA, b, bRows, bCols, transB, c): c ← op(a)·op(b), all dense row-major
-// (leading dimension = column count); c must hold op(a).rows × op(b).cols doubles and alias neither input.
-Napi::Value Dgemm(const Napi::CallbackInfo& info) {
+// dgemm / sgemm(a, aRows, aCols, transA, b, bRows, bCols, transB, c): c ← op(a)·op(b), all dense row-major
+// (leading dimension = column count); c must hold op(a).rows × op(b).cols elements and alias neither
+// input. sgemm serves tfjs tensors that live in the wasm heap (libs/compute passes views of it).
+template <typename T>
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int aRows, aCols, bRows, bCols;
   bool transA, transB;
-  double *a, *b, *c;
+  T *a, *b, *c;
   if (!GetDim(info, 1, "aRows", &aRows) || !GetDim(info, 2, "aCols", &aCols) || !GetBool(info, 3, "transA", &transA) ||
       !GetDim(info, 5, "bRows", &bRows) || !GetDim(info, 6, "bCols", &bCols) || !GetBool(info, 7, "transB", &transB) ||
-      !GetF64(info, 0, "a", Elems(aRows, aCols), &a) || !GetF64(info, 4, "b", Elems(bRows, bCols), &b)) {
+      !GetArray(info, 0, "a", Elems(aRows, aCols), &a) || !GetArray(info, 4, "b", Elems(bRows, bCols), &b)) {
     return env.Undefined();
   }
   const int m = transA ? aCols : aRows;
@@ -116,17 +141,17 @@ Napi::Value Dgemm(const Napi::CallbackInfo& info) {
   const int kb = transB ? bCols : bRows;
   const int n = transB ? bRows : bCols;
   if (k != kb) {
-    ThrowError(env, "linalg native dgemm: inner dimensions " + std::to_string(k) + " and " + std::to_string(kb));
+    ThrowError(env, std::string("linalg native ") + Real<T>::kGemmName + ": inner dimensions " + std::to_string(k) + " and " + std::to_string(kb));
     return env.Undefined();
   }
-  if (!GetF64(info, 8, "c", Elems(m, n), &c)) return env.Undefined();
+  if (!GetArray(info, 8, "c", Elems(m, n), &c)) return env.Undefined();
   if (m == 0 || n == 0) return env.Undefined();
   if (k == 0) {
-    std::memset(c, 0, Elems(m, n) * sizeof(double));
+    std::memset(c, 0, Elems(m, n) * sizeof(T));
     return env.Undefined();
   }
-  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a,
-              aCols, b, bCols, 0.0, c, n);
+  Real<T>::kGemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, T(1), a, aCols,
+                 b, bCols, T(0), c, n);
   return env.Undefined();
 }
 
@@ -590,49 +615,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), openblas_get_num_threads());
 }
 
-// sgemm(a, aRows, aCols, transA, b, bRows, bCols, transB, c): dgemm's float32 twin, for tfjs tensors that
-// live in the wasm heap (libs/compute passes views of it; nothing is copied).
-Napi::Value Sgemm(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int aRows, aCols, bRows, bCols;
-  bool transA, transB;
-  if (!GetDim(info, 1, "aRows", &aRows) || !GetDim(info, 2, "aCols", &aCols) || !GetBool(info, 3, "transA", &transA) ||
-      !GetDim(info, 5, "bRows", &bRows) || !GetDim(info, 6, "bCols", &bCols) || !GetBool(info, 7, "transB", &transB)) {
-    return env.Undefined();
-  }
-  const int m = transA ? aCols : aRows;
-  const int k = transA ? aRows : aCols;
-  const int kb = transB ? bCols : bRows;
-  const int n = transB ? bRows : bCols;
-  float* views[3];
-  const size_t needed[3] = {Elems(aRows, aCols), Elems(bRows, bCols), Elems(m, n)};
-  const char* names[3] = {"a", "b", "c"};
-  for (int i = 0; i < 3; i++) {
-    const size_t index = i == 0 ? 0 : i == 1 ? 4 : 8;
-    if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        info[index].As<Napi::Float32Array>().ElementLength() < needed[i]) {
-      ThrowTypeError(env, std::string("linalg native sgemm: ") + names[i] + " must be a Float32Array of at least " + std::to_string(needed[i]) + " elements");
-      return env.Undefined();
-    }
-    views[i] = info[index].As<Napi::Float32Array>().Data();
-  }
-  if (k != kb) {
-    ThrowError(env, "linalg native sgemm: inner dimensions " + std::to_string(k) + " and " + std::to_string(kb));
-    return env.Undefined();
-  }
-  if (m == 0 || n == 0) return env.Undefined();
-  if (k == 0) {
-    std::memset(views[2], 0, Elems(m, n) * sizeof(float));
-    return env.Undefined();
-  }
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, views[0],
-              aCols, views[1], bCols, 0.0f, views[2], n);
-  return env.Undefined();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("dgemm", Napi::Function::New(env, Dgemm, "dgemm"));
-  exports.Set("sgemm", Napi::Function::New(env, Sgemm, "sgemm"));
+  exports.Set("dgemm", Napi::Function::New(env, Gemm<double>, "dgemm"));
+  exports.Set("sgemm", Napi::Function::New(env, Gemm<float>, "sgemm"));
   exports.Set("dsyrk", Napi::Function::New(env, Dsyrk, "dsyrk"));
   exports.Set("gramExact", Napi::Function::New(env, GramExact, "gramExact"));
   exports.Set("cholesky", Napi::Function::New(env, Cholesky, "cholesky"));

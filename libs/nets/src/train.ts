@@ -281,10 +281,12 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
       }
       const rows = batchOrderOfFitRows(step).map((i) => run.fitRows[i]!);
       const update = tf.tidy(() => {
-        const inputs = tf.tensor1d(run.flipping ? flipped(rows, run.nTrain, seed, step) : rows, 'int32');
+        const rowIndices = tf.tensor1d(rows, 'int32');
+        // Flipped rows are the mirror images stored after the originals; targets stay those of the row.
+        const inputs = run.flipping ? tf.tensor1d(flipped(rows, run.nTrain, seed, step), 'int32') : rowIndices;
         const offset = reference && tf.gather(reference.train, inputs);
         const weightDecay = run.decay && { kind: run.decay.kind, lambda: run.decay.lambdas[step]! };
-        const targets = tf.gather(run.yTrain, tf.tensor1d(rows, 'int32'));
+        const targets = tf.gather(run.yTrain, rowIndices);
         const { loss, grads } = lossAndGradients(arch, params, tf.gather(run.xTrain, inputs), targets, { loss: options.loss, weightDecay, offset });
         return { loss, ...sgdStep(parameterTensors(params), grads, { lr: run.lr, momentum: options.momentum, velocity }) };
       });
