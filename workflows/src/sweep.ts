@@ -1,14 +1,17 @@
 import {
+  CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
-import { TASK_QUEUES } from './queues.ts';
+import { BOOKKEEPING, PLANNING } from './policies.ts';
+import { workflowIds } from './queues.ts';
 import { executeChildOnce } from './run-once.ts';
 import { trialWorkflow } from './trial.ts';
 import type { SweepProgress, SweepWorkflowInput, TrialRef } from './types.ts';
@@ -19,11 +22,8 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
-const { planSweep, listUnfinishedTrials, finishSweep } = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.cpu,
-  startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 5 },
-});
+const { planSweep } = proxyActivities<Activities>(PLANNING);
+const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKEEPING);
 
 /** Trials fetched from the store per page: the workflow holds ids, never the whole plan. */
 const PAGE_SIZE = 200;
@@ -32,23 +32,34 @@ const TRIALS_PER_RUN = 1000;
 
 /**
  * SweepWorkflow(sweepId): plan (expansion written to the store), run unfinished trials through a
- * sliding window of child workflows, then aggregate. A failed trial is recorded and the sweep goes on.
+ * sliding window of child workflows, then record how it ended. A failed trial is recorded and the sweep
+ * goes on; a cancel stops launching and cancels the running trials (trainings checkpoint first).
  * Starting it again with the same id is a resume: finished trials are not listed again.
  */
 export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepProgress> {
+  const { storeId, sweepId } = input;
   const startedAt = Date.now(); // workflow time: deterministic on replay
   let concurrency = Math.max(1, input.concurrency);
-  let paused = false;
-  let cancelled = false;
   let launched = input.resumeFrom?.launched ?? 0;
   let position = input.resumeFrom?.position ?? -1;
-  const progress: SweepProgress = input.resumeFrom?.progress ?? { total: 0, done: 0, failed: 0, running: 0, paused: false, etaSeconds: null };
+  const progress: SweepProgress = {
+    ...(input.resumeFrom?.progress ?? { total: 0, done: 0, failed: 0, running: 0, etaSeconds: null }),
+    paused: false,
+    cancelled: false,
+    concurrency,
+    runningTrials: [],
+  };
+  const running = new Map<string, Promise<void>>();
+  const trials = new CancellationScope();
   let finishedThisRun = 0;
 
-  setHandler(progressQuery, () => ({ ...progress, paused, etaSeconds: eta() }));
-  setHandler(pauseSignal, () => void (paused = true));
-  setHandler(resumeSignal, () => void (paused = false));
-  setHandler(cancelSignal, () => void (cancelled = true));
+  setHandler(progressQuery, () => ({ ...progress, concurrency, running: running.size, runningTrials: [...running.keys()], etaSeconds: eta() }));
+  setHandler(pauseSignal, () => void (progress.paused = true));
+  setHandler(resumeSignal, () => void (progress.paused = false));
+  setHandler(cancelSignal, () => {
+    progress.cancelled = true;
+    trials.cancel();
+  });
   setHandler(setConcurrencySignal, (n) => void (concurrency = Math.max(1, Math.floor(n))));
 
   function eta(): number | null {
@@ -57,46 +68,46 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     return Math.round((((Date.now() - startedAt) / finishedThisRun) * remaining) / 1000);
   }
 
+  const launch = (trial: TrialRef) => {
+    const args = [{ ...trial, storeId, kernelBlockSize: input.kernelBlockSize }] as const;
+    const run = trials
+      .run(() => executeChildOnce(trialWorkflow, workflowIds.trial(storeId, trial.trialId), [...args]))
+      .then(
+        () => void progress.done++,
+        // A trial cancelled with the sweep is neither done nor failed: a resume continues it.
+        (err) => void (isCancellation(err) || progress.failed++),
+      )
+      .finally(() => {
+        finishedThisRun++;
+        running.delete(trial.trialId);
+      });
+    running.set(trial.trialId, run);
+  };
+
   if (!input.resumeFrom) {
-    const plan = await planSweep(input.sweepId);
+    const plan = await planSweep(sweepId);
     progress.total = plan.total;
     progress.done = plan.finished;
   }
 
-  const running = new Set<Promise<void>>();
-  const launch = (trial: TrialRef) => {
-    progress.running++;
-    const run: Promise<void> = executeChildOnce(trialWorkflow, `trial-${trial.trialId}`, [{ ...trial, kernelBlockSize: input.kernelBlockSize }])
-      .then(
-        () => void progress.done++,
-        () => void progress.failed++,
-      )
-      .finally(() => {
-        progress.running--;
-        finishedThisRun++;
-        running.delete(run);
-      });
-    running.add(run);
-  };
-
-  for (;;) {
-    const page = await listUnfinishedTrials(input.sweepId, position, PAGE_SIZE);
+  while (!progress.cancelled) {
+    const page = await listUnfinishedTrials(sweepId, position, PAGE_SIZE, input.onlyFailed ?? false);
     if (page.length === 0) break;
     for (const trial of page) {
-      await condition(() => cancelled || (!paused && running.size < concurrency));
-      if (cancelled) break;
+      await condition(() => progress.cancelled || (!progress.paused && running.size < concurrency));
+      if (progress.cancelled) break;
       launch(trial);
       position = trial.position;
       launched++;
     }
-    if (cancelled) break;
-    if (launched >= TRIALS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await Promise.all(running);
+    if (!progress.cancelled && (launched >= TRIALS_PER_RUN || workflowInfo().continueAsNewSuggested)) {
+      await Promise.all(running.values());
       await continueAsNew<typeof sweepWorkflow>({ ...input, concurrency, resumeFrom: { position, progress, launched: 0 } });
     }
   }
 
-  await Promise.all(running);
-  await finishSweep(input.sweepId, cancelled ? 'cancelled' : progress.failed > 0 ? 'failed' : 'completed');
-  return { ...progress, paused, etaSeconds: 0 };
+  await Promise.all(running.values());
+  const status = progress.cancelled ? 'cancelled' : progress.failed > 0 ? 'failed' : 'completed';
+  await CancellationScope.nonCancellable(() => finishSweep(sweepId, status));
+  return { ...progress, running: 0, runningTrials: [], etaSeconds: 0 };
 }

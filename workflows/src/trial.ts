@@ -1,50 +1,38 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
 import { kernelWorkflow } from './kernel.ts';
-import { TASK_QUEUES } from './queues.ts';
+import { BOOKKEEPING, LONG_RUNNING } from './policies.ts';
+import { taskQueue, workflowIds } from './queues.ts';
 import { executeChildOnce } from './run-once.ts';
-import type { TrialOutcome, TrialRef } from './types.ts';
+import type { TrialOutcome, TrialWorkflowInput } from './types.ts';
 
-const bookkeeping = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.cpu,
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5 },
-});
+const bookkeeping = proxyActivities<Activities>(BOOKKEEPING);
+/** float64 solves run on the cpu queue (this workflow's own). */
+const { predictInfiniteTrial } = proxyActivities<Activities>(LONG_RUNNING);
 
-const { trainFiniteTrial } = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.gpu,
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '5 minutes',
-  retry: { maximumAttempts: 3 },
-});
-
-const { predictInfiniteTrial } = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.cpu,
-  startToCloseTimeout: '2 hours',
-  retry: { maximumAttempts: 3 },
-});
-
-/** TrialWorkflow(trialId): train a finite network, or wait for the shared kernel(s) and predict with them. */
-export async function trialWorkflow(trial: TrialRef & { kernelBlockSize: number }): Promise<TrialOutcome> {
-  await bookkeeping.markTrialRunning(trial.trialId);
+/**
+ * TrialWorkflow(trialId): train a finite network, or wait for the shared kernel(s) and predict with them.
+ * The compute activity stores its own outcome (atomically with its attempt's record); this workflow
+ * records what the activity could not: a failure, or an interruption by a cancel.
+ */
+export async function trialWorkflow(trial: TrialWorkflowInput): Promise<TrialOutcome> {
+  const { storeId, trialId } = trial;
+  const { trainFiniteTrial } = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, 'gpu') });
   try {
-    let outcome: TrialOutcome;
-    if (trial.kind === 'finite') {
-      outcome = await trainFiniteTrial(trial.trialId);
-    } else {
-      if (!trial.kernelKeys?.length) throw ApplicationFailure.nonRetryable(`infinite trial ${trial.trialId} has no kernel key`);
-      // Flip-ensemble members' kernels are independent: compute (or join) them all at once.
-      await Promise.all(
-        trial.kernelKeys.map((kernelKey) =>
-          executeChildOnce(kernelWorkflow, `kernel-${kernelKey}`, [{ kernelKey, trialId: trial.trialId, blockSize: trial.kernelBlockSize }]),
-        ),
-      );
-      outcome = await predictInfiniteTrial(trial.trialId);
-    }
-    await bookkeeping.recordTrialOutcome(trial.trialId, outcome);
-    return outcome;
+    if (trial.kind === 'finite') return await trainFiniteTrial(trialId);
+    // Flip-ensemble members' kernels are independent: compute (or join) them all at once.
+    await Promise.all(
+      (trial.kernelKeys ?? []).map((kernelKey) =>
+        executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId, blockSize: trial.kernelBlockSize }]),
+      ),
+    );
+    return await predictInfiniteTrial(trialId);
   } catch (err) {
-    await bookkeeping.recordTrialFailure(trial.trialId, describeFailure(err));
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => bookkeeping.recordTrialInterrupted(trialId));
+    } else {
+      await bookkeeping.recordTrialFailure(trialId, describeFailure(err));
+    }
     throw err;
   }
 }

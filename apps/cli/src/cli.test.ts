@@ -104,7 +104,8 @@ describe('bad input exits with status 2 and names the problem', () => {
   });
 
   it('--help shows an example for every command', () => {
-    for (const command of [[], ['sweep', 'run'], ['sweep', 'list'], ['results'], ['kernel'], ['predict'], ['server', 'start'], ['worker']]) {
+    const sweepCommands = ['run', 'launch', 'list', 'status', 'watch', 'resume', 'retry', 'cancel', 'pause', 'unpause', 'set-concurrency', 'delete'];
+    for (const command of [[], ...sweepCommands.map((c) => ['sweep', c]), ['results'], ['kernel'], ['predict'], ['server', 'start'], ['worker']]) {
       const r = ntk([...command, '--help']);
       assert.equal(r.status, 0, command.join(' '));
       assert.match(r.stdout, /Example:\n {2}(\w+=\S+ )?ntk /, command.join(" "));

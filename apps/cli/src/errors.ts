@@ -5,6 +5,19 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** Exit statuses of every command (README: "Exit status"). */
+export const EXIT = {
+  ok: 0,
+  /** An internal error, or the environment (a server, a file) failed. */
+  error: 1,
+  /** Bad input: a spec field, an option, a file; nothing was launched. */
+  usage: 2,
+  /** The sweep ran, and at least one of its trials failed. */
+  trialsFailed: 3,
+  /** Stopped by Ctrl-C / SIGTERM (128 + SIGINT): the sweep stays resumable. */
+  interrupted: 130,
+} as const;
+
 export function exitCodeFor(err: unknown): number {
-  return err instanceof UsageError || err instanceof SpecError ? 2 : 1;
+  return err instanceof UsageError || err instanceof SpecError ? EXIT.usage : EXIT.error;
 }

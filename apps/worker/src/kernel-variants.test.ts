@@ -12,7 +12,7 @@ import { computeKernels, predict } from '@ntk/kernels';
 import { ndArrayToMatrix, type Matrix } from '@ntk/linalg';
 import { flipSeed, parseSpecYaml, sweepIdFor, type InfiniteTrialConfig } from '@ntk/spec';
 import { ArtifactStore, ResultStore, type TrialRow } from '@ntk/store';
-import { sweepWorkflow, TASK_QUEUES } from '@ntk/workflows';
+import { sweepWorkflow, taskQueue, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
 const spec = parseSpecYaml(`
@@ -35,6 +35,7 @@ describe('kernel precision and flip ensembles in a sweep', () => {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_CLI_PATH! } } });
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
+    const storeId = await store.storeId();
     artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
     const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'wasm' } });
     const stop = new AbortController();
@@ -43,9 +44,9 @@ describe('kernel precision and flip ensembles in a sweep', () => {
       const sweepId = sweepIdFor(spec);
       await store.saveSweep({ id: sweepId, name: spec.name, spec });
       const handle = await env.client.workflow.start(sweepWorkflow, {
-        workflowId: `sweep-${sweepId}`,
-        taskQueue: TASK_QUEUES.cpu,
-        args: [{ sweepId, concurrency: 4, kernelBlockSize: 32 }],
+        workflowId: workflowIds.sweep(storeId, sweepId),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, sweepId, concurrency: 4, kernelBlockSize: 32 }],
       });
       await handle.result();
       rows = await store.sweepResults(sweepId);

@@ -9,7 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
 import { ArtifactStore, ResultStore } from '@ntk/store';
-import { kernelWorkflow, progressQuery, sweepWorkflow, TASK_QUEUES } from '@ntk/workflows';
+import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
 const spec = parseSpecYaml(`
@@ -30,6 +30,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
   let env: TestWorkflowEnvironment;
   let store: ResultStore;
   let artifacts: ArtifactStore;
+  let storeId: string;
   const sweepId = sweepIdFor(spec);
 
   before(async () => {
@@ -37,6 +38,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: temporalCli! } } });
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
+    storeId = await store.storeId();
     artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
   });
 
@@ -53,9 +55,9 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     try {
       await store.saveSweep({ id: sweepId, name: spec.name, spec });
       const handle = await env.client.workflow.start(sweepWorkflow, {
-        workflowId: `sweep-${sweepId}`,
-        taskQueue: TASK_QUEUES.cpu,
-        args: [{ sweepId, concurrency: 4, kernelBlockSize: BLOCK }],
+        workflowId: workflowIds.sweep(storeId, sweepId),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, sweepId, concurrency: 4, kernelBlockSize: BLOCK }],
       });
       const summary = await handle.result();
       assert.equal(summary.total, 4);
@@ -106,9 +108,9 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     const running = runWorkers(workers, stop.signal);
     try {
       await env.client.workflow.execute(kernelWorkflow, {
-        workflowId: `kernel-${kernelKey}`,
-        taskQueue: TASK_QUEUES.cpu,
-        args: [{ kernelKey, trialId: infinite.id, blockSize: BLOCK }],
+        workflowId: workflowIds.kernel(storeId, kernelKey),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, kernelKey, trialId: infinite.id, blockSize: BLOCK }],
       });
     } finally {
       stop.abort();

@@ -1,16 +1,18 @@
-// Builds the Temporal workers of one process: one per task queue it serves. Workflows run on the
-// cpu queue; activities are routed by the queue their workflow proxies name.
+// Builds the Temporal workers of one process: one per task queue it serves, named for the process's
+// result store. Workflows run on the cpu queue; activities are routed by the queue their workflow
+// proxies name.
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Client, type ConnectionLike } from '@temporalio/client';
 import { createActivities, type ActivityContext } from '@ntk/activities';
-import { TASK_QUEUES, type QueueName } from '@ntk/workflows';
+import { taskQueue, type QueueName } from '@ntk/workflows';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   queues: QueueName[];
-  context: Omit<ActivityContext, 'workerName'>;
+  context: ActivityContext;
   /** Concurrent training / kernel activities on the gpu queue: one per device. */
   gpuSlots?: number;
 }
@@ -40,8 +42,8 @@ const quietBundlerLogger = {
 };
 
 export async function createWorkers(options: WorkerOptions): Promise<Worker[]> {
-  const workerName = `${os.hostname()}:${process.pid}`;
-  const activities = createActivities({ ...options.context, workerName });
+  const storeId = await options.context.store.storeId();
+  const activities = createActivities(options.context);
   const namespace = options.namespace ?? 'default';
   const workers: Worker[] = [];
   for (const queue of options.queues) {
@@ -49,9 +51,11 @@ export async function createWorkers(options: WorkerOptions): Promise<Worker[]> {
       await Worker.create({
         connection: options.connection,
         namespace,
-        taskQueue: TASK_QUEUES[queue],
+        taskQueue: taskQueue(storeId, queue),
         activities,
-        identity: `${workerName}/${queue}`,
+        identity: `${os.hostname()}:${process.pid}/${queue}`,
+        // Progress (step, loss) reaches the server within 2 s, for `ntk sweep watch`; cancellation too.
+        maxHeartbeatThrottleInterval: '2 seconds',
         // Workflows (and the cheap bookkeeping activities) live on the cpu queue.
         ...(queue === 'cpu'
           ? { workflowBundle: await workflowBundle(), maxConcurrentActivityTaskExecutions: 4 }
@@ -60,6 +64,32 @@ export async function createWorkers(options: WorkerOptions): Promise<Worker[]> {
     );
   }
   return workers;
+}
+
+/**
+ * Attempts started on this host by a process that is gone were lost with it: record them so and fail
+ * them in Temporal now (by task token, which names exactly that attempt), so their retries start at
+ * once instead of after the heartbeat timeout. Returns how many it found.
+ */
+export async function failLostAttempts(context: Pick<ActivityContext, 'store'>, connection: ConnectionLike, namespace = 'default'): Promise<number> {
+  const client = new Client({ connection, namespace });
+  const lost = (await context.store.openAttempts(os.hostname())).filter((a) => a.pid !== process.pid && !processAlive(a.pid));
+  for (const attempt of lost) {
+    await context.store.markAttemptLost(attempt.id);
+    const token = Buffer.from(attempt.task_token, 'base64');
+    // Already timed out or retried: Temporal no longer has that attempt, and nothing is left to do.
+    await client.activity.fail(token, new Error(`its worker (pid ${attempt.pid}) died`)).catch(() => undefined);
+  }
+  return lost.length;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Runs workers until `signal` aborts (or one of them fails), then shuts them all down. */

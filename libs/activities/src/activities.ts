@@ -1,10 +1,12 @@
 // Temporal activities: thin adapters that load what a trial names, call the libs, and store results.
 // Each does one thing; all of them take ids and return small summaries, never matrices.
-import { Context, heartbeat } from '@temporalio/activity';
+import os from 'node:os';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
 import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import { decodeCheckpoint, encodeCheckpoint, trainNetwork } from '@ntk/nets';
+import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, initBackend, type BackendPreference } from '@ntk/compute';
 import {
   expandTrials,
@@ -23,7 +25,6 @@ import { computeKernelBlockInThreads, sharedMatrix } from './kernel-threads.ts';
 export interface ActivityContext {
   store: ResultStore;
   artifacts: ArtifactStore;
-  workerName: string;
   /** tfjs backend preference for training and float32 kernels ('auto' picks the best available). */
   backend?: BackendPreference;
 }
@@ -41,8 +42,68 @@ export interface KernelBlockRef extends KernelTile {
 const blockArtifactKey = (kernelKey: string, b: Omit<KernelBlockRef, 'rows' | 'cols'>, kind: string) =>
   `kernels/${kernelKey}/blocks-${b.blockSize}/${b.part}/${b.row}_${b.col}.${kind}.npy`;
 
+/** Failed attempts (errors) of one activity before it gives up. Interruptions do not count. */
+const MAX_FAILED_ATTEMPTS = 3;
+/** Attempts lost with their worker before it gives up: work that kills its worker every time must end. */
+const MAX_LOST_ATTEMPTS = 10;
+/** Between keep-alive heartbeats while the work runs off the event loop (kernel threads, a long step). */
+const KEEP_ALIVE_MS = 2000;
+/** A training checkpoints at least this often, whatever its length, so a lost worker costs little. */
+const CHECKPOINT_SECONDS = 30;
+
+/** One attempt of a long activity, as the work sees it. */
+interface Attempt {
+  id: string;
+  /** Heartbeat details for `ntk sweep watch` (kept and re-sent by the keep-alive). */
+  report(details: Record<string, unknown>): void;
+}
+
 export function createActivities(ctx: ActivityContext) {
   const datasets = new DatasetCache();
+
+  /**
+   * Runs one attempt of a long activity: gives up once it has failed too often, records the attempt (host,
+   * pid, backend) and keeps it alive with heartbeats. `work` records its own result (atomically with the
+   * attempt); a thrown error ends the attempt as failed, or as interrupted when it was cancelled (a cancel,
+   * the worker shutting down, or Temporal having given the attempt up).
+   */
+  async function runAttempt<T>(subject: { subject: string; trialId?: string; backend?: string }, work: (attempt: Attempt) => Promise<T>): Promise<T> {
+    const context = Context.current();
+    const { info } = context;
+    const execution = info.workflowExecution;
+    if (!execution) throw new Error(`${info.activityType} runs only as part of a workflow`);
+    const runId = execution.runId;
+    const history = await ctx.store.attemptHistory(runId, info.activityId);
+    if (history.failed >= MAX_FAILED_ATTEMPTS) {
+      throw ApplicationFailure.nonRetryable(`gave up after ${history.failed} failed attempts; the last: ${history.lastError}`, 'AttemptsExhausted');
+    }
+    if (history.lost >= MAX_LOST_ATTEMPTS) {
+      throw ApplicationFailure.nonRetryable(`gave up: its worker died ${history.lost} times while running it`, 'AttemptsExhausted');
+    }
+    const id = await ctx.store.beginAttempt({
+      ...subject,
+      activity: info.activityType,
+      workflowId: execution.workflowId,
+      runId,
+      activityId: info.activityId,
+      attempt: info.attempt,
+      taskToken: Buffer.from(info.taskToken).toString('base64'),
+      host: os.hostname(),
+      pid: process.pid,
+    });
+    let details: Record<string, unknown> = {};
+    context.heartbeat(details);
+    const keepAlive = setInterval(() => context.heartbeat(details), KEEP_ALIVE_MS);
+    try {
+      return await work({ id, report: (d) => context.heartbeat((details = d)) });
+    } catch (err) {
+      const interrupted = context.cancellationSignal.aborted;
+      await ctx.store.finishAttempt(id, interrupted ? 'interrupted' : 'failed', (err as Error)?.message ?? String(err));
+      throw err;
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
 
   async function storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }) {
     const array = 'rows' in m ? matrixToNdArray(m) : { shape: m.shape, dtype: 'float32' as const, data: m.data };
@@ -68,20 +129,16 @@ export function createActivities(ctx: ActivityContext) {
       return { total: trials.length, finished: counts.completed + counts.diverged };
     },
 
-    async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number) {
-      return ctx.store.listUnfinishedTrials(sweepId, afterPosition, limit);
+    async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number, onlyFailed: boolean) {
+      return ctx.store.listUnfinishedTrials(sweepId, afterPosition, limit, onlyFailed);
     },
 
     async finishSweep(sweepId: string, status: SweepStatus): Promise<void> {
       await ctx.store.setSweepStatus(sweepId, status);
     },
 
-    async markTrialRunning(trialId: string): Promise<void> {
-      await ctx.store.markTrialRunning(trialId, ctx.workerName);
-    },
-
-    async recordTrialOutcome(trialId: string, outcome: TrialOutcome): Promise<void> {
-      await ctx.store.recordTrialOutcome(trialId, outcome);
+    async recordTrialInterrupted(trialId: string): Promise<void> {
+      await ctx.store.recordTrialInterrupted(trialId);
     },
 
     async recordTrialFailure(trialId: string, error: string): Promise<void> {
@@ -90,72 +147,42 @@ export function createActivities(ctx: ActivityContext) {
 
     /**
      * Trains a finite trial (one network or an ensemble) and evaluates it on the test split. Heartbeats
-     * its step; checkpoints every tenth of the run and on cancellation, and a retry resumes from there.
+     * member, step and loss; checkpoints every tenth of the run, every 30 s and on cancellation, and a
+     * retry resumes from there. The outcome is stored before the checkpoint is removed, and an attempt
+     * that finds it stored (its predecessor finished but could not tell Temporal) returns it.
      */
     async trainFiniteTrial(trialId: string): Promise<TrialOutcome> {
+      const stored = await ctx.store.getTrialOutcome(trialId);
+      if (stored) return stored;
       const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
-      const data = datasets.get(config.dataset);
       const backend = await initBackend(ctx.backend ?? 'auto');
-      const checkpointKey = `checkpoints/${trialId}.ckpt`;
-      const { optimizer, weight_decay: decay } = config;
-      const result = await trainNetwork({
-        arch: config.arch,
-        width: config.width,
-        seed: config.seed,
-        lr: optimizer.lr ?? { factor: optimizer.lr_factor! },
-        momentum: optimizer.momentum,
-        loss: config.loss,
-        weightDecay: decay.kind === 'none' ? decay : { kind: decay.kind, lambda: decay.lambda, schedule: decay.schedule },
-        centering: config.centering,
-        ensembleSize: config.ensemble,
-        flipAugmentation: config.flip_augmentation,
-        earlyStopping: config.early_stopping && {
-          validationFraction: config.early_stopping.validation_fraction,
-          patience: config.early_stopping.patience,
-          every: config.early_stopping.every,
-        },
-        batchSize: config.batch,
-        steps: config.steps,
-        inputDim: data.inputDim,
-        inputShape: data.inputShape,
-        outputs: data.classes,
-        xTrain: Float32Array.from(data.xTrain),
-        yTrain: Float32Array.from(data.yTrain),
-        xTest: Float32Array.from(data.xTest),
-        yTest: Float32Array.from(data.yTest),
-        // The loss is read every step anyway (divergence); the SDK throttles heartbeats.
-        onProgress: (step, loss, member) => heartbeat({ member, step, loss }),
-        progressEvery: 1,
-        checkpointEvery: Math.max(1, Math.ceil(config.steps / 10)),
-        onCheckpoint: async (checkpoint) => {
-          const stored = ctx.artifacts.write(checkpointKey, encodeCheckpoint(checkpoint));
-          await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
-        },
-        resumeFrom: ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined,
-        signal: Context.current().cancellationSignal,
+      return runAttempt({ subject: trialId, trialId, backend }, async (attempt) => {
+        const data = datasets.get(config.dataset);
+        const checkpointKey = `checkpoints/${trialId}.ckpt`;
+        const resumeFrom = ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined;
+        const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
+        await ctx.store.setAttemptDetail(attempt.id, { resumedFrom: resumeFrom ? resumedAt : null });
+        const result = await trainNetwork({
+          ...trainingOptions(config, data),
+          onProgress: (step, loss, member) => attempt.report({ member, members: config.ensemble, step, steps: config.steps, loss }),
+          progressEvery: 1,
+          checkpointEvery: Math.max(1, Math.ceil(config.steps / 10)),
+          checkpointSeconds: CHECKPOINT_SECONDS,
+          onCheckpoint: async (checkpoint) => {
+            const written = ctx.artifacts.write(checkpointKey, encodeCheckpoint(checkpoint));
+            await ctx.store.recordArtifact(written.key, written.sha256, written.bytes);
+          },
+          resumeFrom,
+          signal: Context.current().cancellationSignal,
+        });
+        await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
+        const outcome: TrialOutcome = { status: result.status, metrics: trainingMetrics(result), backend, durationMs: Math.round(result.seconds * 1000) };
+        await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
+        // The outcome is stored: the checkpoint (parameters × ensemble) is dead weight now, not before.
+        ctx.artifacts.remove(checkpointKey);
+        await ctx.store.forgetArtifact(checkpointKey);
+        return outcome;
       });
-      await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
-      // The run is over and its result stored: its checkpoint (parameters × ensemble) is dead weight.
-      ctx.artifacts.remove(checkpointKey);
-      await ctx.store.forgetArtifact(checkpointKey);
-      const at = { step: result.steps };
-      type Evaluated = { trainLoss: number; testAccuracy: number; testMse: number; validationLoss?: number; bestStep?: number };
-      const evaluation = (split: string, m: Evaluated): Metric[] => [
-        { split: `${split}train`, name: 'loss', value: m.trainLoss, ...at },
-        { split: `${split}test`, name: 'accuracy', value: m.testAccuracy, ...at },
-        { split: `${split}test`, name: 'mse', value: m.testMse, ...at },
-        // With early stopping: the best validation loss, and the step whose parameters were kept.
-        ...(m.validationLoss === undefined ? [] : [{ split: `${split}validation`, name: 'loss', value: m.validationLoss, ...at }]),
-        ...(m.bestStep === undefined ? [] : [{ split: `${split}train`, name: 'best_step', value: m.bestStep, ...at }]),
-      ];
-      const single = result.members.length === 1;
-      const metrics: Metric[] = [
-        ...evaluation('', single ? { ...result, bestStep: result.members[0]!.bestStep } : result),
-        ...result.members.flatMap((member, m) => (single ? [] : evaluation(`member-${m}/`, member))),
-        { split: 'train', name: 'lr', value: result.lr, step: 0 },
-        ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
-      ].filter((m) => Number.isFinite(m.value));
-      return { status: result.status, metrics, backend, durationMs: Math.round(result.seconds * 1000) };
     },
 
     /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
@@ -176,38 +203,45 @@ export function createActivities(ctx: ActivityContext) {
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
       if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
       const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
-      const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
-      const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
-      const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
-      const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
-      let kernels: Kernels;
-      if (config.precision === 'float32') {
-        await initBackend(ctx.backend ?? 'auto');
-        kernels = await computeKernelBlockFloat32(request.arch, x1, x2, request.rows, request.cols, request.get, request.options);
-      } else {
-        kernels = await computeKernelBlockInThreads(request);
-      }
-      for (const kind of KERNEL_KINDS) await storeKernel(blockArtifactKey(kernelKey, block, kind), kernels[kind]!, config.precision);
+      const backend = config.precision === 'float32' ? await initBackend(ctx.backend ?? 'auto') : 'float64-cpu';
+      await runAttempt({ subject: blockArtifactKey(kernelKey, block, 'ntk'), backend }, async (attempt) => {
+        const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
+        const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
+        const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
+        const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
+        const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
+        const signal = Context.current().cancellationSignal;
+        const kernels: Kernels =
+          config.precision === 'float32'
+            ? await computeKernelBlockFloat32(request.arch, x1, x2, request.rows, request.cols, request.get, request.options)
+            : await untilAborted(computeKernelBlockInThreads(request), signal);
+        signal.throwIfAborted();
+        for (const kind of KERNEL_KINDS) await storeKernel(blockArtifactKey(kernelKey, block, kind), kernels[kind]!, config.precision);
+        await ctx.store.completeAttempt(attempt.id);
+      });
     },
 
     /** Assembles the stored blocks into the full train×train and test×train kernels. */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
       const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const parts = [
-        { part: 'train_train' as const, rows: dataset.train, symmetric: true },
-        { part: 'test_train' as const, rows: dataset.test, symmetric: false },
-      ];
-      for (const { part, rows, symmetric } of parts) {
-        for (const kind of KERNEL_KINDS) {
-          const kernel = zeros(rows, dataset.train);
-          for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
-            const values = ndArrayToMatrix(ctx.artifacts.readArray(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind)));
-            placeTile(kernel, tile, values, symmetric);
+      await runAttempt({ subject: `kernels/${kernelKey}` }, async (attempt) => {
+        const parts = [
+          { part: 'train_train' as const, rows: dataset.train, symmetric: true },
+          { part: 'test_train' as const, rows: dataset.test, symmetric: false },
+        ];
+        for (const { part, rows, symmetric } of parts) {
+          for (const kind of KERNEL_KINDS) {
+            const kernel = zeros(rows, dataset.train);
+            for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
+              const values = ndArrayToMatrix(ctx.artifacts.readArray(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind)));
+              placeTile(kernel, tile, values, symmetric);
+              await yieldToEventLoop(); // heartbeats and cancellation between tiles
+            }
+            await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
           }
-          await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
         }
-      }
+        await ctx.store.completeAttempt(attempt.id);
+      });
     },
 
     /**
@@ -215,8 +249,16 @@ export function createActivities(ctx: ActivityContext) {
      * flip ensemble averages the predictions of its members, each fitted with its own kernel.
      */
     async predictInfiniteTrial(trialId: string): Promise<TrialOutcome> {
-      const started = Date.now();
+      const stored = await ctx.store.getTrialOutcome(trialId);
+      if (stored) return stored;
       const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      return runAttempt({ subject: trialId, trialId, backend: `${row.precision}-cpu` }, (attempt) => predictWithKernels(trialId, row, attempt));
+    },
+  };
+
+  /** Kernel regression for an infinite trial, its outcome stored with its attempt. */
+  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attempt: Attempt): Promise<TrialOutcome> {
+      const started = Date.now();
       const data = datasets.get(row.dataset);
       const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
       const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
@@ -228,7 +270,7 @@ export function createActivities(ctx: ActivityContext) {
         for (let i = 0; i < prediction.data.length; i++) prediction.data[i]! += member!.data[i]! / members.length;
       }
       await storeArray(`predictions/${trialId}.npy`, prediction);
-      return {
+      const outcome: TrialOutcome = {
         status: 'completed',
         metrics: [
           { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
@@ -237,8 +279,9 @@ export function createActivities(ctx: ActivityContext) {
         backend: `${row.precision}-cpu`,
         durationMs: Date.now() - started,
       };
-    },
-  };
+      await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
+      return outcome;
+  }
 }
 
 export type Activities = ReturnType<typeof createActivities>;
@@ -288,4 +331,66 @@ function kernelOf(config: InfiniteTrialConfig, key: string): TrialKernel {
   const kernel = trialKernels(config).find((k) => k.key === key);
   if (!kernel) throw new Error(`kernel ${key} is not one of the kernels its trial needs`);
   return kernel;
+}
+
+/** A finite trial's configuration as trainNetwork's options (the callbacks are the activity's). */
+export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset): TrainOptions {
+  const { optimizer, weight_decay: decay } = config;
+  return {
+    arch: config.arch,
+    width: config.width,
+    seed: config.seed,
+    lr: optimizer.lr ?? { factor: optimizer.lr_factor! },
+    momentum: optimizer.momentum,
+    loss: config.loss,
+    weightDecay: decay.kind === 'none' ? decay : { kind: decay.kind, lambda: decay.lambda, schedule: decay.schedule },
+    centering: config.centering,
+    ensembleSize: config.ensemble,
+    flipAugmentation: config.flip_augmentation,
+    earlyStopping: config.early_stopping && {
+      validationFraction: config.early_stopping.validation_fraction,
+      patience: config.early_stopping.patience,
+      every: config.early_stopping.every,
+    },
+    batchSize: config.batch,
+    steps: config.steps,
+    inputDim: data.inputDim,
+    inputShape: data.inputShape,
+    outputs: data.classes,
+    xTrain: Float32Array.from(data.xTrain),
+    yTrain: Float32Array.from(data.yTrain),
+    xTest: Float32Array.from(data.xTest),
+    yTest: Float32Array.from(data.yTest),
+  };
+}
+
+/** A training's stored metrics: the ensemble's (top level), each member's when there are several, lr and η_max. */
+function trainingMetrics(result: TrainResult): Metric[] {
+  const at = { step: result.steps };
+  type Evaluated = { trainLoss: number; testAccuracy: number; testMse: number; validationLoss?: number; bestStep?: number };
+  const evaluation = (split: string, m: Evaluated): Metric[] => [
+    { split: `${split}train`, name: 'loss', value: m.trainLoss, ...at },
+    { split: `${split}test`, name: 'accuracy', value: m.testAccuracy, ...at },
+    { split: `${split}test`, name: 'mse', value: m.testMse, ...at },
+    // With early stopping: the best validation loss, and the step whose parameters were kept.
+    ...(m.validationLoss === undefined ? [] : [{ split: `${split}validation`, name: 'loss', value: m.validationLoss, ...at }]),
+    ...(m.bestStep === undefined ? [] : [{ split: `${split}train`, name: 'best_step', value: m.bestStep, ...at }]),
+  ];
+  const single = result.members.length === 1;
+  return [
+    ...evaluation('', single ? { ...result, bestStep: result.members[0]!.bestStep } : result),
+    ...result.members.flatMap((member, m) => (single ? [] : evaluation(`member-${m}/`, member))),
+    { split: 'train', name: 'lr', value: result.lr, step: 0 },
+    ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
+  ].filter((m) => Number.isFinite(m.value));
+}
+
+/** `work`, or the signal's reason as soon as it aborts (threads finish their band in the background). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }

@@ -42,7 +42,7 @@ describe('trainFiniteTrial activity', () => {
     await store.saveSweep({ id: 'resume', name: 'resume', spec });
     await store.registerTrials('resume', [{ id: trial!.id, kind: 'finite', config: trial!.config }]);
     const artifacts = new ArtifactStore(path.join(root, name, 'artifacts'));
-    return { artifacts, activities: createActivities({ store, artifacts, workerName: name, backend: 'wasm' }) };
+    return { artifacts, activities: createActivities({ store, artifacts, backend: 'wasm' }) };
   }
 
   it('resumes a cancelled run from its checkpoint and ends with the uninterrupted predictions', async () => {
@@ -56,8 +56,9 @@ describe('trainFiniteTrial activity', () => {
     const interrupted = await worker('interrupted');
     const first = new MockActivityEnvironment();
     let lastBeat: { member: number; step: number } | undefined;
-    first.on('heartbeat', (details: { member: number; step: number }) => {
-      lastBeat = details;
+    first.on('heartbeat', (details: { member?: number; step?: number }) => {
+      if (details.step === undefined) return; // the attempt's first heartbeat carries no step yet
+      lastBeat = details as { member: number; step: number };
       if (details.member === 1 && details.step === 12) first.cancel('CANCELLED');
     });
     await assert.rejects(first.run(interrupted.activities.trainFiniteTrial, trial!.id));
@@ -66,7 +67,7 @@ describe('trainFiniteTrial activity', () => {
 
     const steps: number[] = [];
     const retry = new MockActivityEnvironment();
-    retry.on('heartbeat', (details: { member: number; step: number }) => steps.push(details.member * 100 + details.step));
+    retry.on('heartbeat', (details: { member?: number; step?: number }) => details.step !== undefined && steps.push(details.member! * 100 + details.step));
     const resumed: TrialOutcome = await retry.run(interrupted.activities.trainFiniteTrial, trial!.id);
     assert.equal(resumed.status, 'completed');
     assert.ok(!interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'a finished trial leaves no checkpoint');

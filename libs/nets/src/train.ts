@@ -80,6 +80,8 @@ export interface TrainOptions {
   progressEvery?: number;
   /** Steps between checkpoints; also one after each member but the last. Default: none. */
   checkpointEvery?: number;
+  /** Also checkpoint when this many seconds have passed since the last one (a slow run loses little). Default: none. */
+  checkpointSeconds?: number;
   /** Receives each checkpoint; training waits for it (e.g. while it is written). */
   onCheckpoint?: (checkpoint: TrainingCheckpoint) => void | Promise<void>;
   /** Continue from this checkpoint; the options must be those it was taken under. */
@@ -202,7 +204,7 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
         stepsTaken = outcome.steps;
         break;
       }
-      if (options.checkpointEvery && finished.length < ensembleSize) await options.onCheckpoint?.({ config, lr, etaMax, finished: [...finished] });
+      if ((options.checkpointEvery || options.checkpointSeconds) && finished.length < ensembleSize) await options.onCheckpoint?.({ config, lr, etaMax, finished: [...finished] });
     }
     return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(run), backend, seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -274,6 +276,7 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
     }
     const batchOrderOfFitRows = batchOrder(run.fitRows.length, options.batchSize, seed);
     const progressEvery = options.progressEvery ?? 100;
+    let checkpointedAt = performance.now();
     for (let step = current?.step ?? 0; step < steps; ) {
       if (options.signal?.aborted) {
         await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity, best));
@@ -303,8 +306,11 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
       if (validation && (step % validation.every === 0 || step === steps) && (await validate(step)) && step < steps) {
         return { outputs: finish(step), diverged: false, steps };
       }
-      if (options.checkpointEvery && step % options.checkpointEvery === 0 && step < steps) {
+      const everySteps = options.checkpointEvery && step % options.checkpointEvery === 0;
+      const everySeconds = options.checkpointSeconds !== undefined && performance.now() - checkpointedAt >= options.checkpointSeconds * 1000;
+      if ((everySteps || everySeconds) && step < steps) {
         await options.onCheckpoint?.(await checkpointOf(run, step, params, velocity, best));
+        checkpointedAt = performance.now();
       }
       // Let timers run (a Temporal activity's heartbeat, an abort) between steps; kernels run synchronously.
       await yieldToEventLoop();

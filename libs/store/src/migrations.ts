@@ -1,4 +1,5 @@
 // Versioned schema. Add a migration; never edit one that has shipped.
+import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Migration } from 'kysely';
 
 export const migrations: Record<string, Migration> = {
@@ -59,6 +60,43 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<any>) {
       await db.schema.alterTable('trials').renameColumn('kernel_key', 'kernel_keys').execute();
       await sql`update trials set kernel_keys = '["' || kernel_keys || '"]' where kernel_keys is not null`.execute(db);
+    },
+  },
+  // A store's identity scopes its Temporal task queues and workflow ids, so workers of two stores on one
+  // server never take each other's work; one row per activity attempt is the bookkeeping of recovery.
+  '0003_identity_and_attempts': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('store_meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.insertInto('store_meta').values({ key: 'store_id', value: randomUUID().replaceAll('-', '').slice(0, 12) }).execute();
+      await db.schema
+        .createTable('attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('trial_id', 'text')
+        .addColumn('activity', 'text', (c) => c.notNull())
+        .addColumn('workflow_id', 'text', (c) => c.notNull())
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('activity_id', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('task_token', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('backend', 'text')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .addColumn('outcome', 'text')
+        .addColumn('error', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('attempts_subject').on('attempts').columns(['subject']).execute();
+      await db.schema.createIndex('attempts_trial').on('attempts').columns(['trial_id']).execute();
+      await db.schema.createIndex('attempts_open').on('attempts').columns(['outcome', 'host']).execute();
+      // How the sweep was last launched (concurrency, kernel block size): resume and status read it.
+      await db.schema.alterTable('sweeps').addColumn('options_json', 'text').execute();
     },
   },
 };

@@ -1,11 +1,12 @@
 // The result store: sweeps, content-addressed trials, metrics. SQLite by default (WAL + busy timeout,
 // so several local worker processes can write). Every multi-row write is one transaction.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql, SqliteDialect, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations.ts';
-import type { Database, SweepStatus, TrialStatus } from './schema.ts';
+import type { AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialStatus } from './schema.ts';
 
 export interface TrialRecord {
   id: string;
@@ -42,6 +43,32 @@ export interface TrialRow {
   metrics: Record<string, number>;
 }
 
+/** How a sweep runs: trials at once, and rows per kernel block (the unit of kernel work and storage). */
+export interface SweepOptions {
+  concurrency: number;
+  kernelBlockSize: number;
+}
+
+/** An activity attempt as it starts: what it works on, Temporal's names for it, and where it runs. */
+export interface AttemptStart {
+  subject: string;
+  trialId?: string;
+  activity: string;
+  workflowId: string;
+  runId: string;
+  activityId: string;
+  attempt: number;
+  taskToken: string;
+  host: string;
+  pid: number;
+  backend?: string;
+}
+
+export type AttemptRow = AttemptsTable;
+
+/** A sweep named by a user: its id, a unique prefix of it, or its name (the newest sweep of that name). */
+export type SweepMatch = { sweep: { id: string; name: string; status: SweepStatus; created_at: string } } | { candidates: string[] };
+
 const parseKeys = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
 
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
@@ -67,13 +94,20 @@ export class ResultStore {
     await this.db.destroy();
   }
 
-  /** Records a sweep (or marks a known one running again: a relaunch or resume). */
-  async saveSweep(sweep: { id: string; name: string; spec: unknown }): Promise<void> {
+  /** The store's identity: scopes the Temporal task queues and workflow ids of its sweeps. */
+  async storeId(): Promise<string> {
+    const row = await this.db.selectFrom('store_meta').select('value').where('key', '=', 'store_id').executeTakeFirstOrThrow();
+    return row.value;
+  }
+
+  /** Records a sweep (or marks a known one running again: a relaunch or resume) with the options it runs under. */
+  async saveSweep(sweep: { id: string; name: string; spec: unknown; options?: SweepOptions }): Promise<void> {
     const t = now();
+    const options_json = sweep.options ? JSON.stringify(sweep.options) : null;
     await this.db
       .insertInto('sweeps')
-      .values({ id: sweep.id, name: sweep.name, spec_json: JSON.stringify(sweep.spec), status: 'running', created_at: t, updated_at: t })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ status: 'running', updated_at: t }))
+      .values({ id: sweep.id, name: sweep.name, spec_json: JSON.stringify(sweep.spec), status: 'running', options_json, created_at: t, updated_at: t })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ status: 'running', updated_at: t, ...(options_json && { options_json }) }))
       .execute();
   }
 
@@ -109,7 +143,7 @@ export class ResultStore {
 
   async getSweep(id: string) {
     const row = await this.db.selectFrom('sweeps').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && { ...row, spec: JSON.parse(row.spec_json) as unknown };
+    return row && { ...row, spec: JSON.parse(row.spec_json) as unknown, options: row.options_json ? (JSON.parse(row.options_json) as SweepOptions) : undefined };
   }
 
   async listSweeps() {
@@ -137,15 +171,19 @@ export class ResultStore {
     await this.db.updateTable('sweeps').set({ status, updated_at: now() }).where('id', '=', id).execute();
   }
 
-  /** Trials of a sweep that still need to run (not completed or diverged), in sweep order, after `afterPosition`. */
-  async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number) {
+  /**
+   * Trials of a sweep that still need to run (not completed or diverged; with `onlyFailed`, the failed ones),
+   * in sweep order, after `afterPosition`.
+   */
+  async listUnfinishedTrials(sweepId: string, afterPosition: number, limit: number, onlyFailed = false) {
     const rows = await this.db
       .selectFrom('sweep_trials')
       .innerJoin('trials', 'trials.id', 'sweep_trials.trial_id')
       .select(['trials.id as trialId', 'trials.kind', 'trials.kernel_keys', 'sweep_trials.position'])
       .where('sweep_trials.sweep_id', '=', sweepId)
       .where('sweep_trials.position', '>', afterPosition)
-      .where('trials.status', 'not in', ['completed', 'diverged'])
+      .$if(onlyFailed, (q) => q.where('trials.status', '=', 'failed'))
+      .$if(!onlyFailed, (q) => q.where('trials.status', 'not in', ['completed', 'diverged']))
       .orderBy('sweep_trials.position')
       .limit(limit)
       .execute();
@@ -171,17 +209,117 @@ export class ResultStore {
     return JSON.parse(row.config_json) as T;
   }
 
-  async markTrialRunning(trialId: string, worker: string): Promise<void> {
-    await this.db
-      .updateTable('trials')
-      .set((eb) => ({ status: 'running', worker, started_at: now(), error: null, attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', trialId)
+  /**
+   * Records an activity attempt as it starts and marks its trial running. An earlier attempt of the same
+   * activity still open was lost with its worker (Temporal runs one attempt at a time). Returns its id.
+   */
+  async beginAttempt(a: AttemptStart): Promise<string> {
+    const id = randomUUID();
+    const t = now();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('attempts')
+        .set({ outcome: 'lost', finished_at: t })
+        .where('run_id', '=', a.runId)
+        .where('activity_id', '=', a.activityId)
+        .where('outcome', 'is', null)
+        .execute();
+      await tx
+        .insertInto('attempts')
+        .values({
+          id,
+          subject: a.subject,
+          trial_id: a.trialId ?? null,
+          activity: a.activity,
+          workflow_id: a.workflowId,
+          run_id: a.runId,
+          activity_id: a.activityId,
+          attempt: a.attempt,
+          task_token: a.taskToken,
+          host: a.host,
+          pid: a.pid,
+          backend: a.backend ?? null,
+          started_at: t,
+          finished_at: null,
+          outcome: null,
+          error: null,
+          detail: null,
+        })
+        .execute();
+      if (a.trialId) {
+        await tx
+          .updateTable('trials')
+          .set((eb) => ({
+            status: 'running',
+            worker: `${a.host}:${a.pid}`,
+            backend: a.backend ?? null,
+            started_at: eb.fn.coalesce('started_at', eb.val(t)),
+            error: null,
+            attempts: eb('attempts', '+', 1),
+          }))
+          .where('id', '=', a.trialId)
+          .execute();
+      }
+    });
+    return id;
+  }
+
+  /** Notes what an attempt found as it started, e.g. the step it resumed from. */
+  async setAttemptDetail(id: string, detail: Record<string, unknown>): Promise<void> {
+    await this.db.updateTable('attempts').set({ detail: JSON.stringify(detail) }).where('id', '=', id).execute();
+  }
+
+  /** Ends an attempt that produced no result. */
+  async finishAttempt(id: string, outcome: Exclude<AttemptOutcome, 'completed' | 'diverged'>, error?: string): Promise<void> {
+    await this.db.updateTable('attempts').set({ outcome, error: error ?? null, finished_at: now() }).where('id', '=', id).execute();
+  }
+
+  /** Ends a result-producing attempt (a kernel block's): its outputs are stored. */
+  async completeAttempt(id: string): Promise<void> {
+    await this.db.updateTable('attempts').set({ outcome: 'completed', finished_at: now() }).where('id', '=', id).execute();
+  }
+
+  /** How earlier attempts of one activity (in one workflow run) ended: failures count against it, graceful interruptions do not. */
+  async attemptHistory(runId: string, activityId: string): Promise<{ failed: number; lost: number; lastError: string | null }> {
+    const rows = await this.db
+      .selectFrom('attempts')
+      .select(['outcome', 'error'])
+      .where('run_id', '=', runId)
+      .where('activity_id', '=', activityId)
+      .orderBy('started_at')
+      .execute();
+    const failed = rows.filter((r) => r.outcome === 'failed');
+    return { failed: failed.length, lost: rows.filter((r) => r.outcome === 'lost').length, lastError: failed.at(-1)?.error ?? null };
+  }
+
+  /** Attempts still open that were started on `host`: a worker starting there checks whether their process lives. */
+  async openAttempts(host: string): Promise<Pick<AttemptRow, 'id' | 'pid' | 'task_token' | 'subject'>[]> {
+    return this.db.selectFrom('attempts').select(['id', 'pid', 'task_token', 'subject']).where('outcome', 'is', null).where('host', '=', host).execute();
+  }
+
+  async markAttemptLost(id: string): Promise<void> {
+    await this.db.updateTable('attempts').set({ outcome: 'lost', finished_at: now() }).where('id', '=', id).where('outcome', 'is', null).execute();
+  }
+
+  /** Every attempt of a sweep's trials, oldest first. */
+  async sweepAttempts(sweepId: string): Promise<AttemptRow[]> {
+    return this.db
+      .selectFrom('attempts')
+      .innerJoin('sweep_trials', 'sweep_trials.trial_id', 'attempts.trial_id')
+      .selectAll('attempts')
+      .where('sweep_trials.sweep_id', '=', sweepId)
+      .orderBy('attempts.started_at')
       .execute();
   }
 
-  /** Replaces a trial's metrics and marks it finished, atomically. */
-  async recordTrialOutcome(trialId: string, outcome: TrialOutcome): Promise<void> {
+  /**
+   * Replaces a trial's metrics and marks it finished, atomically with the attempt that produced it. Its
+   * duration is the time its attempts spent, interrupted ones included.
+   */
+  async recordTrialOutcome(trialId: string, outcome: TrialOutcome, attemptId?: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
+      const t = now();
+      if (attemptId) await tx.updateTable('attempts').set({ outcome: outcome.status, finished_at: t }).where('id', '=', attemptId).execute();
       await tx.deleteFrom('metrics').where('trial_id', '=', trialId).execute();
       if (outcome.metrics.length > 0) {
         await tx
@@ -189,16 +327,68 @@ export class ResultStore {
           .values(outcome.metrics.map((m) => ({ trial_id: trialId, split: m.split, name: m.name, step: m.step ?? 0, value: m.value })))
           .execute();
       }
+      const spans = await tx.selectFrom('attempts').select(['started_at', 'finished_at']).where('trial_id', '=', trialId).execute();
+      const spent = spans.reduce((sum, a) => sum + (a.finished_at ? Date.parse(a.finished_at) - Date.parse(a.started_at) : 0), 0);
       await tx
         .updateTable('trials')
-        .set({ status: outcome.status, backend: outcome.backend ?? null, finished_at: now(), duration_ms: outcome.durationMs ?? null, error: null })
+        .set({ status: outcome.status, backend: outcome.backend ?? null, finished_at: t, duration_ms: attemptId ? spent : (outcome.durationMs ?? null), error: null })
         .where('id', '=', trialId)
         .execute();
     });
   }
 
+  /** A finished trial's stored outcome (a retried attempt returns it rather than computing again). */
+  async getTrialOutcome(trialId: string): Promise<TrialOutcome | undefined> {
+    const trial = await this.db.selectFrom('trials').select(['status', 'backend', 'duration_ms']).where('id', '=', trialId).executeTakeFirst();
+    if (!trial || (trial.status !== 'completed' && trial.status !== 'diverged')) return undefined;
+    const metrics = await this.db.selectFrom('metrics').select(['split', 'name', 'step', 'value']).where('trial_id', '=', trialId).execute();
+    return { status: trial.status, metrics, backend: trial.backend ?? undefined, durationMs: trial.duration_ms ?? undefined };
+  }
+
   async recordTrialFailure(trialId: string, error: string): Promise<void> {
     await this.db.updateTable('trials').set({ status: 'failed', error, finished_at: now() }).where('id', '=', trialId).execute();
+  }
+
+  /** A trial stopped by a cancel goes back to pending: nothing went wrong, and a resume continues it. */
+  async recordTrialInterrupted(trialId: string): Promise<void> {
+    await this.db.updateTable('trials').set({ status: 'pending' }).where('id', '=', trialId).where('status', 'in', ['pending', 'running']).execute();
+  }
+
+  /** The sweep a user names: an exact id, a unique id prefix, or a name (its newest sweep). */
+  async findSweep(ref: string): Promise<SweepMatch> {
+    const columns = ['id', 'name', 'status', 'created_at'] as const;
+    const exact = await this.db.selectFrom('sweeps').select(columns).where('id', '=', ref).executeTakeFirst();
+    if (exact) return { sweep: exact };
+    const prefixed = await this.db.selectFrom('sweeps').select(columns).where(startsWith('id', ref)).execute();
+    if (prefixed.length === 1) return { sweep: prefixed[0]! };
+    if (prefixed.length > 1) return { candidates: prefixed.map((r) => r.id) };
+    const named = await this.db.selectFrom('sweeps').select(columns).where('name', '=', ref).orderBy('created_at', 'desc').executeTakeFirst();
+    return named ? { sweep: named } : { candidates: [] };
+  }
+
+  /**
+   * Deletes a sweep's rows: the sweep, its membership, and the trials no other sweep holds (with their
+   * metrics and attempts), in one transaction. Returns those trials and the kernel keys no remaining trial needs.
+   */
+  async deleteSweep(sweepId: string): Promise<{ trialIds: string[]; kernelKeys: string[] }> {
+    return this.db.transaction().execute(async (tx) => {
+      const members = await tx.selectFrom('sweep_trials').select('trial_id').where('sweep_id', '=', sweepId).execute();
+      await tx.deleteFrom('sweep_trials').where('sweep_id', '=', sweepId).execute();
+      await tx.deleteFrom('sweeps').where('id', '=', sweepId).execute();
+      const held = new Set((await tx.selectFrom('sweep_trials').select('trial_id').distinct().execute()).map((r) => r.trial_id));
+      const orphans = members.map((m) => m.trial_id).filter((id) => !held.has(id));
+      const kernelKeys = new Set<string>();
+      for (const ids of chunks(orphans, 500)) {
+        for (const t of await tx.selectFrom('trials').select('kernel_keys').where('id', 'in', ids).execute()) for (const k of parseKeys(t.kernel_keys) ?? []) kernelKeys.add(k);
+        await tx.deleteFrom('metrics').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('attempts').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('trials').where('id', 'in', ids).execute();
+      }
+      for (const t of await tx.selectFrom('trials').select('kernel_keys').where('kernel_keys', 'is not', null).execute()) {
+        for (const k of parseKeys(t.kernel_keys) ?? []) kernelKeys.delete(k);
+      }
+      return { trialIds: orphans, kernelKeys: [...kernelKeys] };
+    });
   }
 
   /** Every trial of a sweep with its final metrics (`split_name` → value, at the last recorded step). */
@@ -250,6 +440,18 @@ export class ResultStore {
   async forgetArtifact(key: string): Promise<void> {
     await this.db.deleteFrom('artifacts').where('key', '=', key).execute();
   }
+
+  /** Forgets every artifact whose key starts with `prefix` (a deleted kernel's blocks, say). */
+  async forgetArtifactsUnder(prefix: string): Promise<void> {
+    await this.db.deleteFrom('artifacts').where(startsWith('key', prefix)).execute();
+  }
+}
+
+/** `column` begins with `prefix`, taken literally (LIKE would read % and _ in it), in SQL both SQLite and Postgres speak. */
+const startsWith = (column: string, prefix: string) => sql<boolean>`substr(${sql.ref(column)}, 1, ${prefix.length}) = ${prefix}`;
+
+function chunks<T>(items: T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 }
 
 /** Where ntk keeps its state on this host: `NTK_HOME` (default ./.ntk), overridable piecewise. */

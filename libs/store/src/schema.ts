@@ -9,6 +9,8 @@ export interface SweepsTable {
   name: string;
   spec_json: string;
   status: SweepStatus;
+  /** JSON { concurrency, kernelBlockSize } of the latest launch. */
+  options_json: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -50,7 +52,45 @@ export interface ArtifactsTable {
   created_at: string;
 }
 
+export interface StoreMetaTable {
+  key: string;
+  value: string;
+}
+
+/**
+ * How an activity attempt ended: a result (completed, diverged), an error (failed), a graceful stop
+ * (interrupted: cancelled, or its worker shut down; it checkpointed), or lost with its worker (the
+ * process died; found by a later worker or when Temporal retried the activity). null: still running.
+ */
+export type AttemptOutcome = 'completed' | 'diverged' | 'failed' | 'interrupted' | 'lost';
+
+export interface AttemptsTable {
+  id: string;
+  /** What the attempt works on: a trial id, or a kernel block's artifact key. */
+  subject: string;
+  trial_id: string | null;
+  activity: string;
+  workflow_id: string;
+  run_id: string;
+  activity_id: string;
+  /** Temporal's attempt number of this activity. */
+  attempt: number;
+  /** Base64 of Temporal's task token: names exactly this attempt, so a lost one can be failed at once. */
+  task_token: string;
+  host: string;
+  pid: number;
+  backend: string | null;
+  started_at: string;
+  finished_at: string | null;
+  outcome: AttemptOutcome | null;
+  error: string | null;
+  /** JSON: e.g. the step a training resumed from. */
+  detail: string | null;
+}
+
 export interface Database {
+  store_meta: StoreMetaTable;
+  attempts: AttemptsTable;
   sweeps: SweepsTable;
   trials: TrialsTable;
   sweep_trials: SweepTrialsTable;

@@ -22,8 +22,8 @@ describe('result store (SQLite file)', () => {
     await store.saveSweep({ id: 's1', name: 'demo', spec: { name: 'demo' } });
     const trials = ['a', 'b', 'c'].map((id) => ({ id, kind: 'finite' as const, config: { id } }));
     await store.registerTrials('s1', trials);
-    await store.markTrialRunning('a', 'test-worker');
-    await store.recordTrialOutcome('a', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], backend: 'wasm' });
+    const attempt = await store.beginAttempt(attemptOf('a', 1));
+    await store.recordTrialOutcome('a', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], backend: 'wasm' }, attempt);
     await store.registerTrials('s1', trials); // a relaunch
     const unfinished = await store.listUnfinishedTrials('s1', -1, 10);
     assert.deepEqual(unfinished.map((t) => t.trialId), ['b', 'c']);
@@ -47,6 +47,71 @@ describe('result store (SQLite file)', () => {
     assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
     const [sweep] = await store.listSweeps();
     assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
+  });
+});
+
+/** An attempt of trial `trialId`'s activity in one workflow run, as Temporal numbers it. */
+const attemptOf = (trialId: string, attempt: number, pid = 4242) => ({
+  subject: trialId,
+  trialId,
+  activity: 'trainFiniteTrial',
+  workflowId: `trial-${trialId}`,
+  runId: `run-${trialId}`,
+  activityId: '1',
+  attempt,
+  taskToken: Buffer.from(`token-${trialId}-${attempt}`).toString('base64'),
+  host: 'host-a',
+  pid,
+});
+
+describe('attempts: one row per activity attempt', () => {
+  let store: ResultStore;
+  before(async () => {
+    store = await ResultStore.open(path.join(dir, 'attempts.db'));
+    await store.saveSweep({ id: 'sw', name: 'sw', spec: {} });
+    await store.registerTrials('sw', [{ id: 't', kind: 'finite', config: {} }]);
+  });
+  after(() => store.close());
+
+  it('counts attempts, names the worker of the one that finished, and separates failures from interruptions and losses', async () => {
+    const first = await store.beginAttempt(attemptOf('t', 1, 100));
+    await store.finishAttempt(first, 'failed', 'disk full');
+    const second = await store.beginAttempt(attemptOf('t', 2, 101));
+    await store.finishAttempt(second, 'interrupted');
+    await store.beginAttempt(attemptOf('t', 3, 102)); // its worker dies: left open
+    assert.deepEqual((await store.openAttempts('host-a')).map((a) => a.pid), [102]);
+    const fourth = await store.beginAttempt(attemptOf('t', 4, 103)); // the next attempt finds the open one lost
+    assert.deepEqual(await store.attemptHistory('run-t', '1'), { failed: 1, lost: 1, lastError: 'disk full' });
+    await store.recordTrialOutcome('t', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.5 }] }, fourth);
+    const [row] = await store.sweepResults('sw');
+    assert.equal(row!.attempts, 4);
+    assert.equal(row!.status, 'completed');
+    assert.deepEqual((await store.sweepAttempts('sw')).map((a) => [a.attempt, a.pid, a.outcome]), [
+      [1, 100, 'failed'],
+      [2, 101, 'interrupted'],
+      [3, 102, 'lost'],
+      [4, 103, 'completed'],
+    ]);
+    assert.deepEqual(await store.getTrialOutcome('t'), { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', step: 0, value: 0.5 }], backend: undefined, durationMs: row!.durationMs! });
+  });
+
+  it('finds a sweep by id, unique prefix or name, and deletes its rows', async () => {
+    await store.saveSweep({ id: 'sw-2', name: 'sw', spec: {} });
+    assert.equal('sweep' in (await store.findSweep('sw')) && (await store.findSweep('sw') as { sweep: { id: string } }).sweep.id, 'sw');
+    assert.deepEqual(await store.findSweep('sw-'), { sweep: (await store.findSweep('sw-2') as { sweep: unknown }).sweep });
+    assert.deepEqual(await store.findSweep('nope'), { candidates: [] });
+    const { trialIds } = await store.deleteSweep('sw');
+    assert.deepEqual(trialIds, ['t']);
+    assert.equal(await store.getTrialOutcome('t'), undefined);
+    assert.deepEqual(await store.sweepAttempts('sw'), []);
+  });
+
+  it('has an identity of its own that survives reopening', async () => {
+    const id = await store.storeId();
+    assert.match(id, /^[0-9a-f]{12}$/);
+    const other = await ResultStore.open(path.join(dir, 'other.db'));
+    assert.notEqual(await other.storeId(), id);
+    await other.close();
   });
 });
 

@@ -1,0 +1,359 @@
+// `ntk sweep …`: launch sweeps, steer them while they run, resume them, and see where they stand.
+import fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { NativeConnection } from '@temporalio/worker';
+import { sweepIdFor } from '@ntk/spec';
+import { ArtifactStore, type SweepOptions } from '@ntk/store';
+import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
+import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
+import type { BackendPreference } from '@ntk/activities';
+import { EXIT, UsageError } from '../errors.ts';
+import { onInterrupt } from '../interrupt.ts';
+import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
+import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
+import { loadSpecFile } from '../spec-file.ts';
+import { renderTable } from '../table.ts';
+import { findSweep, installQuietRuntime, namespace, openSweeps, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
+import { showProgress } from '../watch.ts';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const concurrencyOption = () => new Option('--concurrency <n>', 'trials running at once').argParser(positiveInt);
+const kernelBlockOption = () => new Option('--kernel-block <n>', 'rows per kernel block: the unit of kernel work and storage').argParser(positiveInt);
+const DEFAULT_OPTIONS: SweepOptions = { concurrency: 2, kernelBlockSize: 1000 };
+
+/** Options given now, else those of the sweep's last launch, else the defaults. */
+const sweepOptions = (given: { concurrency?: number; kernelBlock?: number }, stored?: SweepOptions): SweepOptions => ({
+  concurrency: given.concurrency ?? stored?.concurrency ?? DEFAULT_OPTIONS.concurrency,
+  kernelBlockSize: given.kernelBlock ?? stored?.kernelBlockSize ?? DEFAULT_OPTIONS.kernelBlockSize,
+});
+
+/** Runs `body` with the store and a Temporal client, closing both after. */
+async function withSweeps<T>(start: boolean, body: (sweeps: Sweeps) => Promise<T>): Promise<T> {
+  installQuietRuntime();
+  const sweeps = await openSweeps({ start, log });
+  try {
+    return await body(sweeps);
+  } finally {
+    await sweeps.close();
+  }
+}
+
+/** Validates the spec (nothing is started when it is bad) and records the sweep with its options. */
+async function saveSpec(sweeps: Sweeps, specFile: string, given: { concurrency?: number; kernelBlock?: number }) {
+  const spec = loadSpecFile(specFile);
+  const sweepId = sweepIdFor(spec);
+  const options = sweepOptions(given, (await sweeps.store.getSweep(sweepId))?.options);
+  await sweeps.store.saveSweep({ id: sweepId, name: spec.name, spec, options });
+  return { sweepId, options };
+}
+
+async function warnWithoutWorkers(sweeps: Sweeps): Promise<void> {
+  if (!(await workersServing(sweeps))) log(`no worker is serving this store's queues yet: start one with \`ntk worker\` (same NTK_HOME${sweeps.address ? `, TEMPORAL_ADDRESS=${sweeps.address}` : ''})`);
+}
+
+export function sweepCommands(): Command {
+  const sweep = new Command('sweep').description('launch, steer, resume and list sweeps');
+
+  sweep
+    .command('run')
+    .description('the one-command default: launch (or rejoin) a sweep with in-process workers, show progress, print the results; rerun to resume')
+    .argument('<spec>', 'experiment spec (YAML)')
+    .addOption(concurrencyOption().default(DEFAULT_OPTIONS.concurrency))
+    .addOption(kernelBlockOption().default(DEFAULT_OPTIONS.kernelBlockSize))
+    .addOption(new Option('--format <format>', 'results format').choices(RESULT_FORMATS).default('table'))
+    .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS).default('auto'))
+    .option('--no-progress', 'no progress output')
+    .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
+    .action(async (specFile: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }) => {
+      loadSpecFile(specFile); // a bad spec starts nothing, not even the server
+      process.exitCode = await withSweeps(true, (sweeps) => runSweep(sweeps, specFile, opts));
+    });
+
+  sweep
+    .command('launch')
+    .description('start a sweep and return; workers (`ntk worker`, on any host) do the work')
+    .argument('<spec>', 'experiment spec (YAML)')
+    .addOption(concurrencyOption())
+    .addOption(kernelBlockOption())
+    .addHelpText('after', example('ntk sweep launch experiments/quickstart.yaml && ntk worker'))
+    .action(async (specFile: string, opts: { concurrency?: number; kernelBlock?: number }) => {
+      loadSpecFile(specFile);
+      await withSweeps(true, async (sweeps) => {
+        const { sweepId } = await saveSpec(sweeps, specFile, opts);
+        await startSweep(sweeps, sweepId, sweepOptions(opts, (await sweeps.store.getSweep(sweepId))?.options));
+        console.log(sweepId);
+        log(`launched sweep ${sweepId} on ${sweeps.address}; \`ntk sweep watch ${sweepId}\` follows it`);
+        await warnWithoutWorkers(sweeps);
+      });
+    });
+
+  sweep
+    .command('list')
+    .description('list the sweeps in the result store, with their state as Temporal sees it')
+    .addHelpText('after', example('ntk sweep list'))
+    .action(() =>
+      withSweeps(false, async (sweeps) => {
+        const rows = await sweeps.store.listSweeps();
+        const states = await Promise.all(rows.map((r) => reconciledStatus(sweeps, r.id, r.status)));
+        console.log(
+          renderTable(
+            rows.map((r, i) => ({ ...r, state: states[i] })),
+            [
+              { header: 'sweep', value: (r) => r.id },
+              { header: 'name', value: (r) => r.name },
+              { header: 'status', value: (r) => r.state },
+              { header: 'trials', value: (r) => r.trials, digits: 0 },
+              { header: 'done', value: (r) => r.done, digits: 0 },
+              { header: 'failed', value: (r) => r.failed, digits: 0 },
+              { header: 'updated', value: (r) => r.updated_at },
+            ],
+          ),
+        );
+      }),
+    );
+
+  sweep
+    .command('status')
+    .description('counts by state, ETA, kernel blocks, failures with their errors, and every attempt (worker, backend, outcome)')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
+    .addHelpText('after', example('ntk sweep status quickstart'))
+    .action((ref: string) => withSweeps(false, (sweeps) => printStatus(sweeps, ref)));
+
+  sweep
+    .command('watch')
+    .description('live progress of a sweep: trials, and each running training’s step and loss; Ctrl-C leaves the sweep running')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .addHelpText('after', example('ntk sweep watch quickstart'))
+    .action((ref: string) =>
+      withSweeps(false, async (sweeps) => {
+        const { id } = await findSweep(sweeps.store, ref);
+        if ((await workflowState(sweeps, id)) !== 'running') throw new UsageError(`sweep ${id} is not running: \`ntk sweep status ${id}\` shows how it ended`);
+        const stop = new AbortController();
+        const release = onInterrupt(() => stop.abort());
+        try {
+          await showProgress(sweeps, id, sweepHandle(sweeps, id).result(), stop.signal);
+        } finally {
+          release();
+        }
+        process.exitCode = stop.signal.aborted ? EXIT.interrupted : await sweepExitCode(sweeps, id);
+      }),
+    );
+
+  sweep
+    .command('resume')
+    .description('continue a stopped, cancelled or failed sweep (finished trials are skipped, trainings continue from checkpoints); unpause a paused one')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .addOption(concurrencyOption())
+    .addHelpText('after', example('ntk sweep resume quickstart'))
+    .action((ref: string, opts: { concurrency?: number }) =>
+      withSweeps(true, async (sweeps) => {
+        const sweep = await findSweep(sweeps.store, ref);
+        if ((await workflowState(sweeps, sweep.id)) === 'running') {
+          await sweepHandle(sweeps, sweep.id).signal(resumeSignal);
+          if (opts.concurrency) await sweepHandle(sweeps, sweep.id).signal(setConcurrencySignal, opts.concurrency);
+          log(`sweep ${sweep.id} is running; unpaused it`);
+        } else {
+          const options = sweepOptions(opts, sweep.options);
+          await sweeps.store.saveSweep({ id: sweep.id, name: sweep.name, spec: sweep.spec, options });
+          await startSweep(sweeps, sweep.id, options);
+          log(`resumed sweep ${sweep.id}`);
+        }
+        await warnWithoutWorkers(sweeps);
+      }),
+    );
+
+  sweep
+    .command('retry')
+    .description('run the failed trials of a finished sweep again (after fixing their cause)')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .requiredOption('--failed', 'retry the trials that failed')
+    .addHelpText('after', example('ntk sweep retry quickstart --failed'))
+    .action((ref: string) =>
+      withSweeps(true, async (sweeps) => {
+        const sweep = await findSweep(sweeps.store, ref);
+        if ((await workflowState(sweeps, sweep.id)) === 'running') throw new UsageError(`sweep ${sweep.id} is still running: retry its failed trials once it ends (or cancel it)`);
+        const failed = (await sweeps.store.countTrials(sweep.id)).failed;
+        if (failed === 0) {
+          log(`sweep ${sweep.id} has no failed trials`);
+          return;
+        }
+        await sweeps.store.saveSweep({ id: sweep.id, name: sweep.name, spec: sweep.spec });
+        await startSweep(sweeps, sweep.id, { ...sweepOptions({}, sweep.options), onlyFailed: true });
+        log(`retrying ${failed} failed trial(s) of sweep ${sweep.id}`);
+        await warnWithoutWorkers(sweeps);
+      }),
+    );
+
+  sweep
+    .command('cancel')
+    .description('stop a sweep: no new trials; running trainings checkpoint and stop (`ntk sweep resume` continues it)')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .addHelpText('after', example('ntk sweep cancel quickstart'))
+    .action((ref: string) => signalSweep(ref, 'cancelled', (handle) => handle.signal(cancelSignal)));
+
+  sweep
+    .command('pause')
+    .description('launch no new trials (running ones finish)')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .addHelpText('after', example('ntk sweep pause quickstart'))
+    .action((ref: string) => signalSweep(ref, 'paused', (handle) => handle.signal(pauseSignal)));
+
+  sweep
+    .command('unpause')
+    .description('launch trials again after `ntk sweep pause`')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .addHelpText('after', example('ntk sweep unpause quickstart'))
+    .action((ref: string) => signalSweep(ref, 'unpaused', (handle) => handle.signal(resumeSignal)));
+
+  sweep
+    .command('set-concurrency')
+    .description('change how many trials run at once, while the sweep runs')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .argument('<n>', 'trials at once', positiveInt)
+    .addHelpText('after', example('ntk sweep set-concurrency quickstart 8'))
+    .action((ref: string, n: number) => signalSweep(ref, `set to ${n} trials at once`, (handle) => handle.signal(setConcurrencySignal, n)));
+
+  sweep
+    .command('delete')
+    .description('delete a sweep’s rows (trials no other sweep holds, with their metrics and attempts); its files only with --artifacts')
+    .argument('<sweep>', 'sweep id, unique id prefix, or name')
+    .option('--artifacts', 'also delete its predictions, checkpoints and the kernels no other trial needs')
+    .addHelpText('after', example('ntk sweep delete quickstart-df4a982e --artifacts'))
+    .action((ref: string, opts: { artifacts?: boolean }) => withSweeps(false, (sweeps) => deleteSweep(sweeps, ref, opts.artifacts ?? false)));
+
+  return sweep;
+}
+
+/** Sends a signal to a running sweep; a sweep that is not running says so (exit 2). */
+async function signalSweep(ref: string, done: string, send: (handle: ReturnType<typeof sweepHandle>) => Promise<void>): Promise<void> {
+  await withSweeps(false, async (sweeps) => {
+    const { id } = await findSweep(sweeps.store, ref);
+    if ((await workflowState(sweeps, id)) !== 'running') throw new UsageError(`sweep ${id} is not running`);
+    await send(sweepHandle(sweeps, id));
+    log(`sweep ${id}: ${done}`);
+  });
+}
+
+/** The store's status, corrected by Temporal: a sweep whose workflow ended or has no worker says so. */
+async function reconciledStatus(sweeps: Sweeps, sweepId: string, stored: string): Promise<string> {
+  if (stored !== 'running') return stored;
+  if (!sweeps.client) return 'running? (Temporal server not running)';
+  const state = await workflowState(sweeps, sweepId).catch(() => 'unknown');
+  if (state === 'none') return 'stopped (resumable)';
+  if (state !== 'running') return `${state} (resumable)`;
+  return (await workersServing(sweeps)) ? 'running' : 'running (no workers)';
+}
+
+async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
+  const sweep = await findSweep(sweeps.store, ref);
+  const counts = await sweeps.store.countTrials(sweep.id);
+  const state = await reconciledStatus(sweeps, sweep.id, sweep.status);
+  const lines = [`sweep ${sweep.id} (${sweep.name}): ${state}`];
+  lines.push(`trials: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  if (state.startsWith('running') && sweeps.client) {
+    const p = await sweepHandle(sweeps, sweep.id).query(progressQuery).catch(() => undefined);
+    if (p) lines.push(`progress: ${p.done + p.failed}/${p.total}, ${p.running} running, concurrency ${p.concurrency}${p.paused ? ', paused' : ''}, eta ${p.etaSeconds === null ? '?' : `${p.etaSeconds}s`}`);
+  }
+  const blocks = kernelBlockCounts(sweeps, (await sweeps.store.sweepResults(sweep.id)).flatMap((r) => r.kernelKeys ?? []), sweep.spec as never, sweep.options);
+  if (blocks) lines.push(`kernel blocks: ${blocks.done}/${blocks.total} stored (${blocks.kernels} kernel(s))`);
+  const attempts = await sweeps.store.sweepAttempts(sweep.id);
+  const failures = (await sweeps.store.sweepResults(sweep.id)).filter((r) => r.status === 'failed');
+  for (const f of failures) lines.push(`failed ${f.id}: ${f.error}`);
+  console.log(lines.join('\n'));
+  if (attempts.length > 0) {
+    console.log(
+      `\n${renderTable(attempts, [
+        { header: 'trial', value: (a) => a.trial_id },
+        { header: 'attempt', value: (a) => a.attempt, digits: 0 },
+        { header: 'activity', value: (a) => a.activity },
+        { header: 'worker', value: (a) => `${a.host}:${a.pid}` },
+        { header: 'backend', value: (a) => a.backend },
+        { header: 'started', value: (a) => a.started_at },
+        { header: 'ended', value: (a) => a.finished_at },
+        { header: 'outcome', value: (a) => a.outcome ?? 'running' },
+        { header: 'error', value: (a) => a.error?.split('\n')[0]?.slice(0, 80) },
+      ])}`,
+    );
+  }
+}
+
+/** Stored blocks of the sweep's kernels against those its block size plans (an assembled kernel counts whole). */
+function kernelBlockCounts(sweeps: Sweeps, keys: string[], spec: { dataset: { train: number; test: number } }, options?: SweepOptions) {
+  const kernels = [...new Set(keys)];
+  if (kernels.length === 0) return undefined;
+  const b = (options ?? DEFAULT_OPTIONS).kernelBlockSize;
+  const [n, m] = [Math.ceil(spec.dataset.train / b), Math.ceil(spec.dataset.test / b)];
+  const perKernel = (n * (n + 1)) / 2 + m * n;
+  const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
+  let done = 0;
+  for (const key of kernels) {
+    if (artifacts.has(`kernels/${key}/ntk_test_train.npy`)) {
+      done += perKernel;
+      continue;
+    }
+    const dir = artifacts.pathOf(`kernels/${key}/blocks-${b}`);
+    if (fs.existsSync(dir)) done += fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
+  }
+  return { kernels: kernels.length, done, total: perKernel * kernels.length };
+}
+
+async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean): Promise<void> {
+  const sweep = await findSweep(sweeps.store, ref);
+  if (sweeps.client && (await workflowState(sweeps, sweep.id)) === 'running') throw new UsageError(`sweep ${sweep.id} is running: \`ntk sweep cancel ${sweep.id}\` first`);
+  const { trialIds, kernelKeys } = await sweeps.store.deleteSweep(sweep.id);
+  if (withArtifacts) {
+    const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
+    for (const id of trialIds) {
+      for (const key of [`predictions/${id}.npy`, `checkpoints/${id}.ckpt`]) {
+        artifacts.remove(key);
+        await sweeps.store.forgetArtifact(key);
+      }
+    }
+    for (const key of kernelKeys) {
+      fs.rmSync(artifacts.pathOf(`kernels/${key}`), { recursive: true, force: true });
+      await sweeps.store.forgetArtifactsUnder(`kernels/${key}/`);
+    }
+  }
+  log(`deleted sweep ${sweep.id}: ${trialIds.length} trial(s)${withArtifacts ? `, their files and ${kernelKeys.length} kernel(s)` : ' (files kept; --artifacts removes them)'}`);
+}
+
+/**
+ * `ntk sweep run`: launch or rejoin, serve both queues in this process, show progress, print the results.
+ * Ctrl-C stops the workers (trainings checkpoint) and exits within seconds; the sweep stays resumable.
+ */
+async function runSweep(sweeps: Sweeps, specFile: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }): Promise<number> {
+  const { sweepId, options } = await saveSpec(sweeps, specFile, opts);
+  const workerConnection = await NativeConnection.connect({ address: sweeps.address! });
+  const context = { store: sweeps.store, artifacts: new ArtifactStore(sweeps.paths.artifactsDir), backend: opts.backend };
+  const workers = await createWorkers({ connection: workerConnection, namespace: namespace(), queues: ['cpu', 'gpu'], context });
+  const stopWorkers = new AbortController();
+  const workersDone = runWorkers(workers, stopWorkers.signal);
+  const interrupted = new AbortController();
+  const release = onInterrupt(() => {
+    log(`\ninterrupted: stopping the workers (trainings checkpoint); sweep ${sweepId} stays resumable: \`ntk sweep resume ${sweepId}\` or run this command again`);
+    interrupted.abort();
+    stopWorkers.abort();
+  });
+  try {
+    const lost = await failLostAttempts(context, sweeps.requireClient().connection, namespace());
+    if (lost > 0) log(`${lost} attempt(s) of a stopped worker on this host will be retried now`);
+    log(`sweep ${sweepId} on ${sweeps.address}`);
+    const result = (await startSweep(sweeps, sweepId, options)).result();
+    if (opts.progress) await Promise.race([showProgress(sweeps, sweepId, result, interrupted.signal), workersDone]);
+    await Promise.race([result, workersDone, new Promise((r) => interrupted.signal.addEventListener('abort', r, { once: true }))]);
+    if (interrupted.signal.aborted) return EXIT.interrupted;
+    await result;
+    const rows = await sweeps.store.sweepResults(sweepId);
+    console.log(renderResults(rows, opts.format));
+    const failed = rows.filter((r) => r.status === 'failed');
+    for (const r of failed) log(`trial ${r.id} failed: ${r.error}`);
+    if (failed.length > 0) log(`${failed.length} trial(s) failed; fix the cause, then \`ntk sweep retry ${sweepId} --failed\``);
+    return failed.length > 0 ? EXIT.trialsFailed : EXIT.ok;
+  } finally {
+    release();
+    stopWorkers.abort();
+    await workersDone.catch(() => undefined);
+    await workerConnection.close();
+  }
+}
