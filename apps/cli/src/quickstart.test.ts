@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { ResultStore } from '@ntk/store';
+import { workflowIds } from '@ntk/workflows';
 import { ntk, REPO_ROOT } from '../test/cli.ts';
 
 async function freePort(): Promise<number> {
@@ -56,7 +58,7 @@ describe('quickstart path on the embedded Temporal server', async () => {
     assert.equal(lines.length, 5);
     assert.match(lines[0]!, /,train_loss,test_accuracy,.*,config$/);
     const list = ntk(['sweep', 'list'], env);
-    assert.match(list.stdout, new RegExp(`${sweepId}\\s+completed`));
+    assert.match(list.stdout, new RegExp(`${sweepId}\\s+quickstart-tiny\\s+completed`));
   });
 
   it('the sweep workflow survives a server restart (state in NTK_HOME)', async () => {
@@ -66,7 +68,10 @@ describe('quickstart path on the embedded Temporal server', async () => {
     assert.equal(start.status, 0, start.stderr);
     const connection = await Connection.connect({ address: `127.0.0.1:${env.NTK_TEMPORAL_PORT}` });
     try {
-      const description = await new Client({ connection }).workflow.getHandle(`sweep-${sweepId}`).describe();
+      const store = await ResultStore.open(path.join(home, 'ntk.db'));
+      const storeId = await store.storeId();
+      await store.close();
+      const description = await new Client({ connection }).workflow.getHandle(workflowIds.sweep(storeId, sweepId)).describe();
       assert.equal(description.status.name, 'COMPLETED');
     } finally {
       await connection.close();
