@@ -7,7 +7,7 @@ import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, runWorkers } from '@ntk/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { PRECISIONS, SpecError, type Precision } from '@ntk/spec';
-import { checkInputShapes, readArchitecture, readInputMatrix, readInputs, writeMatrix } from './arrays.ts';
+import { checkInputShapes, checkOutPath, readArchitecture, readInputMatrix, readInputs, writeMatrix } from './arrays.ts';
 import { exitCodeFor, UsageError } from './errors.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from './results.ts';
 import { installQuietRuntime, runSweep, temporalAddress } from './sweep-run.ts';
@@ -119,6 +119,7 @@ program
   .requiredOption('--out <dir>', 'output directory: writes <dir>/nngp.npy and/or <dir>/ntk.npy (n1 × n2)')
   .addHelpText('after', example('ntk kernel --arch arch.json --x1 train.npy --x2 test.npy --get nngp,ntk --out kernels/'))
   .action(async (opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; precision: Precision; backend: BackendPreference; out: string }) => {
+    checkOutPath(opts.out, 'directory');
     const arch = readArchitecture(opts.arch);
     const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
     const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
@@ -151,6 +152,7 @@ program
   .requiredOption('--out <file>', 'output .npy of shape (m, k)')
   .addHelpText('after', example('ntk predict --arch arch.json --train-x x.npy --train-y y.npy --test-x t.npy --kernel ntk --diag-reg 1e-3 --time inf --out pred.npy'))
   .action((opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
+    checkOutPath(opts.out, 'file');
     const arch = readArchitecture(opts.arch);
     const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
     const yTrain = readInputMatrix(opts.trainY, '--train-y');

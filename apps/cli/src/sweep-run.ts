@@ -1,17 +1,16 @@
 // `ntk sweep run`: the embedded default. Validate the spec (launch nothing if it is bad), make sure a
 // Temporal server is there, serve both queues in-process, start (or rejoin) the sweep, show progress,
 // print the results table.
-import fs from 'node:fs';
 import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { parseSpecYaml, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
+import { sweepIdFor } from '@ntk/spec';
 import type { BackendPreference } from '@ntk/activities';
 import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, runWorkers } from '@ntk/worker';
 import { progressQuery, sweepWorkflow, TASK_QUEUES, type SweepProgress } from '@ntk/workflows';
 import cliProgress from 'cli-progress';
-import { UsageError } from './errors.ts';
 import { renderResults, type ResultFormat } from './results.ts';
+import { loadSpecFile } from './spec-file.ts';
 import { startServer } from './temporal-server.ts';
 
 export interface SweepRunOptions {
@@ -20,16 +19,6 @@ export interface SweepRunOptions {
   format: ResultFormat;
   backend: BackendPreference;
   progress: boolean;
-}
-
-export function loadSpecFile(file: string): ExperimentSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new UsageError(`spec file ${file} cannot be read`);
-  }
-  return parseSpecYaml(text);
 }
 
 let runtimeInstalled = false;
