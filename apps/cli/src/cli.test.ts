@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { decodeNpy, type NdArray } from '@ntk/linalg';
+import { decodeNpy, encodeNpy, type NdArray } from '@ntk/linalg';
 import { GOLDEN_DIR, ntk } from '../test/cli.ts';
 
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-cli-'));
@@ -14,6 +14,32 @@ const cases = JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, 'cases.json'), 'u
 const allCases = Object.entries(cases);
 const golden = (name: string) => path.join(GOLDEN_DIR, name);
 const read = (file: string): NdArray => decodeNpy(fs.readFileSync(file));
+
+/** Writes a float64 .npy under `out` and returns its path. */
+function npyFile(name: string, shape: number[], values: number[]): string {
+  const file = path.join(out, name);
+  fs.writeFileSync(file, encodeNpy({ shape, dtype: 'float64', data: Float64Array.from(values) }));
+  return file;
+}
+
+/** A .npy with any header text and payload, for headers encodeNpy never writes. */
+function rawNpyFile(name: string, header: string, payload: Uint8Array): string {
+  const padded = header + ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const bytes = new Uint8Array(10 + padded.length + payload.length);
+  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(bytes.buffer).setUint16(8, padded.length, true);
+  bytes.set(new TextEncoder().encode(padded), 10);
+  bytes.set(payload, 10 + padded.length);
+  const file = path.join(out, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+function fcnArchFile(): string {
+  const file = path.join(out, 'fcn-arch.json');
+  fs.writeFileSync(file, JSON.stringify({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.5, b_std: 0.1 }));
+  return file;
+}
 
 function relativeError(actual: NdArray, expected: NdArray): number {
   assert.deepEqual(actual.shape, expected.shape);
@@ -101,6 +127,101 @@ describe('bad input exits with status 2 and names the problem', () => {
     const r2 = ntk(['predict', '--arch', 'a', '--train-x', 'a', '--train-y', 'a', '--test-x', 'a', '--time', 'soon', '--out', 'p.npy']);
     assert.equal(r2.status, 2);
     assert.match(r2.stderr, /--time.*"inf" or a number > 0/);
+  });
+
+  it('NaN or ±Inf in an input names the option, the file and the first bad entry, and writes nothing', () => {
+    const arch = fcnArchFile();
+    const xTrain = npyFile('xtrain-ok.npy', [3, 4], Array.from({ length: 12 }, (_, i) => i / 12));
+    const x = npyFile('x-nan.npy', [3, 4], [1, 2, 3, 4, 5, 6, NaN, 8, 9, 10, Infinity, 12]);
+    const dir = path.join(out, 'kernels-nan');
+    const r1 = ntk(['kernel', '--arch', arch, '--x1', xTrain, '--x2', x, '--out', dir]);
+    assert.equal(r1.status, 2, r1.stderr);
+    assert.ok(r1.stderr.includes(`--x2 (${x}): entry [1, 2] is NaN; inputs must be finite`), r1.stderr);
+    assert.equal(fs.existsSync(dir), false);
+
+    const y = npyFile('y-inf.npy', [3, 1], [0.5, 1, -Infinity]);
+    const pred = path.join(out, 'pred-inf.npy');
+    const r2 = ntk(['predict', '--arch', arch, '--train-x', xTrain, '--train-y', y, '--test-x', xTrain, '--out', pred]);
+    assert.equal(r2.status, 2, r2.stderr);
+    assert.ok(r2.stderr.includes(`--train-y (${y}): entry [2, 0] is -Infinity; inputs must be finite`), r2.stderr);
+    assert.equal(fs.existsSync(pred), false);
+  });
+
+  it('an input with no rows, or no entries per row, names the option', () => {
+    const arch = fcnArchFile();
+    const xTrain = npyFile('xtrain-empty.npy', [0, 4], []);
+    const y = npyFile('y-empty.npy', [0, 1], []);
+    const xTest = npyFile('xtest-ok.npy', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]);
+    const r1 = ntk(['predict', '--arch', arch, '--train-x', xTrain, '--train-y', y, '--test-x', xTest, '--out', path.join(out, 'pred-empty.npy')]);
+    assert.equal(r1.status, 2, r1.stderr);
+    assert.ok(r1.stderr.includes(`--train-x (${xTrain}): shape (0, 4) has no rows; give at least one input`), r1.stderr);
+    const r2 = ntk(['kernel', '--arch', arch, '--x1', xTest, '--x2', npyFile('x2-empty.npy', [0, 4], []), '--out', path.join(out, 'never')]);
+    assert.equal(r2.status, 2, r2.stderr);
+    assert.match(r2.stderr, /--x2 \(.*x2-empty\.npy\): shape \(0, 4\) has no rows/);
+  });
+
+  it('a .npy whose header shape is impossible or disagrees with its data names the option and file', () => {
+    const arch = fcnArchFile();
+    const header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 0), }";
+    // Valid as NumPy goes (a zero-size array), but no input has zero entries.
+    const empty = rawNpyFile('huge-empty.npy', header, new Uint8Array(0));
+    const r1 = ntk(['kernel', '--arch', arch, '--x1', empty, '--out', path.join(out, 'never')]);
+    assert.equal(r1.status, 2, r1.stderr);
+    assert.ok(r1.stderr.includes(`--x1 (${empty}): shape (1000000000000, 0) has no entries per row`), r1.stderr);
+    const mismatched = rawNpyFile('huge-mismatch.npy', header, new Uint8Array(16));
+    const r2 = ntk(['kernel', '--arch', arch, '--x1', mismatched, '--out', path.join(out, 'never')]);
+    assert.equal(r2.status, 2, r2.stderr);
+    assert.ok(r2.stderr.includes(`--x1 (${mismatched}): `), r2.stderr);
+    assert.match(r2.stderr, /shape \(1000000000000, 0\) of <f8 needs 0 data bytes but the file has 16/);
+  });
+
+  it('a spec file over 1 MiB is refused before it is parsed, naming its size and the limit', () => {
+    const spec = path.join(out, 'huge.yaml');
+    const home = path.join(out, 'home-huge-spec');
+    fs.writeFileSync(spec, `# ${'x'.repeat(1024 * 1024 - 3)}\n`); // exactly 1 MiB: read, and found to be no spec
+    const atLimit = ntk(['sweep', 'run', spec], { NTK_HOME: home });
+    assert.equal(atLimit.status, 2, atLimit.stderr);
+    assert.match(atLimit.stderr, /invalid experiment spec/);
+    fs.appendFileSync(spec, '\n'); // 1 MiB + 1 byte
+    const r = ntk(['sweep', 'run', spec], { NTK_HOME: home });
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.includes(`spec file ${spec} is 1048577 bytes; the limit is 1048576 bytes (1 MiB)`), r.stderr);
+    assert.equal(fs.existsSync(home), false, 'nothing was started or stored');
+    const missing = ntk(['sweep', 'run', path.join(out, 'no-such-spec.yaml')], { NTK_HOME: home });
+    assert.equal(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /spec file .*no-such-spec\.yaml cannot be read/);
+  });
+
+  it('ntk predict --out naming an existing directory is refused before computing and leaves nothing behind', () => {
+    const arch = fcnArchFile();
+    const x = npyFile('x-out-dir.npy', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]);
+    const y = npyFile('y-out-dir.npy', [2, 1], [1, -1]);
+    const dir = fs.mkdtempSync(path.join(out, 'pred-dir-'));
+    const r = ntk(['predict', '--arch', arch, '--train-x', x, '--train-y', y, '--test-x', x, '--out', dir]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.includes(`--out ${dir} is a directory; give a file path ending in .npy`), r.stderr);
+    assert.deepEqual(fs.readdirSync(dir), []);
+    assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith(`${path.basename(dir)}.tmp-`)), [], 'no temporary file beside it');
+  });
+
+  it('ntk kernel --out naming an existing file is refused before computing and leaves the file alone', () => {
+    const file = path.join(out, 'kernels-file');
+    fs.writeFileSync(file, 'keep me');
+    const r = ntk(['kernel', '--arch', fcnArchFile(), '--x1', golden('fcn_relu_d2.x1.npy'), '--out', file]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.includes(`--out ${file} is a file; give a directory`), r.stderr);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+  });
+
+  it('ntk sweep list refuses a 0-byte result database, naming the file', () => {
+    const home = path.join(out, 'home-empty-db');
+    fs.mkdirSync(home);
+    const db = path.join(home, 'ntk.db');
+    fs.writeFileSync(db, '');
+    const r = ntk(['sweep', 'list'], { NTK_HOME: home });
+    assert.notEqual(r.status, 0);
+    assert.ok(r.stderr.includes(`${db} is empty (0 bytes), not an ntk result store`), r.stderr);
+    assert.equal(fs.statSync(db).size, 0, 'the file is left as it was');
   });
 
   it('--help shows an example for every command', () => {

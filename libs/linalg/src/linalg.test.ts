@@ -17,6 +17,7 @@ import {
   maxAbs,
   maxAbsDiff,
   ndArrayToMatrix,
+  NpyError,
   openblasOps,
   rowSlice,
   transpose,
@@ -413,6 +414,28 @@ test('npy reads version 2.0, integer dtypes, and rejects fortran order', () => {
 
   const fortran = handMadeNpy(1, "{'descr': '<f8', 'fortran_order': True, 'shape': (1, 1), }", new Uint8Array(8));
   assert.throws(() => decodeNpy(fortran), /fortran_order/);
+});
+
+test('npy refuses a header that disagrees with its data, or an unsupported dtype, with an NpyError saying what is wrong', () => {
+  const f8 = (shape: string, payloadBytes: number) =>
+    handMadeNpy(1, `{'descr': '<f8', 'fortran_order': False, 'shape': ${shape}, }`, new Uint8Array(payloadBytes));
+  const refuses = (bytes: Uint8Array, message: RegExp) => assert.throws(() => decodeNpy(bytes), (err) => err instanceof NpyError && message.test(err.message));
+
+  refuses(f8('(2, 2)', 24), /shape \(2, 2\) of <f8 needs 32 data bytes but the file has 24/);
+  refuses(f8('(2, 2)', 40), /shape \(2, 2\) of <f8 needs 32 data bytes but the file has 40/);
+  refuses(f8('(1000000000000, 0)', 16), /shape \(1000000000000, 0\) of <f8 needs 0 data bytes but the file has 16/);
+  refuses(f8('(100000000000, 100000000000)', 8), /needs 8e\+22 data bytes but the file has 8/);
+  refuses(f8('(2, -1)', 0), /shape \(2, -1\): entries must be non-negative integers/);
+  refuses(f8('(1e3,)', 0), /shape \(1e3,\): entries must be non-negative integers/);
+  refuses(f8('(9007199254740993,)', 0), /shape \(9007199254740993,\): entries must be non-negative integers/);
+  const complex = handMadeNpy(1, "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(16));
+  refuses(complex, /unsupported dtype '<c16' \(supported: .*f8.*u1/);
+  refuses(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), /not a \.npy file/);
+  const cut = f8('(1,)', 8).subarray(0, 40);
+  refuses(cut, /header of \d+ bytes runs past the end of the file/);
+
+  // A zero-size array is a valid file (NumPy writes them).
+  assert.deepEqual(decodeNpy(f8('(1000000000000, 0)', 0)), { shape: [1000000000000, 0], dtype: 'float64', data: new Float64Array(0) });
 });
 
 test('npy reads the nt-golden reference files', () => {

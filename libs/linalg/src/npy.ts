@@ -23,8 +23,13 @@ const READERS: Record<string, { size: number; dtype: NdDtype; read: (view: DataV
   b1: { size: 1, dtype: 'float64', read: (v, o) => v.getUint8(o) },
 };
 
+/** A byte string that is not a .npy file we can read; the message says what is wrong with it. */
+export class NpyError extends Error {
+  override name = 'NpyError';
+}
+
 export function decodeNpy(bytes: Uint8Array): NdArray {
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new Error('decodeNpy: not a .npy file (bad magic)');
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new NpyError('not a .npy file (bad magic)');
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerStart: number;
@@ -32,29 +37,40 @@ export function decodeNpy(bytes: Uint8Array): NdArray {
   if (major === 1) {
     headerLength = view.getUint16(8, true);
     headerStart = 10;
-  } else if (major === 2 || major === 3) {
+  } else if ((major === 2 || major === 3) && bytes.length >= 12) {
     // 3.0 differs from 2.0 only in allowing UTF-8 in the header.
     headerLength = view.getUint32(8, true);
     headerStart = 12;
   } else {
-    throw new Error(`decodeNpy: unsupported format version ${major}.${bytes[7]}`);
+    throw new NpyError(`unsupported format version ${major}.${bytes[7]}`);
   }
-  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const dataStart = headerStart + headerLength;
+  if (dataStart > bytes.length) throw new NpyError(`header of ${headerLength} bytes runs past the end of the file (${bytes.length} bytes)`);
+  const header = new TextDecoder().decode(bytes.subarray(headerStart, dataStart));
   const { descr, fortranOrder, shape } = parseHeader(header);
-  if (fortranOrder) throw new Error('decodeNpy: fortran_order=True arrays are not supported; save with C order (np.ascontiguousarray)');
+  if (fortranOrder) throw new NpyError('fortran_order=True arrays are not supported; save with C order (np.ascontiguousarray)');
 
   const byteOrder = descr[0];
   const reader = READERS[descr.slice(1)];
-  if (!reader || !'<>|='.includes(byteOrder)) throw new Error(`decodeNpy: unsupported dtype '${descr}'`);
+  if (!reader || !'<>|='.includes(byteOrder)) {
+    throw new NpyError(`unsupported dtype '${descr}' (supported: ${Object.keys(READERS).join(', ')}, in any byte order)`);
+  }
   const littleEndian = byteOrder !== '>';
+  // Exact, so a header that lies about its shape (huge, or too small for the data) is caught here, not
+  // by an allocation or a later shape check. A product past 2^53 is inexact but still cannot match.
   const count = shape.reduce((a, b) => a * b, 1);
-  const dataStart = headerStart + headerLength;
-  if (bytes.length < dataStart + count * reader.size) {
-    throw new Error(`decodeNpy: truncated data (need ${count * reader.size} bytes after the header, have ${bytes.length - dataStart})`);
+  const needed = count * reader.size;
+  if (needed !== bytes.length - dataStart) {
+    throw new NpyError(`shape ${formatShape(shape)} of ${descr} needs ${needed} data bytes but the file has ${bytes.length - dataStart}`);
   }
   const data = reader.dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
   for (let i = 0; i < count; i++) data[i] = reader.read(view, dataStart + i * reader.size, littleEndian);
   return { shape, dtype: reader.dtype, data };
+}
+
+/** A shape in Python's tuple notation, as .npy headers write it: (3,) or (2, 4). */
+export function formatShape(shape: readonly number[]): string {
+  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
 }
 
 /** Writes format version 1.0, little-endian, C order; the header is padded so the data starts at a multiple of 64. */
@@ -62,8 +78,7 @@ export function encodeNpy(arr: NdArray): Uint8Array {
   const count = arr.shape.reduce((a, b) => a * b, 1);
   if (count !== arr.data.length) throw new Error(`encodeNpy: shape [${arr.shape}] needs ${count} values, data has ${arr.data.length}`);
   const descr = arr.dtype === 'float64' ? '<f8' : '<f4';
-  const shapeText = arr.shape.length === 1 ? `(${arr.shape[0]},)` : `(${arr.shape.join(', ')})`;
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${formatShape(arr.shape)}, }`;
   const unpadded = 10 + header.length + 1; // +1 for the terminating newline
   header = header + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
   if (header.length > 0xffff) throw new Error('encodeNpy: header too long for format 1.0');
@@ -89,14 +104,16 @@ function parseHeader(header: string): { descr: string; fortranOrder: boolean; sh
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new Error(`decodeNpy: cannot parse header ${JSON.stringify(header.trim())}`);
+    throw new NpyError(`cannot parse header ${JSON.stringify(header.trim())}`);
   }
-  const shape = shapeText
+  const entries = shapeText
     .split(',')
     .map((s) => s.trim().replace(/L$/, '')) // Python 2 wrote longs as "3L"
-    .filter((s) => s !== '')
-    .map(Number);
-  if (shape.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`decodeNpy: bad shape (${shapeText})`);
+    .filter((s) => s !== '');
+  const shape = entries.map(Number);
+  if (entries.some((s, i) => !/^\d+$/.test(s) || !Number.isSafeInteger(shape[i]))) {
+    throw new NpyError(`bad shape (${shapeText}): entries must be non-negative integers below 2^53`);
+  }
   return { descr, fortranOrder: fortran === 'True', shape };
 }
 

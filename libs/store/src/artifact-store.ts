@@ -32,8 +32,14 @@ export class ArtifactStore {
     const target = this.pathOf(key);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    fs.writeFileSync(temporary, bytes);
-    fs.renameSync(temporary, target);
+    try {
+      fs.writeFileSync(temporary, bytes);
+      fs.renameSync(temporary, target);
+    } catch (err) {
+      // A full disk or a directory in the way must not leave a stray temporary file beside the key.
+      fs.rmSync(temporary, { force: true });
+      throw err;
+    }
     return { key, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
   }
 

@@ -80,8 +80,21 @@ export class ResultStore {
   /** Opens (creating if needed) the SQLite store at `file` and brings its schema up to date. */
   static async open(file: string): Promise<ResultStore> {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    const whatToDo = 'move it aside or delete it to start a new store';
+    // SQLite would take a 0-byte file for a new database and fill it; an existing empty store is more
+    // likely a truncated one (full disk, failed copy), which deserves a look rather than a fresh start.
+    if (fs.statSync(file, { throwIfNoEntry: false })?.size === 0) {
+      throw new Error(`${file} is empty (0 bytes), not an ntk result store: ${whatToDo}`);
+    }
     const sqlite = new SQLite(file);
-    sqlite.pragma('journal_mode = WAL');
+    try {
+      // Opening reads nothing; this first statement is where SQLite finds out the file is not a database.
+      sqlite.pragma('journal_mode = WAL');
+    } catch (err) {
+      sqlite.close();
+      if ((err as { code?: unknown }).code !== 'SQLITE_NOTADB') throw err;
+      throw new Error(`${file} is not an ntk result store (SQLite: ${(err as Error).message}): ${whatToDo}`);
+    }
     sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });

@@ -158,3 +158,33 @@ describe('artifact store', () => {
     assert.throws(() => artifacts.pathOf('/etc/passwd'), /invalid artifact key/);
   });
 });
+
+describe('result store: a file that is not a store is refused, not overwritten', () => {
+  it('refuses an existing 0-byte file, naming it and what to do, and leaves it as it was', async () => {
+    const file = path.join(dir, 'empty.db');
+    fs.writeFileSync(file, '');
+    await assert.rejects(ResultStore.open(file), {
+      message: `${file} is empty (0 bytes), not an ntk result store: move it aside or delete it to start a new store`,
+    });
+    assert.equal(fs.statSync(file).size, 0);
+  });
+
+  it('refuses a file that is not SQLite, with SQLite\'s reason, and leaves it as it was', async () => {
+    const file = path.join(dir, 'notes.db');
+    const text = 'not a database\n'.repeat(100);
+    fs.writeFileSync(file, text);
+    await assert.rejects(ResultStore.open(file), {
+      message: `${file} is not an ntk result store (SQLite: file is not a database): move it aside or delete it to start a new store`,
+    });
+    assert.equal(fs.readFileSync(file, 'utf8'), text);
+  });
+});
+
+describe('artifact store: failed writes', () => {
+  it('removes its temporary file when the rename fails', () => {
+    const artifacts = new ArtifactStore(path.join(dir, 'artifacts-failing'));
+    fs.mkdirSync(path.join(artifacts.root, 'taken.npy'), { recursive: true }); // a directory where the file should go
+    assert.throws(() => artifacts.writeArray('taken.npy', { shape: [1], dtype: 'float64', data: Float64Array.from([1]) }));
+    assert.deepEqual(fs.readdirSync(artifacts.root), ['taken.npy']);
+  });
+});

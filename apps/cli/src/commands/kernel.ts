@@ -4,7 +4,7 @@ import { computeKernelBlockFloat32, initBackend } from '@ntk/compute';
 import { computeKernels, predict as kernelRegression, type Kernels } from '@ntk/kernels';
 import type { BackendPreference } from '@ntk/activities';
 import { PRECISIONS, type Precision } from '@ntk/spec';
-import { checkInputShapes, readArchitecture, readInputMatrix, readInputs, writeMatrix } from '../arrays.ts';
+import { checkInputShapes, checkOutPath, readArchitecture, readInputMatrix, readInputs, writeMatrix } from '../arrays.ts';
 import { UsageError } from '../errors.ts';
 import { BACKENDS, example, kernelList, KERNELS, nonNegativeNumber, timeValue } from '../options.ts';
 
@@ -20,6 +20,7 @@ export function kernelCommands(): Command[] {
     .requiredOption('--out <dir>', 'output directory: writes <dir>/nngp.npy and/or <dir>/ntk.npy (n1 × n2)')
     .addHelpText('after', example('ntk kernel --arch arch.json --x1 train.npy --x2 test.npy --get nngp,ntk --out kernels/'))
     .action(async (opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; precision: Precision; backend: BackendPreference; out: string }) => {
+    checkOutPath(opts.out, 'directory');
     const arch = readArchitecture(opts.arch);
     const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
     const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
@@ -51,6 +52,7 @@ export function kernelCommands(): Command[] {
     .requiredOption('--out <file>', 'output .npy of shape (m, k)')
     .addHelpText('after', example('ntk predict --arch arch.json --train-x x.npy --train-y y.npy --test-x t.npy --kernel ntk --diag-reg 1e-3 --time inf --out pred.npy'))
     .action((opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
+    checkOutPath(opts.out, 'file');
     const arch = readArchitecture(opts.arch);
     const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
     const yTrain = readInputMatrix(opts.trainY, '--train-y');
