@@ -63,8 +63,9 @@ sweep
   .addOption(new Option('--format <format>', 'results format').choices(RESULT_FORMATS).default('table'))
   .addOption(new Option('--backend <backend>', 'tfjs backend for finite networks and float32 kernels (auto: tensorflow > webgpu > wasm > cpu)').choices(BACKENDS).default('auto'))
   .option('--no-progress', 'no progress output')
+  .option('--dry-run', 'check the spec, its data and the backend, print the trials and kernel blocks it would run, launch nothing')
   .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
-  .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }) => {
+  .action(async (spec: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean; dryRun?: boolean }) => {
     await runSweep(spec, opts);
   });
 

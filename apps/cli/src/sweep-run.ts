@@ -11,6 +11,7 @@ import { createWorkers, runWorkers } from '@ntk/worker';
 import { progressQuery, sweepWorkflow, TASK_QUEUES, type SweepProgress } from '@ntk/workflows';
 import cliProgress from 'cli-progress';
 import { UsageError } from './errors.ts';
+import { checkBeforeLaunch, planSummary, renderPlanSummary } from './preflight.ts';
 import { renderResults, type ResultFormat } from './results.ts';
 import { startServer } from './temporal-server.ts';
 
@@ -20,6 +21,7 @@ export interface SweepRunOptions {
   format: ResultFormat;
   backend: BackendPreference;
   progress: boolean;
+  dryRun?: boolean;
 }
 
 export function loadSpecFile(file: string): ExperimentSpec {
@@ -51,6 +53,8 @@ export async function temporalAddress(home: string, log: (line: string) => void)
 export async function runSweep(specFile: string, options: SweepRunOptions): Promise<void> {
   const spec = loadSpecFile(specFile); // throws before anything is started
   const sweepId = sweepIdFor(spec);
+  await checkBeforeLaunch(spec, options); // missing data or backend: exit 2, still before anything is started
+  if (options.dryRun) return console.log(renderPlanSummary(sweepId, planSummary(spec, options.kernelBlock), options.kernelBlock));
   const paths = resolveNtkHome();
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
