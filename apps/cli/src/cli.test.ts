@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeNpy, encodeNpy, type NdArray } from '@ntk/linalg';
-import { GOLDEN_DIR, ntk } from '../test/cli.ts';
+import { GOLDEN_DIR, ntk, REPO_ROOT } from '../test/cli.ts';
 
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-cli-'));
 after(() => fs.rmSync(out, { recursive: true, force: true }));
@@ -222,6 +222,52 @@ describe('bad input exits with status 2 and names the problem', () => {
     assert.notEqual(r.status, 0);
     assert.ok(r.stderr.includes(`${db} is empty (0 bytes), not an ntk result store`), r.stderr);
     assert.equal(fs.statSync(db).size, 0, 'the file is left as it was');
+  });
+
+  const fcn = '  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }';
+
+  it('a cifar10 spec whose path does not exist exits within seconds, naming spec.dataset.path, and starts nothing', () => {
+    const spec = path.join(out, 'cifar-missing.yaml');
+    const missing = path.join(out, 'no-such-cifar-10-batches-bin');
+    fs.writeFileSync(spec, `name: cifar-missing\ndataset: { name: cifar10, train: 100, test: 10, path: ${missing} }\narchitectures:\n${fcn}\ninfinite: { kernels: ntk, diag_reg: 1e-4 }\n`);
+    const home = path.join(out, 'home-cifar-missing');
+    const started = Date.now();
+    const r = ntk(['sweep', 'run', spec], { NTK_HOME: home });
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+    assert.match(r.stderr, new RegExp(`spec\\.dataset\\.path: ${missing} does not exist; expected a cifar-10-batches-bin directory`));
+    assert.equal(fs.existsSync(home), false, 'nothing was started or stored');
+  });
+
+  it('a weight-decay schedule that is Infinity at t = 0 is refused, naming the field', () => {
+    const spec = path.join(out, 'schedule-infinite.yaml');
+    const finite = 'finite: { width: 64, optimizer: { lr: 1 }, batch: 10, epochs: 200, weight_decay: [{ kind: none }, { kind: l2, lambda: 1e-4, schedule: "1 / t" }] }';
+    fs.writeFileSync(spec, `name: schedule-infinite\ndataset: { name: mnist, train: 100, test: 50 }\narchitectures:\n${fcn}\n${finite}\n`);
+    const home = path.join(out, 'home-schedule');
+    const r = ntk(['sweep', 'run', spec], { NTK_HOME: home });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /spec\.finite\.weight_decay\[1\]\.schedule: "1 \/ t" is Infinity at t = 0 \(T = 2000\); a schedule must be finite and ≥ 0 on every step/);
+    assert.equal(fs.existsSync(home), false);
+  });
+
+  it('--backend tensorflow without tfjs-node is refused before launch', () => {
+    const home = path.join(out, 'home-tensorflow');
+    const r = ntk(['sweep', 'run', path.join(REPO_ROOT, 'experiments/quickstart.yaml'), '--backend', 'tensorflow'], { NTK_HOME: home });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--backend tensorflow: .*@tensorflow\/tfjs-node: not installed/);
+    assert.equal(fs.existsSync(home), false);
+  });
+
+  it('--dry-run prints the trial, kernel and kernel-block counts and launches nothing', () => {
+    const home = path.join(out, 'home-dry-run');
+    const r = ntk(['sweep', 'run', path.join(REPO_ROOT, 'experiments/quickstart.yaml'), '--dry-run'], { NTK_HOME: home });
+    assert.equal(r.status, 0, r.stderr);
+    // 1,000 train and 500 test rows in blocks of 1,000: one train×train tile and one test×train tile.
+    assert.match(r.stdout, /finite trials +3\n +infinite trials +2\n +kernels +1\n +kernel blocks +2 \(--kernel-block 1000\)/);
+    assert.equal(fs.existsSync(home), false, 'nothing was started or stored');
+    const smaller = ntk(['sweep', 'run', path.join(REPO_ROOT, 'experiments/quickstart.yaml'), '--dry-run', '--kernel-block', '300'], { NTK_HOME: home });
+    // Blocks of 300: 4 × 5 / 2 = 10 train×train tiles on or above the diagonal, 2 × 4 test×train tiles.
+    assert.match(smaller.stdout, /kernel blocks +18 \(--kernel-block 300\)/);
   });
 
   it('--help shows an example for every command', () => {

@@ -88,21 +88,29 @@ async function useWasm(): Promise<string> {
 }
 
 async function useTensorflow(): Promise<string> {
-  // Optional packages (their install downloads libtensorflow); the names are variables so the
-  // typechecker does not require them to be installed.
+  await importTensorflow();
+  await setBackendOrThrow('tensorflow');
+  return 'tensorflow';
+}
+
+/**
+ * Imports tfjs-node(-gpu), which registers the 'tensorflow' backend without making it current. Optional
+ * packages (their install downloads libtensorflow); the names are variables so the typechecker does not
+ * require them to be installed.
+ */
+async function importTensorflow(): Promise<void> {
   const candidates = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
   const failures: string[] = [];
   for (const specifier of candidates) {
     try {
       await import(specifier);
+      return;
     } catch (error) {
-      failures.push(`${specifier}: ${message(error)}`);
-      continue;
+      const code = (error as NodeJS.ErrnoException).code;
+      failures.push(`${specifier}: ${code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' ? 'not installed' : message(error)}`);
     }
-    await setBackendOrThrow('tensorflow');
-    return 'tensorflow';
   }
-  throw new Error(`The 'tensorflow' backend needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed.\n  ${failures.join('\n  ')}`);
+  throw new Error(`The 'tensorflow' backend needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (${failures.join('; ')})`);
 }
 
 /**
@@ -111,9 +119,7 @@ async function useTensorflow(): Promise<string> {
  */
 async function useWebgpu(): Promise<string> {
   if (!tf.engine().registry['webgpu']) {
-    const { create, globals } = await import('webgpu');
-    const gpu = create([]);
-    if (!(await gpu.requestAdapter())) throw new Error('no WebGPU adapter: Dawn found no Vulkan GPU');
+    const { gpu, globals } = await requestGpu();
     Object.assign(globalThis, globals);
     // Node 20 has no navigator; later Nodes have one without .gpu.
     const navigator = (globalThis as { navigator?: object }).navigator;
@@ -122,6 +128,30 @@ async function useWebgpu(): Promise<string> {
   }
   await setBackendOrThrow('webgpu');
   return 'webgpu';
+}
+
+/** Dawn's GPU object, once it has found an adapter. */
+async function requestGpu() {
+  // Without the loader Dawn finds no adapter either, and would print why.
+  if (!vulkanLoaderInstalled()) throw new Error('no WebGPU adapter: the Vulkan loader (libvulkan.so.1) is not installed');
+  const { create, globals } = await import('webgpu');
+  const gpu = create([]);
+  if (!(await gpu.requestAdapter())) throw new Error('no WebGPU adapter: Dawn found no Vulkan GPU');
+  return { gpu, globals };
+}
+
+/**
+ * Why `preference` cannot run here, or undefined if it can: the checks initBackend's first steps make, without
+ * initializing or switching the current backend, so a launch can be refused before any trial needs it.
+ */
+export async function backendProblem(preference: BackendPreference): Promise<string | undefined> {
+  try {
+    if (preference === 'tensorflow') await importTensorflow();
+    if (preference === 'webgpu' && !tf.engine().registry['webgpu']) await requestGpu();
+    return undefined; // auto, wasm and cpu always run: auto falls back to wasm, wasm to cpu
+  } catch (error) {
+    return message(error);
+  }
 }
 
 /** Dawn needs the Vulkan loader; without it there is no adapter to find (and Dawn would print why). */

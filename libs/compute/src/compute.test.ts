@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { nativeSgemm } from '@ntk/linalg';
-import { backendName, ensureGradients, initBackend, shippedWasmBatchMatMul } from './index.ts';
+import { backendName, backendProblem, ensureGradients, initBackend, shippedWasmBatchMatMul, type BackendPreference } from './index.ts';
 
 test('initBackend picks wasm and is idempotent', async () => {
   assert.equal(await initBackend(), 'wasm');
@@ -35,6 +35,19 @@ test('webgpu runs where Dawn finds a GPU adapter and otherwise says so', async (
     product.dispose();
   }
   assert.equal(await initBackend('wasm'), 'wasm');
+});
+
+test('backendProblem says why a backend cannot run, as initBackend would, without switching the current one', async () => {
+  assert.equal(await initBackend('wasm'), 'wasm');
+  for (const preference of ['auto', 'wasm', 'cpu'] as const) assert.equal(await backendProblem(preference), undefined, preference);
+  // Not installed here (as the test above asserts); on a GPU worker webgpu may have no problem.
+  assert.match((await backendProblem('tensorflow'))!, /tfjs-node-gpu: not installed; @tensorflow\/tfjs-node: not installed/);
+  for (const preference of ['tensorflow', 'webgpu'] satisfies BackendPreference[]) {
+    const problem = await backendProblem(preference);
+    assert.equal(backendName(), 'wasm', `checking ${preference} left the backend alone`);
+    assert.equal(problem, await initBackend(preference).then(() => undefined, (error: Error) => error.message), preference);
+    await initBackend('wasm');
+  }
 });
 
 /** Max |c − a·b| over entries, against a float64 product of the same float32 inputs. */

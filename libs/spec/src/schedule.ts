@@ -75,6 +75,41 @@ function parse(expression: string): MathNode {
  * The evaluator throws a ScheduleError when a value is not a finite number (e.g. "1 / t" at t = 0).
  */
 export function parseSchedule(expression: string, fieldPath: string): Schedule {
+  const evaluate = compile(expression, fieldPath);
+  return (t, T) => {
+    const value = evaluate(t, T);
+    if (!isFiniteNumber(value)) {
+      throw new ScheduleError(fieldPath, `"${expression}" is ${String(value)} at t = ${t}, T = ${T}; a schedule must be a finite number`);
+    }
+    return value;
+  };
+}
+
+/**
+ * Why a schedule cannot weight a run of T steps, or undefined if it can. Training evaluates it at every step
+ * t = 0 … T − 1 and needs a finite λ(t) ≥ 0 there; checking the same steps before launch refuses a spec
+ * that would fail on every attempt. An expression that does not parse has no run problem here: parseSchedule
+ * reports that.
+ */
+export function scheduleRunProblem(expression: string, T: number): string | undefined {
+  let evaluate: (t: number, T: number) => unknown;
+  try {
+    evaluate = compile(expression, 'schedule');
+  } catch (error) {
+    if (error instanceof ScheduleError) return undefined;
+    throw error;
+  }
+  for (let t = 0; t < T; t++) {
+    const value = evaluate(t, T);
+    if (!isFiniteNumber(value) || value < 0) {
+      return `"${expression}" is ${String(value)} at t = ${t} (T = ${T}); a schedule must be finite and ≥ 0 on every step`;
+    }
+  }
+  return undefined;
+}
+
+/** The expression's tree, checked against the allow-list, as a function of t and T returning whatever mathjs gives. */
+function compile(expression: string, fieldPath: string): (t: number, T: number) => unknown {
   if (expression.trim() === '') throw new ScheduleError(fieldPath, `the schedule is empty; allowed: ${ALLOWED}`);
   if (expression.length > MAX_LENGTH) throw new ScheduleError(fieldPath, `the schedule is longer than ${MAX_LENGTH} characters`);
   let root: MathNode;
@@ -86,13 +121,11 @@ export function parseSchedule(expression: string, fieldPath: string): Schedule {
   const problem = disallowed(root);
   if (problem) throw new ScheduleError(fieldPath, `${problem} in "${expression}"; allowed: ${ALLOWED}`);
   const compiled = root.compile();
-  return (t, T) => {
-    const value: unknown = compiled.evaluate(new Map([['t', t], ['T', T]]));
-    if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new ScheduleError(fieldPath, `"${expression}" is ${String(value)} at t = ${t}, T = ${T}; a schedule must be a finite number`);
-    }
-    return value;
-  };
+  return (t, T) => compiled.evaluate(new Map([['t', t], ['T', T]])) as unknown;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
 
 /** Why a node (or one below it) is not allowed, or undefined when the whole tree is fine. */

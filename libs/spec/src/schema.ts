@@ -2,7 +2,7 @@
 // is accepted wherever a list is and means a one-element sweep.
 import { z } from 'zod';
 import { cnnArchitectureSchema, fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
-import { parseSchedule, ScheduleError } from './schedule.ts';
+import { parseSchedule, ScheduleError, scheduleRunProblem } from './schedule.ts';
 
 // A scalar becomes a one-element list before validation, so errors point at the offending element.
 const oneOrMany = <T extends z.ZodType>(item: T) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
@@ -151,6 +151,11 @@ const finiteSchema = z
     }
   });
 
+/** A finite trial's training steps T: `steps`, or the ⌈epochs·train/batch⌉ steps its epochs take. */
+export function finiteSteps(finite: Pick<FiniteSpec, 'steps' | 'epochs' | 'batch'>, train: number): number {
+  return finite.steps ?? Math.ceil((finite.epochs! * train) / finite.batch);
+}
+
 /** `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. */
 const timeSchema = z.union(
   [z.literal('inf'), z.number().positive().transform((t) => (t === Infinity ? ('inf' as const) : t))],
@@ -196,7 +201,18 @@ export const experimentSpecSchema = z
         if (on) ctx.addIssue({ code: 'custom', path, message: `flips need images: dataset.shape must be [H, W, C], got [${shape.join(', ')}]` });
       }
     }
+    if (spec.finite) checkSchedulesOverRun(spec.finite, spec.dataset.train, ctx);
   });
+
+/** Every weight-decay schedule on every step of the run: here, not in weightDecaySchema, because T needs the dataset size. */
+function checkSchedulesOverRun(finite: FiniteSpec, train: number, ctx: z.RefinementCtx): void {
+  const T = finiteSteps(finite, train);
+  if (!Number.isInteger(T) || T < 1) return; // no steps or epochs: reported on spec.finite
+  finite.weight_decay.forEach((decay, i) => {
+    const problem = decay.kind === 'none' || decay.schedule === undefined ? undefined : scheduleRunProblem(decay.schedule, T);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['finite', 'weight_decay', i, 'schedule'], message: problem });
+  });
+}
 
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
 export type DatasetConfig = z.output<typeof datasetSchema>;
@@ -205,3 +221,4 @@ export type KernelKind = (typeof KERNEL_KINDS)[number];
 export type Precision = (typeof PRECISIONS)[number];
 export type Loss = (typeof LOSSES)[number];
 export type WeightDecayConfig = z.output<typeof weightDecaySchema>;
+type FiniteSpec = z.output<typeof finiteSchema>;

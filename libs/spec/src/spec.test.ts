@@ -190,6 +190,29 @@ describe('expansion into trials', () => {
     }
   });
 
+  it('rejects a schedule that is not finite and ≥ 0 on every step of the run, naming the field, the step and T', () => {
+    const withSchedules = (...schedules: string[]) =>
+      valid.replace('  optimizer: { lr: [0.5, 1.0] }', [
+        '  optimizer: { lr: [0.5, 1.0] }',
+        '  weight_decay:',
+        '    - { kind: none }',
+        ...schedules.map((schedule) => `    - { kind: l2-layerwise, lambda: 1e-4, schedule: "${schedule}" }`),
+      ].join('\n'));
+    assert.doesNotThrow(() => parseSpecYaml(withSchedules('(1 + cos(pi * t / T)) / 2', 'max(0, 1 - t / T)')));
+    const problems = problemsOf(withSchedules('(1 + cos(pi * t / T)) / 2', '1/t', 'log(t)', '10 - t'));
+    assert.deepEqual(problems, [
+      'spec.finite.weight_decay[2].schedule: "1/t" is Infinity at t = 0 (T = 20); a schedule must be finite and ≥ 0 on every step',
+      'spec.finite.weight_decay[3].schedule: "log(t)" is -Infinity at t = 0 (T = 20); a schedule must be finite and ≥ 0 on every step',
+      'spec.finite.weight_decay[4].schedule: "10 - t" is -1 at t = 11 (T = 20); a schedule must be finite and ≥ 0 on every step',
+    ]);
+    // T is the run's steps, from epochs as expandTrials counts them (⌈epochs·train/batch⌉), and t stops at T − 1.
+    const pole = withSchedules('1 / (20 - t)');
+    assert.doesNotThrow(() => parseSpecYaml(pole.replace('  steps: 20', '  epochs: 2')));
+    assert.deepEqual(problemsOf(pole.replace('  steps: 20', '  epochs: 2.05')), [
+      'spec.finite.weight_decay[1].schedule: "1 / (20 - t)" is Infinity at t = 20 (T = 21); a schedule must be finite and ≥ 0 on every step',
+    ]);
+  });
+
   it('accepts CNN architectures next to FCNs, and names bad CNN fields', () => {
     const cnn = valid.replace(
       '  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4, b_std: 0.1 }',

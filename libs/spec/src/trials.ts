@@ -3,7 +3,7 @@
 import type { Architecture, Parameterization } from './architecture.ts';
 import { contentHash } from './canonical.ts';
 import { deriveSeed } from './random.ts';
-import type { DatasetConfig, ExperimentSpec, KernelKind, Loss, Precision, WeightDecayConfig } from './schema.ts';
+import { finiteSteps, type DatasetConfig, type ExperimentSpec, type KernelKind, type Loss, type Precision, type WeightDecayConfig } from './schema.ts';
 
 /** Bump when the meaning of a stored configuration changes, so old results are not reused. */
 export const TRIAL_SCHEMA_VERSION = 1;
@@ -125,7 +125,7 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
           optimizer: { name: f.optimizer.name, momentum: p.momentum, ...p.lr },
           batch: f.batch,
           // Epochs become the steps they take, so both spellings of one run are one trial.
-          steps: f.steps ?? Math.ceil((f.epochs! * spec.dataset.train) / f.batch),
+          steps: finiteSteps(f, spec.dataset.train),
           weight_decay: p.weight_decay,
           centering: p.centering,
           ensemble: p.ensemble,

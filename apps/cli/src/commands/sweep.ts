@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { sweepIdFor } from '@ntk/spec';
+import { expandTrials, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
 import { ArtifactStore, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
@@ -11,6 +11,7 @@ import { EXIT, UsageError } from '../errors.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
+import { checkBeforeLaunch, planSummary, renderPlanSummary } from '../preflight.ts';
 import { loadSpecFile } from '../spec-file.ts';
 import { renderTable } from '../table.ts';
 import { findSweep, installQuietRuntime, namespace, openSweeps, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
@@ -27,6 +28,21 @@ const sweepOptions = (given: { concurrency?: number; kernelBlock?: number }, sto
   concurrency: given.concurrency ?? stored?.concurrency ?? DEFAULT_OPTIONS.concurrency,
   kernelBlockSize: given.kernelBlock ?? stored?.kernelBlockSize ?? DEFAULT_OPTIONS.kernelBlockSize,
 });
+
+const dryRunOption = () => new Option('--dry-run', 'check the spec, its data and the backend, print the trials and kernel blocks it would run, launch nothing');
+
+/**
+ * Everything checkable before launch (the spec, its data, the backend): a problem exits 2 with nothing
+ * started. Returns true when this was a dry run, whose plan it has printed.
+ */
+async function checkSpec(specFile: string, opts: { backend?: BackendPreference; kernelBlock?: number; dryRun?: boolean }): Promise<boolean> {
+  const spec = loadSpecFile(specFile);
+  await checkBeforeLaunch(spec, { backend: opts.backend ?? 'auto' });
+  if (!opts.dryRun) return false;
+  const blockSize = opts.kernelBlock ?? DEFAULT_OPTIONS.kernelBlockSize;
+  console.log(renderPlanSummary(sweepIdFor(spec), planSummary(spec, blockSize), blockSize));
+  return true;
+}
 
 /** Runs `body` with the store and a Temporal client, closing both after. */
 async function withSweeps<T>(start: boolean, body: (sweeps: Sweeps) => Promise<T>): Promise<T> {
@@ -64,9 +80,10 @@ export function sweepCommands(): Command {
     .addOption(new Option('--format <format>', 'results format').choices(RESULT_FORMATS).default('table'))
     .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS).default('auto'))
     .option('--no-progress', 'no progress output')
+    .addOption(dryRunOption())
     .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml --concurrency 2'))
-    .action(async (specFile: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }) => {
-      loadSpecFile(specFile); // a bad spec starts nothing, not even the server
+    .action(async (specFile: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean; dryRun?: boolean }) => {
+      if (await checkSpec(specFile, opts)) return;
       process.exitCode = await withSweeps(true, (sweeps) => runSweep(sweeps, specFile, opts));
     });
 
@@ -76,9 +93,10 @@ export function sweepCommands(): Command {
     .argument('<spec>', 'experiment spec (YAML)')
     .addOption(concurrencyOption())
     .addOption(kernelBlockOption())
+    .addOption(dryRunOption())
     .addHelpText('after', example('ntk sweep launch experiments/quickstart.yaml && ntk worker'))
-    .action(async (specFile: string, opts: { concurrency?: number; kernelBlock?: number }) => {
-      loadSpecFile(specFile);
+    .action(async (specFile: string, opts: { concurrency?: number; kernelBlock?: number; dryRun?: boolean }) => {
+      if (await checkSpec(specFile, opts)) return;
       await withSweeps(true, async (sweeps) => {
         const { sweepId } = await saveSpec(sweeps, specFile, opts);
         await startSweep(sweeps, sweepId, sweepOptions(opts, (await sweeps.store.getSweep(sweepId))?.options));
@@ -255,7 +273,7 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
     const p = await sweepHandle(sweeps, sweep.id).query(progressQuery).catch(() => undefined);
     if (p) lines.push(`progress: ${p.done + p.failed}/${p.total}, ${p.running} running, concurrency ${p.concurrency}${p.paused ? ', paused' : ''}, eta ${p.etaSeconds === null ? '?' : `${p.etaSeconds}s`}`);
   }
-  const blocks = kernelBlockCounts(sweeps, (await sweeps.store.sweepResults(sweep.id)).flatMap((r) => r.kernelKeys ?? []), sweep.spec as never, sweep.options);
+  const blocks = kernelBlockCounts(sweeps, sweep.spec as ExperimentSpec, sweep.options);
   if (blocks) lines.push(`kernel blocks: ${blocks.done}/${blocks.total} stored (${blocks.kernels} kernel(s))`);
   const attempts = await sweeps.store.sweepAttempts(sweep.id);
   const failures = (await sweeps.store.sweepResults(sweep.id)).filter((r) => r.status === 'failed');
@@ -279,23 +297,20 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
 }
 
 /** Stored blocks of the sweep's kernels against those its block size plans (an assembled kernel counts whole). */
-function kernelBlockCounts(sweeps: Sweeps, keys: string[], spec: { dataset: { train: number; test: number } }, options?: SweepOptions) {
-  const kernels = [...new Set(keys)];
-  if (kernels.length === 0) return undefined;
-  const b = (options ?? DEFAULT_OPTIONS).kernelBlockSize;
-  const [n, m] = [Math.ceil(spec.dataset.train / b), Math.ceil(spec.dataset.test / b)];
-  const perKernel = (n * (n + 1)) / 2 + m * n;
+function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?: SweepOptions) {
+  const blockSize = (options ?? DEFAULT_OPTIONS).kernelBlockSize;
+  const plan = planSummary(spec, blockSize);
+  if (plan.kernels === 0) return undefined;
+  const perKernel = plan.kernelBlocks / plan.kernels;
   const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
+  const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
   let done = 0;
-  for (const key of kernels) {
-    if (artifacts.has(`kernels/${key}/ntk_test_train.npy`)) {
-      done += perKernel;
-      continue;
-    }
-    const dir = artifacts.pathOf(`kernels/${key}/blocks-${b}`);
-    if (fs.existsSync(dir)) done += fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
+  for (const key of keys) {
+    const blocks = artifacts.pathOf(`kernels/${key}/blocks-${blockSize}`);
+    if (artifacts.has(`kernels/${key}/ntk_test_train.npy`)) done += perKernel;
+    else if (fs.existsSync(blocks)) done += fs.readdirSync(blocks, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
   }
-  return { kernels: kernels.length, done, total: perKernel * kernels.length };
+  return { kernels: plan.kernels, done, total: plan.kernelBlocks };
 }
 
 async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean): Promise<void> {

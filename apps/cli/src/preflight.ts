@@ -1,0 +1,47 @@
+// Before `ntk sweep run` starts anything: refuse what no trial could get past (missing data, a backend that
+// is not there) with every problem at once, and say how much work a spec is.
+import { backendProblem, type BackendPreference } from '@ntk/compute';
+import { datasetProblems } from '@ntk/data';
+import { kernelTiles } from '@ntk/kernels';
+import { expandTrials, type ExperimentSpec } from '@ntk/spec';
+import { UsageError } from './errors.ts';
+
+/** Throws a UsageError (exit 2) listing every problem found; reads no data and switches no backend. */
+export async function checkBeforeLaunch(spec: ExperimentSpec, { backend }: { backend: BackendPreference }): Promise<void> {
+  const problems = datasetProblems(spec.dataset);
+  const unavailable = await backendProblem(backend);
+  if (unavailable) problems.push(`--backend ${backend}: ${unavailable}; auto, wasm and cpu always run`);
+  if (problems.length > 0) throw new UsageError(`nothing launched:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+export interface PlanSummary {
+  finiteTrials: number;
+  infiniteTrials: number;
+  /** Distinct kernel matrices: infinite trials that differ only in kernel kind, diag_reg or time share one. */
+  kernels: number;
+  /** Block computations for all kernels: train×train upper-triangle tiles plus test×train tiles, as planKernelBlocks lists them. */
+  kernelBlocks: number;
+}
+
+export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): PlanSummary {
+  const trials = expandTrials(spec);
+  const kernels = new Set(trials.flatMap((t) => t.kernelKeys ?? [])).size;
+  const { train, test } = spec.dataset;
+  const blocksPerKernel = kernelTiles(train, train, kernelBlockSize, true).length + kernelTiles(test, train, kernelBlockSize, false).length;
+  return {
+    finiteTrials: trials.filter((t) => t.config.kind === 'finite').length,
+    infiniteTrials: trials.filter((t) => t.config.kind === 'infinite').length,
+    kernels,
+    kernelBlocks: kernels * blocksPerKernel,
+  };
+}
+
+export function renderPlanSummary(sweepId: string, summary: PlanSummary, kernelBlockSize: number): string {
+  return [
+    `sweep ${sweepId} (dry run: checks passed, nothing launched)`,
+    `  finite trials    ${summary.finiteTrials}`,
+    `  infinite trials  ${summary.infiniteTrials}`,
+    `  kernels          ${summary.kernels}`,
+    `  kernel blocks    ${summary.kernelBlocks} (--kernel-block ${kernelBlockSize})`,
+  ].join('\n');
+}
