@@ -46,6 +46,20 @@ test('the empirical λ_max holds one chunk of rows at a time: doubling n leaves 
   assert.ok(large <= small, `peak tensor bytes ${small} at n = 24, ${large} at n = 48`);
 });
 
+test('the empirical λ_max lets the event loop run between chunks (timers and signal handlers are not starved)', async () => {
+  await initBackend('wasm');
+  let turns = 0;
+  let pending = setImmediate(function turn() {
+    turns++;
+    pending = setImmediate(turn);
+  });
+  const x = { rows: 32, cols: 10, data: gaussian(32, 10, 4) };
+  await empiricalNtkLargestEigenvalue(fcn('relu', 'standard', 1), { width: 16, outputs: 1, seed: 2, inputShape: [10], chunkRows: 8 }, x);
+  clearImmediate(pending);
+  // At least one turn per chunk of each of the two passes of one product with Θ.
+  assert.ok(turns >= 2 * 4, `${turns} turns of the event loop`);
+});
+
 // A network without hidden layers is linear in its parameters, so it is its own linearization and
 // full-batch GD is stable exactly below η_max: the bound can be checked by training.
 test('full-batch GD on a linear network converges at 0.9·η_max and diverges at 1.1·η_max (analytic and empirical NTK)', async () => {
