@@ -52,7 +52,7 @@ export function isBackendFault(error: unknown): boolean {
 export async function resetBackend(): Promise<string> {
   const name = backendName();
   if (name === undefined) return initBackend();
-  // Disposes every backend instance and the engine's tensor bookkeeping; the registered factories stay.
+  // Disposes every backend instance, the engine's tensor bookkeeping and tfjs's flags; backend factories and kernels stay.
   tf.engine().reset();
   await setBackendOrThrow(name);
   return name;

@@ -136,7 +136,8 @@ async function largestEigenvalue(n: number, times: (v: Float64Array) => Promise<
     if (Math.abs(next - estimate) <= EIGENVALUE_TOLERANCE * Math.abs(next)) return next;
     estimate = next;
   }
-  // Not settled: the top eigenvalues are nearly equal, and the Rayleigh quotient is close to all of them.
+  // Not settled within the cap: the top eigenvalues are nearly equal, and the Rayleigh quotient, a weighted mean
+  // of the eigenvalues that is now almost all theirs, is close to λ_max.
   return estimate;
 }
 
@@ -158,27 +159,30 @@ async function ntkTimes(arch: Architecture, params: NetworkParams, outputs: numb
   const product = new Float64Array(v.length);
   for (let o = 0; o < outputs; o++) {
     let u = tensors.map((t) => tf.zerosLike(t));
-    for (const chunk of chunks) {
-      const next = tf.tidy(() => {
-        const g = transposedTimes(chunk.x(), o, tf.tensor1d(Float32Array.from(v.subarray(chunk.start, chunk.end))));
-        return u.map((ui, i) => tf.add(ui, g[i]!));
-      });
+    try {
+      for (const chunk of chunks) {
+        const next = tf.tidy(() => {
+          const g = transposedTimes(chunk.x(), o, tf.tensor1d(Float32Array.from(v.subarray(chunk.start, chunk.end))));
+          return u.map((ui, i) => tf.add(ui, g[i]!));
+        });
+        tf.dispose(u);
+        u = next;
+        await yieldToEventLoop();
+      }
+      for (const chunk of chunks) {
+        const ju = tf.tidy(() => {
+          const input = chunk.x();
+          const inner = (c: tf.Tensor) => tf.addN(transposedTimes(input, o, c).map((g, i) => tf.sum(tf.mul(g, u[i]!)))) as tf.Scalar;
+          return tf.grad(inner)(tf.zeros([chunk.end - chunk.start]));
+        });
+        const values = await ju.data();
+        ju.dispose();
+        for (let r = 0; r < values.length; r++) product[chunk.start + r] += values[r]! / outputs;
+        await yieldToEventLoop();
+      }
+    } finally {
       tf.dispose(u);
-      u = next;
-      await yieldToEventLoop();
     }
-    for (const chunk of chunks) {
-      const ju = tf.tidy(() => {
-        const input = chunk.x();
-        const inner = (c: tf.Tensor) => tf.addN(transposedTimes(input, o, c).map((g, i) => tf.sum(tf.mul(g, u[i]!)))) as tf.Scalar;
-        return tf.grad(inner)(tf.zeros([chunk.end - chunk.start]));
-      });
-      const values = await ju.data();
-      ju.dispose();
-      for (let r = 0; r < values.length; r++) product[chunk.start + r] += values[r]! / outputs;
-      await yieldToEventLoop();
-    }
-    tf.dispose(u);
   }
   return product;
 }
