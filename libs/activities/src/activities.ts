@@ -7,7 +7,7 @@ import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data'
 import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
-import { computeKernelBlockFloat32, initBackend, type BackendPreference } from '@ntk/compute';
+import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
 import {
   expandTrials,
   flipSeed,
@@ -99,6 +99,9 @@ export function createActivities(ctx: ActivityContext) {
     } catch (err) {
       const interrupted = context.cancellationSignal.aborted;
       await ctx.store.finishAttempt(id, interrupted ? 'interrupted' : 'failed', (err as Error)?.message ?? String(err));
+      // A broken tfjs backend (a wasm trap, a full heap) would fail every later trial of this process: the
+      // retry, here or elsewhere, gets a fresh one. One tfjs activity runs at a time (gpu slots = 1 per device).
+      if (isBackendFault(err)) await resetBackend();
       throw err;
     } finally {
       clearInterval(keepAlive);

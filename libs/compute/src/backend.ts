@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path, { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { patchWasmBatchMatMul } from './wasm_matmul.ts';
+import { guardWasmHeap, WasmHeapExhaustedError, type WasmModule } from './wasm_heap.ts';
 import { patchWasmSlice } from './wasm_slice.ts';
 
 export type BackendPreference = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
@@ -29,6 +30,32 @@ export function initBackend(preference: BackendPreference = 'auto'): Promise<str
     if (tf.getBackend() !== name) await setBackendOrThrow(name);
     return name;
   });
+}
+
+/**
+ * Whether an error (or one of its causes) means the backend must be replaced before the process computes again
+ * (resetBackend): a trap of the wasm module — memory access out of bounds, unreachable, an abort — can leave its
+ * memory corrupt, and an exhausted wasm heap never shrinks back.
+ */
+export function isBackendFault(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof WebAssembly.RuntimeError || e instanceof WasmHeapExhaustedError) return true;
+  }
+  return false;
+}
+
+/**
+ * Replaces the current backend by a fresh instance of the same kind (wasm: a new module with a new heap) and
+ * forgets every tensor: those made before are unusable afterwards, so call it between trials, with none in use.
+ * Returns the backend's name.
+ */
+export async function resetBackend(): Promise<string> {
+  const name = backendName();
+  if (name === undefined) return initBackend();
+  // Disposes every backend instance, the engine's tensor bookkeeping and tfjs's flags; backend factories and kernels stay.
+  tf.engine().reset();
+  await setBackendOrThrow(name);
+  return name;
 }
 
 /** The backend that runs now, or undefined before initBackend. */
@@ -163,6 +190,8 @@ function vulkanLoaderInstalled(): boolean {
 async function setBackendOrThrow(name: string): Promise<void> {
   // tf.setBackend reports initialization failures by resolving false (after logging), not throwing.
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' failed to initialize`);
+  // Every wasm instance, the first or one from resetBackend.
+  if (name === 'wasm') guardWasmHeap((tf.backend() as unknown as { wasm: WasmModule }).wasm);
 }
 
 function message(error: unknown): string {

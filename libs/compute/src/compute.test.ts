@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { nativeSgemm } from '@ntk/linalg';
-import { backendName, backendProblem, ensureGradients, initBackend, shippedWasmBatchMatMul, type BackendPreference } from './index.ts';
+import { backendName, backendProblem, ensureGradients, initBackend, isBackendFault, shippedWasmBatchMatMul, WasmHeapExhaustedError, type BackendPreference } from './index.ts';
 
 test('initBackend picks wasm and is idempotent', async () => {
   assert.equal(await initBackend(), 'wasm');
@@ -16,6 +16,14 @@ test('cpu can be chosen and auto switches back', async () => {
   assert.equal(backendName(), 'cpu');
   assert.equal(await initBackend(), 'wasm');
   assert.equal(backendName(), 'wasm');
+});
+
+test('isBackendFault: a wasm trap or an exhausted wasm heap, also as the cause of another error, and nothing else', () => {
+  assert.ok(isBackendFault(new WebAssembly.RuntimeError('memory access out of bounds')));
+  assert.ok(isBackendFault(new WasmHeapExhaustedError('the wasm heap is exhausted')));
+  assert.ok(isBackendFault(new Error('trial failed', { cause: new WebAssembly.RuntimeError('unreachable') })));
+  assert.ok(!isBackendFault(new RangeError('lr must be a positive number, got 0')));
+  assert.ok(!isBackendFault('memory access out of bounds'));
 });
 
 test('unavailable backends fail with a clear message', async () => {

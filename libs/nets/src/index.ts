@@ -32,8 +32,16 @@ export {
   type WeightDecayKind,
 } from './objective.ts';
 export { sgdStep, type SgdOptions } from './optimizer.ts';
-export { maxLearningRate, trainingNtk, type NtkSource, type TrainingNtkOptions } from './learning-rate.ts';
+export { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource, type TrainingNtkOptions } from './learning-rate.ts';
 export { decodeCheckpoint, encodeCheckpoint, type FinishedMember, type HostTensor, type TrainingCheckpoint } from './checkpoint.ts';
 export type { EvaluationMetrics } from './evaluation.ts';
 export { trainNetwork, type EarlyStopping, type MemberResult, type TrainOptions, type TrainResult, type WeightDecay } from './train.ts';
-export { empiricalNngp, empiricalNtk, type EmpiricalKernelOptions, type InputRows, type KernelMatrix } from './empirical.ts';
+export {
+  empiricalNngp,
+  empiricalNtk,
+  empiricalNtkLargestEigenvalue,
+  type EmpiricalKernelOptions,
+  type InputRows,
+  type KernelMatrix,
+  type NtkEigenvalueOptions,
+} from './empirical.ts';

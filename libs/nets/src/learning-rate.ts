@@ -2,7 +2,7 @@
 import { computeKernels } from '@ntk/kernels';
 import { symmetricEigen } from '@ntk/linalg';
 import type { Architecture } from '@ntk/spec';
-import { empiricalNtk, type InputRows, type KernelMatrix } from './empirical.ts';
+import { empiricalNtkLargestEigenvalue, type InputRows } from './empirical.ts';
 
 /**
  * η_max = 2·n·k / λ_max(Θ) for n training rows, k outputs and Θ the n × n NTK of one output on them.
@@ -14,12 +14,10 @@ import { empiricalNtk, type InputRows, type KernelMatrix } from './empirical.ts'
  * This is the full-batch, plain-GD bound; heavy-ball momentum μ moves the linear bound to 2(1 + μ)·n·k/λ_max,
  * and cross-entropy (averaged over rows only) has a different curvature, so there it is a scale, not a limit.
  */
-export function maxLearningRate(ntkTrain: KernelMatrix, outputs: number): number {
-  if (ntkTrain.rows !== ntkTrain.cols || ntkTrain.rows < 1) throw new RangeError(`the training NTK must be square and non-empty, got ${ntkTrain.rows} × ${ntkTrain.cols}`);
-  const { values } = symmetricEigen(ntkTrain);
-  const largest = values[values.length - 1]!;
-  if (!(largest > 0)) throw new RangeError(`the training NTK's largest eigenvalue is ${largest}; η_max needs a positive one`);
-  return (2 * ntkTrain.rows * outputs) / largest;
+export function maxLearningRate(largestEigenvalue: number, rows: number, outputs: number): number {
+  if (!(Number.isInteger(rows) && rows >= 1)) throw new RangeError(`η_max needs at least one training row, got ${rows}`);
+  if (!(largestEigenvalue > 0)) throw new RangeError(`the training NTK's largest eigenvalue is ${largestEigenvalue}; η_max needs a positive one`);
+  return (2 * rows * outputs) / largestEigenvalue;
 }
 
 /** 'analytic': the infinite-width NTK (NTK parameterization only). 'empirical': the NTK of one initialized network. */
@@ -36,13 +34,19 @@ export interface TrainingNtkOptions {
   inputShape?: number[];
 }
 
-/** Θ on the training rows, n × n (one output; the empirical kernel is averaged over the readout units). */
-export async function trainingNtk(arch: Architecture, x: InputRows, options: TrainingNtkOptions): Promise<KernelMatrix> {
+/**
+ * λ_max of Θ on the training rows (one output; the empirical kernel is averaged over the readout units). The
+ * analytic Θ is formed (n × n, float64) and decomposed; the empirical one is only multiplied by vectors
+ * (empiricalNtkLargestEigenvalue), since forming it takes n·k gradients of every parameter.
+ */
+export async function trainingNtkLargestEigenvalue(arch: Architecture, x: InputRows, options: TrainingNtkOptions): Promise<number> {
   const source = options.source ?? (arch.parameterization === 'ntk' ? 'analytic' : 'empirical');
   if (source === 'empirical') {
     const { width, outputs, seed } = options;
-    return empiricalNtk(arch, { width, outputs, seeds: [seed], inputShape: options.inputShape ?? [x.cols] }, x);
+    return empiricalNtkLargestEigenvalue(arch, { width, outputs, seed, inputShape: options.inputShape ?? [x.cols] }, x);
   }
   const rows = { rows: x.rows, cols: x.cols, data: Float64Array.from(x.data) };
-  return computeKernels(arch, rows, undefined, ['ntk'], { inputShape: options.inputShape }).ntk!;
+  const ntk = computeKernels(arch, rows, undefined, ['ntk'], { inputShape: options.inputShape }).ntk!;
+  const { values } = symmetricEigen(ntk);
+  return values[values.length - 1]!;
 }

@@ -7,7 +7,7 @@ import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import { canonicalJson, deriveSeed, mulberry32, parseSchedule, permutation, type Architecture } from '@ntk/spec';
 import type { FinishedMember, HostTensor, TrainingCheckpoint } from './checkpoint.ts';
 import { dataLossOf, evaluationMetrics, meanOf, predict, type EvaluationMetrics } from './evaluation.ts';
-import { maxLearningRate, trainingNtk, type NtkSource } from './learning-rate.ts';
+import { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource } from './learning-rate.ts';
 import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
 import { lossAndGradients, type LossKind, type WeightDecayKind } from './objective.ts';
 import { sgdStep } from './optimizer.ts';
@@ -42,7 +42,7 @@ export interface TrainOptions {
   /**
    * Absolute, or a factor of η_max = 2·n·k/λ_max(Θ_train) (maxLearningRate) on the rows trained on, Θ from `ntk`:
    * 'analytic' (default in NTK parameterization; costly for CNN-GAP) or 'empirical' (default in standard
-   * parameterization: member 0's initial network, one gradient per training row and output).
+   * parameterization: member 0's initial network, λ_max by power iteration in memory that does not grow with n).
    */
   lr: number | { factor: number; ntk?: NtkSource };
   /** Heavy-ball momentum μ ∈ [0, 1), PyTorch's convention (optimizer.ts). Default 0. */
@@ -430,12 +430,13 @@ async function learningRate(options: TrainOptions, fitted: Float32Array): Promis
   }
   if (!(lr.factor > 0 && Number.isFinite(lr.factor))) throw new RangeError(`lr.factor must be a positive number, got ${lr.factor}`);
   // The empirical NTK is member 0's at initialization; the analytic one needs no seed.
-  const ntk = await trainingNtk(
+  const rows = fitted.length / options.inputDim;
+  const largest = await trainingNtkLargestEigenvalue(
     options.arch,
-    { rows: fitted.length / options.inputDim, cols: options.inputDim, data: fitted },
+    { rows, cols: options.inputDim, data: fitted },
     { source: lr.ntk, width: options.width, outputs: options.outputs, seed: deriveSeed(options.seed, 'member 0'), inputShape: options.inputShape },
   );
-  const etaMax = maxLearningRate(ntk, options.outputs);
+  const etaMax = maxLearningRate(largest, rows, options.outputs);
   return { lr: lr.factor * etaMax, etaMax };
 }
 
