@@ -4,7 +4,7 @@ import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, kernelTiles, meanSquaredError, placeTile, predict, type Kernels, type KernelTile } from '@ntk/kernels';
+import { accuracy, kernelTiles, meanSquaredError, placeTile, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
@@ -20,7 +20,7 @@ import {
   type TrialKernel,
 } from '@ntk/spec';
 import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome } from '@ntk/store';
-import { computeKernelBlockInThreads, sharedMatrix } from './kernel-threads.ts';
+import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
 export interface ActivityContext {
   store: ResultStore;
@@ -261,29 +261,26 @@ export function createActivities(ctx: ActivityContext) {
 
   /** Kernel regression for an infinite trial, its outcome stored with its attempt. */
   async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attempt: Attempt): Promise<TrialOutcome> {
-      const started = Date.now();
-      const data = datasets.get(row.dataset);
-      const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
-      const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
-      const members = trialKernels(row);
-      const prediction = zeros(data.nTest, data.classes);
-      for (const { key } of members) {
-        const load = (part: string) => ndArrayToMatrix(ctx.artifacts.readArray(kernelArtifactKey(key, `${row.kernel}_${part}`)));
-        const [member] = predict({ kTrainTrain: load('train_train'), kTestTrain: load('test_train'), yTrain, diagReg: row.diag_reg, times: [row.time] });
-        for (let i = 0; i < prediction.data.length; i++) prediction.data[i]! += member!.data[i]! / members.length;
-      }
-      await storeArray(`predictions/${trialId}.npy`, prediction);
-      const outcome: TrialOutcome = {
-        status: 'completed',
-        metrics: [
-          { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
-          { split: 'test', name: 'mse', value: meanSquaredError(prediction, yTest) },
-        ],
-        backend: `${row.precision}-cpu`,
-        durationMs: Date.now() - started,
-      };
-      await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
-      return outcome;
+    const started = Date.now();
+    const data = datasets.get(row.dataset);
+    const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
+    const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
+    const file = (key: string, part: string) => ctx.artifacts.pathOf(kernelArtifactKey(key, `${row.kernel}_${part}`));
+    const members = trialKernels(row).map(({ key }) => ({ trainTrain: file(key, 'train_train'), testTrain: file(key, 'test_train') }));
+    const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time }), Context.current().cancellationSignal);
+    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved };
+    await storeArray(`predictions/${trialId}.npy`, prediction);
+    const outcome: TrialOutcome = {
+      status: 'completed',
+      metrics: [
+        { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
+        { split: 'test', name: 'mse', value: meanSquaredError(prediction, yTest) },
+      ],
+      backend: `${row.precision}-cpu`,
+      durationMs: Date.now() - started,
+    };
+    await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
+    return outcome;
   }
 }
 

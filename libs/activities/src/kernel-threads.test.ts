@@ -5,10 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeKernelBlock } from '@ntk/kernels';
-import { uniformMatrix, type Matrix } from '@ntk/linalg';
+import { computeKernelBlock, computeKernels, predict } from '@ntk/kernels';
+import { encodeNpy, matrixToNdArray, uniformMatrix, type Matrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
-import { computeKernelBlockInThreads, ThreadPool } from './kernel-threads.ts';
+import { computeKernelBlockInThreads, solveInThread, ThreadPool } from './kernel-threads.ts';
 
 const sameBits = (a: Matrix, b: Matrix) => a.rows === b.rows && a.cols === b.cols && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
 
@@ -85,4 +85,21 @@ test('idle kernel threads do not keep the process alive', () => {
   const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
   rmSync(path.dirname(script), { recursive: true });
   assert.equal(child.status, 0, `exit status ${child.status}, signal ${child.signal}: ${child.stderr}`);
+});
+
+test('a kernel-regression solve runs off the main thread and equals the in-process prediction', async () => {
+  const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.4, b_std: 0.1 });
+  const xTrain = uniformMatrix(300, 20, mulberry32(5));
+  const xTest = uniformMatrix(7, 20, mulberry32(6));
+  const yTrain = uniformMatrix(300, 3, mulberry32(7));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'solve-thread-'));
+  const write = (name: string, m: Matrix) => (writeFileSync(path.join(dir, name), encodeNpy(matrixToNdArray(m))), path.join(dir, name));
+  const kTrainTrain = computeKernels(arch, xTrain, undefined, ['ntk']).ntk!;
+  const kTestTrain = computeKernels(arch, xTest, xTrain, ['ntk']).ntk!;
+  const members = [{ trainTrain: write('tt.npy', kTrainTrain), testTrain: write('st.npy', kTestTrain) }];
+  for (const time of ['inf', 50] as const) {
+    const [expected] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg: 1e-3, times: [time] });
+    assert.deepEqual(await solveInThread({ members, yTrain, diagReg: 1e-3, time }), expected!.data, `t = ${time}`);
+  }
+  rmSync(dir, { recursive: true });
 });

@@ -1,7 +1,8 @@
-// Kernel blocks are CPU-bound for seconds to hours. Computed on the worker's main thread they would
-// stall its event loop (Temporal heartbeats, workflow tasks) and leave the other cores idle, so a
-// block is split by rows across a pool of worker threads, one per core. Inputs and outputs are shared,
-// not copied (SharedArrayBuffer): each thread writes its bands' rows straight into the block's kernels.
+// Kernel blocks and kernel-regression solves are CPU-bound for seconds to hours. Computed on the worker's
+// main thread they would stall its event loop (Temporal heartbeats, cancellation, signals, workflow
+// tasks), so they run in a pool of worker threads, one per core. A block is split by rows across the
+// threads; inputs and outputs are shared, not copied (SharedArrayBuffer): each thread writes its bands'
+// rows straight into the block's kernels. A solve runs on one thread (OpenBLAS threads it).
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,7 @@ export function sharedMatrix(m: Matrix): Matrix {
 // tsx's CommonJS hook, which lives in the thread itself. Both paths are absolute: an eval'd thread
 // would otherwise resolve them from the process's cwd.
 const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs');
-const THREAD_MAIN = fileURLToPath(new URL('./kernel-thread.ts', import.meta.url));
+const THREAD_MAIN = fileURLToPath(new URL('./compute-thread.ts', import.meta.url));
 const THREAD_BOOT = `require(${JSON.stringify(TSX_CJS)}); require(${JSON.stringify(THREAD_MAIN)});`;
 
 /** What a thread posts back for one task: the result, or the error the task threw. */
@@ -123,12 +124,28 @@ export interface KernelBand {
   mirror?: { from: number; to: number; n: number };
 }
 
-let kernelThreads: ThreadPool<KernelBand, void> | undefined;
+/** Kernel regression for one trial: each member's stored kernels (.npy files) with the training targets. */
+export interface SolveTask {
+  members: { trainTrain: string; testTrain: string }[];
+  yTrain: Matrix;
+  diagReg: number;
+  time: number | 'inf';
+}
 
-/** The process's kernel threads, one per core, started when first needed. */
-function kernelThreadPool(): ThreadPool<KernelBand, void> {
-  kernelThreads ??= new ThreadPool(THREAD_BOOT, os.availableParallelism());
-  return kernelThreads;
+/** What a compute thread is sent. */
+export type ComputeTask = { kind: 'band'; band: KernelBand } | { kind: 'solve'; solve: SolveTask };
+
+let computeThreads: ThreadPool<ComputeTask, unknown> | undefined;
+
+/** The process's compute threads, one per core, started when first needed. */
+function computeThreadPool(): ThreadPool<ComputeTask, unknown> {
+  computeThreads ??= new ThreadPool(THREAD_BOOT, os.availableParallelism());
+  return computeThreads;
+}
+
+/** The mean prediction (m × k, row-major) of a trial's kernel predictors, solved off the main thread. */
+export async function solveInThread(task: SolveTask): Promise<Float64Array> {
+  return (await computeThreadPool().run({ kind: 'solve', solve: task })) as Float64Array;
 }
 
 /** A block of x with itself over the same rows and columns: only its upper triangle needs computing. */
@@ -184,8 +201,8 @@ export async function computeKernelBlockInThreads(request: KernelBlockRequest, t
   let next = 0;
   const computeBands = async () => {
     while (next < bands.length) {
-      await kernelThreadPool()
-        .run(bands[next++]!)
+      await computeThreadPool()
+        .run({ kind: 'band', band: bands[next++]! })
         .catch((error: unknown) => {
           next = bands.length; // no more bands for a block that failed
           throw error;

@@ -1,0 +1,37 @@
+// A thread of the pool in kernel-threads.ts: computes each task it is sent, one at a time — a band of a
+// kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
+import { readFileSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { computeKernelBlockInto, mirrorUpperTriangle, predict } from '@ntk/kernels';
+import { decodeNpy, ndArrayToMatrix, zeros } from '@ntk/linalg';
+import type { ComputeTask, KernelBand, SolveTask, ThreadReply } from './kernel-threads.ts';
+
+function computeBand({ request, target, mirror }: KernelBand): undefined {
+  const { arch, x1, x2, rows, cols, options = {} } = request;
+  computeKernelBlockInto(arch, x1, x2, rows, cols, options, target);
+  if (mirror) for (const values of [target.nngp, target.ntk]) if (values) mirrorUpperTriangle(values, 0, target.stride, mirror.n, mirror.from, mirror.to);
+  return undefined;
+}
+
+/** The mean of the members' predictions, each from its own stored kernels (read here, not copied over). */
+function solve({ members, yTrain, diagReg, time }: SolveTask): Float64Array {
+  const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
+  let mean: Float64Array | undefined;
+  for (const { trainTrain, testTrain } of members) {
+    const kTestTrain = load(testTrain);
+    const [prediction] = predict({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time] });
+    mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
+    for (let i = 0; i < mean.length; i++) mean[i]! += prediction!.data[i]! / members.length;
+  }
+  return mean!;
+}
+
+parentPort!.on('message', (task: ComputeTask) => {
+  let reply: ThreadReply<unknown>;
+  try {
+    reply = { result: task.kind === 'band' ? computeBand(task.band) : solve(task.solve) };
+  } catch (error) {
+    reply = { error };
+  }
+  parentPort!.postMessage(reply);
+});
