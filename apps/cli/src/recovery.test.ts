@@ -95,6 +95,9 @@ describe('sweeps survive their workers, their server and their users', () => {
     assert.deepEqual((await attempts(b, sweepId)).map((t) => t.outcome), ['completed']);
     const [trial] = await trialRows(a, sweepId);
     assert.equal(trial!.attempts, 2);
+    assert.match(trial!.worker!, new RegExp(`:${replacement.child.pid}$`), 'the worker that finished it, not the dead one');
+    const spent = (t: AttemptRow) => Date.parse(t.finished_at!) - Date.parse(t.started_at);
+    assert.ok(trial!.durationMs! >= spent(tries[0]!) + spent(tries[1]!) - 5, 'its duration covers both attempts');
     assert.ok(!fs.existsSync(checkpoint), 'a finished training leaves no checkpoint');
     // The resumed run ends where store b's uninterrupted run ends.
     const predictions = (home: Home) => decodeNpy(fs.readFileSync(home.file(`predictions/${trial!.id}.npy`))).data;
@@ -191,6 +194,35 @@ describe('sweeps survive their workers, their server and their users', () => {
     const tries = await attempts(home, sweepId);
     assert.deepEqual(tries.map((t) => t.outcome), ['interrupted', 'completed']);
     assert.ok(resumedStep(tries[1]!) >= 300);
+  });
+
+  it('the mixed paper-practices sweep (standard parameterization with lr_factor, float32 kernels) completes in one worker process', async () => {
+    const spec = specFile(
+      'mixed',
+      `
+name: recovery-mixed
+dataset: { name: mnist, train: 300, test: 200, seed: 0 }
+architectures:
+  - { kind: fcn, depth: 3, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite:
+  parameterization: [ntk, standard]
+  width: 128
+  optimizer: { momentum: 0.9, lr_factor: 0.5 }
+  batch: 100
+  steps: 20
+  weight_decay: [{ kind: none }, { kind: l2-layerwise, lambda: 1e-4, schedule: "(1 + cos(pi * t / T)) / 2" }]
+  centering: [false, true]
+  ensemble: 2
+infinite: { kernels: [nngp, ntk], precision: [float64, float32], diag_reg: 1e-4 }
+`,
+    );
+    const home = lab.home('mixed');
+    const run = lab.spawn(home, ['sweep', 'run', spec, '--no-progress', '--backend', 'wasm']);
+    assert.equal(await run.exited, 0, run.output());
+    const sweepId = (await home.withStore((s) => s.listSweeps()))[0]!.id;
+    const rows = await trialRows(home, sweepId);
+    assert.equal(rows.length, 12);
+    for (const row of rows) assert.equal(row.status, 'completed', `${row.id} (${row.config.arch.parameterization}, ${row.config.precision ?? ''}): ${row.error}`);
   });
 
   it('a trial that always fails is recorded after 3 failed attempts (exit 3); retry --failed after the fix completes it', async () => {

@@ -54,7 +54,7 @@ export function renderResults(rows: TrialRow[], format: ResultFormat): string {
   if (format === 'table') return renderTable(rows, RESULT_COLUMNS);
   if (format === 'csv') return renderCsv(rows, CSV_COLUMNS);
   return JSON.stringify(
-    rows.map(({ id, kind, status, config, metrics, backend, durationMs, attempts, error }) => ({ id, kind, status, config, metrics, backend, durationMs, attempts, error })),
+    rows.map(({ id, kind, status, config, metrics, worker, backend, durationMs, attempts, error }) => ({ id, kind, status, config, metrics, worker, backend, durationMs, attempts, error })),
     null,
     2,
   );

@@ -37,7 +37,10 @@ export interface TrialRow {
   status: TrialStatus;
   attempts: number;
   error: string | null;
+  /** host:pid of the worker whose attempt ran (or finished) it last. */
+  worker: string | null;
   backend: string | null;
+  /** Time its attempts spent, interrupted and lost ones included. */
   durationMs: number | null;
   position: number;
   metrics: Record<string, number>;
@@ -435,6 +438,7 @@ export class ResultStore {
       status: t.status,
       attempts: t.attempts,
       error: t.error,
+      worker: t.worker,
       backend: t.backend,
       durationMs: t.duration_ms,
       position: t.position,
