@@ -225,6 +225,47 @@ infinite: { kernels: [nngp, ntk], precision: [float64, float32], diag_reg: 1e-4 
     for (const row of rows) assert.equal(row.status, 'completed', `${row.id} (${row.config.arch.parameterization}, ${row.config.precision ?? ''}): ${row.error}`);
   });
 
+  it('an error no retry can fix (a dataset file broken after launch) fails its trial at once, with one attempt', async () => {
+    const dir = path.join(lab.root, 'cifar');
+    fs.mkdirSync(dir);
+    const records = (n: number) => Buffer.from(Array.from({ length: n * 3073 }, (_, i) => (i % 3073 === 0 ? (i / 3073) % 10 : (i * 7919) % 256)));
+    for (let b = 1; b <= 5; b++) fs.writeFileSync(path.join(dir, `data_batch_${b}.bin`), records(20));
+    fs.writeFileSync(path.join(dir, 'test_batch.bin'), records(20));
+    const spec = specFile('broken-data', TRAINING.replace('recovery-training', 'recovery-broken-data').replace('{ name: mnist, train: 256, test: 100, seed: 4 }', `{ name: cifar10, train: 50, test: 10, path: ${dir} }`).replace('steps: 3000', 'steps: 5'));
+    const home = lab.home('broken-data');
+    const sweepId = launch(home, spec); // the files pass the checks before launch…
+    fs.truncateSync(path.join(dir, 'data_batch_3.bin'), 1000); // …and break before a worker reads them
+    lab.spawn(home, ['worker']);
+    assert.equal(await untilFinished(home, sweepId), 'failed');
+    assert.deepEqual((await attempts(home, sweepId)).map((t) => t.outcome), ['failed'], 'not retried');
+    assert.match((await trialRows(home, sweepId))[0]!.error!, /data_batch_3\.bin has 1000 bytes/);
+  });
+
+  it('a sweep is steered while it runs: pause, set-concurrency, unpause, watch to the end, then delete with its files', async () => {
+    const spec = specFile('steer', TRAINING.replace('recovery-training', 'recovery-steer').replace('width: 512', 'width: [16, 32, 48, 64]').replace('steps: 3000', 'steps: 1500'));
+    const home = lab.home('steer');
+    const sweepId = launch(home, spec, '--concurrency', '1');
+    lab.spawn(home, ['worker']);
+    await waitFor('the first trial to start', 120, async () => (await trialRows(home, sweepId)).some((r) => r.status === 'running'));
+    assert.equal(home.ntk(['sweep', 'pause', sweepId]).status, 0);
+    const watch = lab.spawn(home, ['sweep', 'watch', sweepId]);
+    await waitFor('the first trial to finish', 120, async () => (await trialRows(home, sweepId)).some((r) => r.status === 'completed'));
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual((await trialRows(home, sweepId)).map((r) => r.status).filter((s) => s !== 'pending'), ['completed'], 'paused: no trial launched after the first');
+    assert.match(home.ntk(['sweep', 'status', sweepId]).stdout, /paused/);
+    assert.equal(home.ntk(['sweep', 'set-concurrency', sweepId, '3']).status, 0);
+    assert.equal(home.ntk(['sweep', 'unpause', sweepId]).status, 0);
+    assert.equal(await watch.exited, 0, watch.output());
+    assert.match(watch.output(), /trials 4\/4 \(failed 0/);
+    assert.match(watch.output(), /step \d+\/1500 loss/, 'a running training’s step and loss');
+    assert.equal(await sweepStatus(home, sweepId), 'completed');
+    const trials = await trialRows(home, sweepId);
+    assert.equal(home.ntk(['sweep', 'delete', sweepId, '--artifacts']).status, 0);
+    assert.equal(await sweepStatus(home, sweepId), undefined);
+    for (const t of trials) assert.ok(!fs.existsSync(home.file(`predictions/${t.id}.npy`)));
+    assert.notEqual(home.ntk(['sweep', 'status', sweepId]).status, 0);
+  });
+
   it('a trial that always fails is recorded after 3 failed attempts (exit 3); retry --failed after the fix completes it', async () => {
     const spec = specFile('failing', TRAINING.replace('recovery-training', 'recovery-failing').replace('steps: 3000', 'steps: 20'));
     const home = lab.home('failing');

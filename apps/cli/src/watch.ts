@@ -53,9 +53,12 @@ export async function showProgress(sweeps: Sweeps, sweepId: string, finished: Pr
   const trialsBar = bars?.create(1, 0, { label: 'trials  ', info: '' });
   const trainingBars = new Map<string, cliProgress.SingleBar>();
   let last = '';
-  while (!done && !stop.aborted) {
+  const stopped = new Promise((r) => stop.addEventListener('abort', r, { once: true }));
+  const settled = finished.catch(() => undefined);
+  while (!stop.aborted) {
+    const ending = done; // one last look once the sweep has ended, so the output shows its end
     try {
-      const p = await handle.query(progressQuery);
+      const p = ending ? await handle.result() : await handle.query(progressQuery);
       if (p.total === 0) throw new Error('not planned yet');
       const trainings = await trainingProgress(sweeps, p.runningTrials);
       if (bars) {
@@ -75,7 +78,8 @@ export async function showProgress(sweeps: Sweeps, sweepId: string, finished: Pr
     } catch {
       // The query fails until the workflow's first task has run; keep polling.
     }
-    await Promise.race([finished.catch(() => undefined), new Promise((r) => setTimeout(r, 1000)), new Promise((r) => stop.addEventListener('abort', r, { once: true }))]);
+    if (ending) break;
+    await Promise.race([settled, stopped, new Promise((r) => setTimeout(r, 1000))]);
   }
   bars?.stop();
 }
