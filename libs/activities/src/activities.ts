@@ -58,16 +58,20 @@ interface Attempt {
   report(details: Record<string, unknown>): void;
 }
 
+/** Where an attempt computes: the tfjs backend for training and float32 kernels, the CPU otherwise. */
+const onCpu = (precision: string) => `${precision}-cpu`;
+
 export function createActivities(ctx: ActivityContext) {
   const datasets = new DatasetCache();
 
   /**
    * Runs one attempt of a long activity: gives up once it has failed too often, records the attempt (host,
-   * pid, backend) and keeps it alive with heartbeats. `work` records its own result (atomically with the
-   * attempt); a thrown error ends the attempt as failed, or as interrupted when it was cancelled (a cancel,
-   * the worker shutting down, or Temporal having given the attempt up).
+   * pid) and keeps it alive with heartbeats. `work` does everything that can fail (so every failure is
+   * counted) and records its own result, atomically with the attempt; a thrown error ends the attempt as
+   * failed, or as interrupted when it was cancelled (a cancel, the worker shutting down, or Temporal
+   * having given the attempt up).
    */
-  async function runAttempt<T>(subject: { subject: string; trialId?: string; backend?: string }, work: (attempt: Attempt) => Promise<T>): Promise<T> {
+  async function runAttempt<T>(subject: { subject: string; trialId?: string }, work: (attempt: Attempt) => Promise<T>): Promise<T> {
     const context = Context.current();
     const { info } = context;
     const execution = info.workflowExecution;
@@ -157,14 +161,14 @@ export function createActivities(ctx: ActivityContext) {
     async trainFiniteTrial(trialId: string): Promise<TrialOutcome> {
       const stored = await ctx.store.getTrialOutcome(trialId);
       if (stored) return stored;
-      const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
-      const backend = await initBackend(ctx.backend ?? 'auto');
-      return runAttempt({ subject: trialId, trialId, backend }, async (attempt) => {
+      return runAttempt({ subject: trialId, trialId }, async (attempt) => {
+        const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
+        const backend = await initBackend(ctx.backend ?? 'auto');
         const data = datasets.get(config.dataset);
         const checkpointKey = `checkpoints/${trialId}.ckpt`;
         const resumeFrom = ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined;
         const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
-        await ctx.store.setAttemptDetail(attempt.id, { resumedFrom: resumeFrom ? resumedAt : null });
+        await ctx.store.updateAttempt(attempt.id, { backend, detail: { resumedFrom: resumeFrom ? resumedAt : null } });
         const result = await trainNetwork({
           ...trainingOptions(config, data),
           onProgress: (step, loss, member) => attempt.report({ member, members: config.ensemble, step, steps: config.steps, loss }),
@@ -205,9 +209,10 @@ export function createActivities(ctx: ActivityContext) {
      */
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
       if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
-      const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const backend = config.precision === 'float32' ? await initBackend(ctx.backend ?? 'auto') : 'float64-cpu';
-      await runAttempt({ subject: blockArtifactKey(kernelKey, block, 'ntk'), backend }, async (attempt) => {
+      await runAttempt({ subject: blockArtifactKey(kernelKey, block, 'ntk') }, async (attempt) => {
+        const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+        const backend = config.precision === 'float32' ? await initBackend(ctx.backend ?? 'auto') : onCpu(config.precision);
+        await ctx.store.updateAttempt(attempt.id, { backend });
         const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
         const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
         const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
@@ -226,8 +231,8 @@ export function createActivities(ctx: ActivityContext) {
 
     /** Assembles the stored blocks into the full train×train and test×train kernels. */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
-      const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
       await runAttempt({ subject: `kernels/${kernelKey}` }, async (attempt) => {
+        const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
         const parts = [
           { part: 'train_train' as const, rows: dataset.train, symmetric: true },
           { part: 'test_train' as const, rows: dataset.test, symmetric: false },
@@ -254,8 +259,11 @@ export function createActivities(ctx: ActivityContext) {
     async predictInfiniteTrial(trialId: string): Promise<TrialOutcome> {
       const stored = await ctx.store.getTrialOutcome(trialId);
       if (stored) return stored;
-      const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      return runAttempt({ subject: trialId, trialId, backend: `${row.precision}-cpu` }, (attempt) => predictWithKernels(trialId, row, attempt));
+      return runAttempt({ subject: trialId, trialId }, async (attempt) => {
+        const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+        await ctx.store.updateAttempt(attempt.id, { backend: onCpu(row.precision) });
+        return predictWithKernels(trialId, row, attempt);
+      });
     },
   };
 
@@ -276,7 +284,7 @@ export function createActivities(ctx: ActivityContext) {
         { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
         { split: 'test', name: 'mse', value: meanSquaredError(prediction, yTest) },
       ],
-      backend: `${row.precision}-cpu`,
+      backend: onCpu(row.precision),
       durationMs: Date.now() - started,
     };
     await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);

@@ -64,7 +64,6 @@ export interface AttemptStart {
   taskToken: string;
   host: string;
   pid: number;
-  backend?: string;
 }
 
 export type AttemptRow = AttemptsTable;
@@ -254,7 +253,7 @@ export class ResultStore {
           task_token: a.taskToken,
           host: a.host,
           pid: a.pid,
-          backend: a.backend ?? null,
+          backend: null,
           started_at: t,
           finished_at: null,
           outcome: null,
@@ -268,7 +267,6 @@ export class ResultStore {
           .set((eb) => ({
             status: 'running',
             worker: `${a.host}:${a.pid}`,
-            backend: a.backend ?? null,
             started_at: eb.fn.coalesce('started_at', eb.val(t)),
             error: null,
             attempts: eb('attempts', '+', 1),
@@ -280,9 +278,13 @@ export class ResultStore {
     return id;
   }
 
-  /** Notes what an attempt found as it started, e.g. the step it resumed from. */
-  async setAttemptDetail(id: string, detail: Record<string, unknown>): Promise<void> {
-    await this.db.updateTable('attempts').set({ detail: JSON.stringify(detail) }).where('id', '=', id).execute();
+  /** Notes what an attempt found as it started: the backend it runs on, the step it resumed from. */
+  async updateAttempt(id: string, update: { backend?: string; detail?: Record<string, unknown> }): Promise<void> {
+    await this.db
+      .updateTable('attempts')
+      .set({ ...(update.backend !== undefined && { backend: update.backend }), ...(update.detail !== undefined && { detail: JSON.stringify(update.detail) }) })
+      .where('id', '=', id)
+      .execute();
   }
 
   /** Ends an attempt that produced no result. */
