@@ -98,8 +98,8 @@ export function sweepCommands(): Command {
     .action(async (specFile: string, opts: { concurrency?: number; kernelBlock?: number; dryRun?: boolean }) => {
       if (await checkSpec(specFile, opts)) return;
       await withSweeps(true, async (sweeps) => {
-        const { sweepId } = await saveSpec(sweeps, specFile, opts);
-        await startSweep(sweeps, sweepId, sweepOptions(opts, (await sweeps.store.getSweep(sweepId))?.options));
+        const { sweepId, options } = await saveSpec(sweeps, specFile, opts);
+        await startSweep(sweeps, sweepId, options);
         console.log(sweepId);
         log(`launched sweep ${sweepId} on ${sweeps.address}; \`ntk sweep watch ${sweepId}\` follows it`);
         await warnWithoutWorkers(sweeps);
