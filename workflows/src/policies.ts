@@ -1,5 +1,5 @@
 // Timeouts and retries shared by the workflows' activity proxies, by profile.
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { ActivityCancellationType } from '@temporalio/workflow';
 
 /**
@@ -33,3 +33,10 @@ export const PLANNING: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10, nonRetryableErrorTypes: DETERMINISTIC_ERRORS },
 };
+
+/**
+ * A quick read of this store on the workflow's own worker (the cpu queue's, which serves the store's
+ * bookkeeping anyway): a local activity, recorded in the workflow task that asked for it, with no
+ * activity task round trip through the server. Too slow for anything that writes or computes.
+ */
+export const LOCAL_CHECK: LocalActivityOptions = { startToCloseTimeout: '1 minute', retry: BOOKKEEPING.retry };

@@ -112,13 +112,13 @@ export class Lab {
   }
 }
 
-/** Polls `check` until it returns a value (not undefined/false) or `seconds` pass. */
-export async function waitFor<T>(what: string, seconds: number, check: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+/** Polls `check` every `everyMs` until it returns a value (not undefined/false) or `seconds` pass. */
+export async function waitFor<T>(what: string, seconds: number, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 100): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${seconds} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -9,7 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
 import { ArtifactStore, ResultStore } from '@ntk/store';
-import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, workflowIds } from '@ntk/workflows';
+import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, trialWorkflow, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
 const spec = parseSpecYaml(`
@@ -135,5 +135,26 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       before.map((r) => [r.id, r.attempts, r.metrics.test_accuracy]),
     );
     assert.equal(fs.statSync(kernelFile).mtimeMs, kernelWritten);
+  });
+
+  it('an infinite trial whose kernel is stored starts no KernelWorkflow', async () => {
+    const infinite = (await store.sweepResults(sweepId)).find((r) => r.kind === 'infinite')!;
+    const kernelRun = async () => (await env.client.workflow.getHandle(workflowIds.kernel(storeId, infinite.kernelKeys![0]!)).describe()).runId;
+    const before = await kernelRun();
+    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
+    const stop = new AbortController();
+    const running = runWorkers(workers, stop.signal);
+    try {
+      const outcome = await env.client.workflow.execute(trialWorkflow, {
+        workflowId: workflowIds.trial(storeId, infinite.id),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, trialId: infinite.id, kind: 'infinite', kernelKeys: infinite.kernelKeys, position: infinite.position, kernelBlockSize: BLOCK }],
+      });
+      assert.equal(outcome.status, 'completed');
+    } finally {
+      stop.abort();
+      await running;
+    }
+    assert.equal(await kernelRun(), before, 'the kernel workflow ran again');
   });
 });

@@ -112,6 +112,8 @@ export function createActivities(ctx: ActivityContext) {
     }
   }
 
+  const kernelAssembled = (kernelKey: string) => KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)));
+
   async function storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }) {
     const array = 'rows' in m ? matrixToNdArray(m) : { shape: m.shape, dtype: 'float32' as const, data: m.data };
     const stored = ctx.artifacts.writeArray(key, array);
@@ -194,13 +196,18 @@ export function createActivities(ctx: ActivityContext) {
 
     /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
     async planKernelBlocks(kernelKey: string, trialId: string, blockSize: number): Promise<{ assembled: boolean; missing: KernelBlockRef[] }> {
-      if (KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)))) return { assembled: true, missing: [] };
+      if (kernelAssembled(kernelKey)) return { assembled: true, missing: [] };
       const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
       const blocks: KernelBlockRef[] = [
         ...kernelTiles(dataset.train, dataset.train, blockSize, true).map((tile) => ({ part: 'train_train' as const, blockSize, ...tile })),
         ...kernelTiles(dataset.test, dataset.train, blockSize, false).map((tile) => ({ part: 'test_train' as const, blockSize, ...tile })),
       ];
       return { assembled: false, missing: blocks.filter((b) => !KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, b, kind)))) };
+    },
+
+    /** The kernels not yet assembled: a trial starts (or joins) a KernelWorkflow for these only. */
+    async missingKernels(kernelKeys: string[]): Promise<string[]> {
+      return kernelKeys.filter((key) => !kernelAssembled(key));
     },
 
     /**
