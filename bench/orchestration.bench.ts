@@ -46,7 +46,7 @@ const finished = (home: Home, sweepId: string) =>
       .where('sweep_trials.sweep_id', '=', sweepId)
       .where('trials.status', '=', 'completed')
       .executeTakeFirstOrThrow();
-    const attempts = await s.db.selectFrom('attempts').select(['started_at', 'finished_at']).where('activity', '=', 'predictInfiniteTrial').execute();
+    const attempts = await s.db.selectFrom('attempts').select(['started_at', 'finished_at']).where('activity', '=', 'predictInfiniteTrials').execute();
     const seconds = attempts.filter((a) => a.finished_at).map((a) => (Date.parse(a.finished_at!) - Date.parse(a.started_at)) / 1000);
     return { n: Number(row.n), first: row.first as string | null, last: row.last as string | null, attempts: attempts.length, attemptSeconds: seconds };
   });

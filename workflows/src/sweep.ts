@@ -29,6 +29,11 @@ const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKE
 const PAGE_SIZE = 200;
 /** Continue-as-new after this many trials, well before the history limit (~50k events). */
 const TRIALS_PER_RUN = 1000;
+/**
+ * Most infinite trials that share their kernels (a diag_reg × time grid) solved by one TrialWorkflow: a
+ * trial costs Temporal a child workflow and an activity, a solve of a small kernel a few milliseconds.
+ */
+const TRIALS_PER_GROUP = 50;
 
 /**
  * SweepWorkflow(sweepId): plan (expansion written to the store), run unfinished trials through a
@@ -48,12 +53,18 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     cancelled: false,
     concurrency,
     runningTrials: [],
+    trialWorkflows: [],
   };
-  const running = new Map<string, Promise<void>>();
+  /** Running TrialWorkflows by id, with their trials. */
+  const running = new Map<string, { trialIds: string[]; done: Promise<void> }>();
+  const runningTrials = () => [...running.values()].flatMap((r) => r.trialIds);
   const trials = new CancellationScope();
   let finishedThisRun = 0;
 
-  setHandler(progressQuery, () => ({ ...progress, concurrency, running: running.size, runningTrials: [...running.keys()], etaSeconds: eta() }));
+  setHandler(progressQuery, () => {
+    const trialIds = runningTrials();
+    return { ...progress, concurrency, running: trialIds.length, runningTrials: trialIds, trialWorkflows: [...running.keys()], etaSeconds: eta() };
+  });
   setHandler(pauseSignal, () => void (progress.paused = true));
   setHandler(resumeSignal, () => void (progress.paused = false));
   setHandler(cancelSignal, () => {
@@ -68,20 +79,26 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
     return Math.round((((Date.now() - startedAt) / finishedThisRun) * remaining) / 1000);
   }
 
-  const launch = (trial: TrialRef) => {
-    const args = [{ ...trial, storeId, kernelBlockSize: input.kernelBlockSize }] as const;
-    const run = trials
-      .run(() => executeChildOnce(trialWorkflow, workflowIds.trial(storeId, trial.trialId), [...args]))
+  const launch = (group: TrialRef[]) => {
+    const trialIds = group.map((t) => t.trialId);
+    // A group's id names its first trial and its size: equal groups of two sweeps are one run.
+    const workflowId = workflowIds.trial(storeId, group.length === 1 ? trialIds[0]! : `${trialIds[0]}+${group.length - 1}`);
+    const done = trials
+      .run(() => executeChildOnce(trialWorkflow, workflowId, [{ storeId, kernelBlockSize: input.kernelBlockSize, trials: group }]))
       .then(
-        () => void progress.done++,
-        // A trial cancelled with the sweep is neither done nor failed: a resume continues it.
-        (err) => void (isCancellation(err) || progress.failed++),
+        (statuses) => {
+          const failed = Object.values(statuses).filter((s) => s === 'failed').length;
+          progress.failed += failed;
+          progress.done += group.length - failed;
+        },
+        // Trials cancelled with the sweep are neither done nor failed: a resume continues them.
+        (err) => void (isCancellation(err) || (progress.failed += group.length)),
       )
       .finally(() => {
-        finishedThisRun++;
-        running.delete(trial.trialId);
+        finishedThisRun += group.length;
+        running.delete(workflowId);
       });
-    running.set(trial.trialId, run);
+    running.set(workflowId, { trialIds, done });
   };
 
   if (!input.resumeFrom) {
@@ -93,21 +110,42 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   while (!progress.cancelled) {
     const page = await listUnfinishedTrials(sweepId, position, PAGE_SIZE, input.onlyFailed ?? false);
     if (page.length === 0) break;
-    for (const trial of page) {
+    for (const group of groupTrials(page)) {
       await condition(() => progress.cancelled || (!progress.paused && running.size < concurrency));
       if (progress.cancelled) break;
-      launch(trial);
-      position = trial.position;
-      launched++;
+      launch(group);
+      launched += group.length;
     }
+    position = page.at(-1)!.position;
     if (!progress.cancelled && (launched >= TRIALS_PER_RUN || workflowInfo().continueAsNewSuggested)) {
-      await Promise.all(running.values());
+      await Promise.all([...running.values()].map((r) => r.done));
       await continueAsNew<typeof sweepWorkflow>({ ...input, concurrency, resumeFrom: { position, progress, launched: 0 } });
     }
   }
 
-  await Promise.all(running.values());
+  await Promise.all([...running.values()].map((r) => r.done));
   const status = progress.cancelled ? 'cancelled' : progress.failed > 0 ? 'failed' : 'completed';
   await CancellationScope.nonCancellable(() => finishSweep(sweepId, status));
-  return { ...progress, running: 0, runningTrials: [], etaSeconds: 0 };
+  return { ...progress, running: 0, runningTrials: [], trialWorkflows: [], etaSeconds: 0 };
+}
+
+/** Each finite trial alone; infinite trials that need the same kernels together, up to TRIALS_PER_GROUP. */
+function groupTrials(page: TrialRef[]): TrialRef[][] {
+  const groups: TrialRef[][] = [];
+  const open = new Map<string, TrialRef[]>();
+  for (const trial of page) {
+    if (trial.kind === 'finite') {
+      groups.push([trial]);
+      continue;
+    }
+    const key = (trial.kernelKeys ?? []).join();
+    const group = open.get(key);
+    if (group && group.length < TRIALS_PER_GROUP) group.push(trial);
+    else {
+      const fresh = [trial];
+      open.set(key, fresh);
+      groups.push(fresh);
+    }
+  }
+  return groups;
 }

@@ -1,43 +1,41 @@
-import { CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
 import { kernelWorkflow } from './kernel.ts';
 import { BOOKKEEPING, LOCAL_CHECK, LONG_RUNNING } from './policies.ts';
 import { taskQueue, workflowIds } from './queues.ts';
 import { executeChildOnce } from './run-once.ts';
-import type { TrialOutcome, TrialWorkflowInput } from './types.ts';
+import type { TrialStatuses, TrialWorkflowInput } from './types.ts';
 
 const bookkeeping = proxyActivities<Activities>(BOOKKEEPING);
 const { missingKernels } = proxyLocalActivities<Activities>(LOCAL_CHECK);
 /** float64 solves run on the cpu queue (this workflow's own). */
-const { predictInfiniteTrial } = proxyActivities<Activities>(LONG_RUNNING);
+const { predictInfiniteTrials } = proxyActivities<Activities>(LONG_RUNNING);
 
 /**
- * TrialWorkflow(trialId): train a finite network, or wait for the shared kernel(s) and predict with them.
- * The compute activity stores its own outcome (atomically with its attempt's record); this workflow
- * records what the activity could not: a failure, or an interruption by a cancel.
+ * TrialWorkflow: train one finite network, or compute (or join) the kernels that a group of infinite trials
+ * shares and solve them all in one activity. The compute activity stores each trial's outcome (atomically
+ * with its attempt's record); this workflow records what the activity could not: a failure, or an
+ * interruption by a cancel. Returns each trial's status.
  */
-export async function trialWorkflow(trial: TrialWorkflowInput): Promise<TrialOutcome> {
-  const { storeId, trialId } = trial;
+export async function trialWorkflow({ storeId, kernelBlockSize, trials }: TrialWorkflowInput): Promise<TrialStatuses> {
+  const trialIds = trials.map((t) => t.trialId);
   const { trainFiniteTrial } = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, 'gpu') });
   try {
-    if (trial.kind === 'finite') return await trainFiniteTrial(trialId);
-    // A stored kernel needs no KernelWorkflow. Starting one anyway serialises every trial sharing the kernel
-    // (one run per workflow id at a time; the others wait 2 s and try again): ~1.4 trials/s at any concurrency.
-    // patched(): trials already waiting on their kernel child when a worker upgrades replay as they ran.
-    const kernelKeys = trial.kernelKeys ?? [];
-    const missing = patched('trial-skips-stored-kernels') ? await missingKernels(kernelKeys) : kernelKeys;
-    // Flip-ensemble members' kernels are independent: compute (or join) them all at once.
+    if (trials[0]!.kind === 'finite') return { [trialIds[0]!]: (await trainFiniteTrial(trialIds[0]!)).status };
+    // Only kernels not yet stored get a KernelWorkflow: starting one anyway would make every group sharing the
+    // kernel wait its turn (one run per workflow id at a time). Flip-ensemble members' kernels are independent.
+    const missing = await missingKernels(trials[0]!.kernelKeys ?? []);
     await Promise.all(
       missing.map((kernelKey) =>
-        executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId, blockSize: trial.kernelBlockSize }]),
+        executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId: trialIds[0]!, blockSize: kernelBlockSize }]),
       ),
     );
-    return await predictInfiniteTrial(trialId);
+    return await predictInfiniteTrials(trialIds);
   } catch (err) {
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => bookkeeping.recordTrialInterrupted(trialId));
+      await CancellationScope.nonCancellable(() => bookkeeping.recordTrialInterrupted(trialIds));
     } else {
-      await bookkeeping.recordTrialFailure(trialId, describeFailure(err));
+      await bookkeeping.recordTrialFailure(trialIds, describeFailure(err));
     }
     throw err;
   }

@@ -1,4 +1,4 @@
-import type { TrialOutcome } from '@ntk/store';
+import type { TrialOutcome, TrialStatus } from '@ntk/store';
 
 export interface SweepProgress {
   total: number;
@@ -10,8 +10,10 @@ export interface SweepProgress {
   concurrency: number;
   /** Seconds to go at the pace of this run so far; null until a trial has finished. */
   etaSeconds: number | null;
-  /** The trials running now (at most `concurrency`): `ntk sweep watch` asks Temporal for their progress. */
+  /** The trials running now. */
   runningTrials: string[];
+  /** Their TrialWorkflows (at most `concurrency`): `ntk sweep watch` asks Temporal for their progress. */
+  trialWorkflows: string[];
 }
 
 export interface SweepWorkflowInput {
@@ -36,9 +38,14 @@ export interface TrialRef {
   position: number;
 }
 
-export interface TrialWorkflowInput extends TrialRef {
+/** One finite trial, or infinite trials that share their kernels (solved in one activity). */
+export interface TrialWorkflowInput {
   storeId: string;
   kernelBlockSize: number;
+  trials: TrialRef[];
 }
+
+/** Each trial's status when its TrialWorkflow ends. */
+export type TrialStatuses = Record<string, TrialStatus>;
 
 export type { TrialOutcome };

@@ -14,13 +14,15 @@ export interface TrainingProgress {
   loss: number;
 }
 
-/** The last heartbeat of each running trial's pending activity; trials waiting on kernels have none. */
-async function trainingProgress(sweeps: Sweeps, trialIds: string[]): Promise<Map<string, TrainingProgress>> {
+/** The last heartbeat of each running training (by trial id), from its TrialWorkflow's pending activity. */
+async function trainingProgress(sweeps: Sweeps, trialWorkflows: string[]): Promise<Map<string, TrainingProgress>> {
   const client = sweeps.requireClient();
   const found = new Map<string, TrainingProgress>();
+  const prefix = workflowIds.trial(sweeps.storeId, '');
   await Promise.all(
-    trialIds.map(async (trialId) => {
-      const description = await client.workflow.getHandle(workflowIds.trial(sweeps.storeId, trialId)).describe().catch(() => undefined);
+    trialWorkflows.map(async (workflowId) => {
+      const trialId = workflowId.slice(prefix.length);
+      const description = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
       for (const activity of description?.raw.pendingActivities ?? []) {
         const payload = activity.heartbeatDetails?.payloads?.[0];
         const details = payload && (defaultPayloadConverter.fromPayload(payload) as Partial<TrainingProgress>);
@@ -60,7 +62,7 @@ export async function showProgress(sweeps: Sweeps, sweepId: string, finished: Pr
     try {
       const p = ending ? await handle.result() : await handle.query(progressQuery);
       if (p.total === 0) throw new Error('not planned yet');
-      const trainings = await trainingProgress(sweeps, p.runningTrials);
+      const trainings = await trainingProgress(sweeps, p.trialWorkflows);
       if (bars) {
         trialsBar!.setTotal(p.total);
         trialsBar!.update(p.done + p.failed, { info: `failed ${p.failed} | running ${p.running}${p.paused ? ' | paused' : ''} | eta ${etaText(p)}` });

@@ -148,9 +148,9 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       const outcome = await env.client.workflow.execute(trialWorkflow, {
         workflowId: workflowIds.trial(storeId, infinite.id),
         taskQueue: taskQueue(storeId, 'cpu'),
-        args: [{ storeId, trialId: infinite.id, kind: 'infinite', kernelKeys: infinite.kernelKeys, position: infinite.position, kernelBlockSize: BLOCK }],
+        args: [{ storeId, kernelBlockSize: BLOCK, trials: [{ trialId: infinite.id, kind: 'infinite', kernelKeys: infinite.kernelKeys, position: infinite.position }] }],
       });
-      assert.equal(outcome.status, 'completed');
+      assert.deepEqual(outcome, { [infinite.id]: 'completed' });
     } finally {
       stop.abort();
       await running;

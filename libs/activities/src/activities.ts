@@ -19,7 +19,7 @@ import {
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
-import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome } from '@ntk/store';
+import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome, TrialStatus } from '@ntk/store';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
 export interface ActivityContext {
@@ -53,6 +53,8 @@ const CHECKPOINT_SECONDS = 30;
 
 /** One attempt of a long activity, as the work sees it. */
 interface Attempt {
+  /** Its row for each subject, in the order given (`id`: the first, for single-subject work). */
+  ids: string[];
   id: string;
   /** Heartbeat details for `ntk sweep watch` (kept and re-sent by the keep-alive). */
   report(details: Record<string, unknown>): void;
@@ -71,7 +73,7 @@ export function createActivities(ctx: ActivityContext) {
    * failed, or as interrupted when it was cancelled (a cancel, the worker shutting down, or Temporal
    * having given the attempt up).
    */
-  async function runAttempt<T>(subject: { subject: string; trialId?: string }, work: (attempt: Attempt) => Promise<T>): Promise<T> {
+  async function runAttempt<T>(subjects: { subject: string; trialId?: string }[], work: (attempt: Attempt) => Promise<T>): Promise<T> {
     const context = Context.current();
     const { info } = context;
     const execution = info.workflowExecution;
@@ -84,25 +86,27 @@ export function createActivities(ctx: ActivityContext) {
     if (history.lost >= MAX_LOST_ATTEMPTS) {
       throw ApplicationFailure.nonRetryable(`gave up: its worker died ${history.lost} times while running it`, 'AttemptsExhausted');
     }
-    const id = await ctx.store.beginAttempt({
-      ...subject,
-      activity: info.activityType,
-      workflowId: execution.workflowId,
-      runId,
-      activityId: info.activityId,
-      attempt: info.attempt,
-      taskToken: Buffer.from(info.taskToken).toString('base64'),
-      host: os.hostname(),
-      pid: process.pid,
-    });
+    const ids = await ctx.store.beginAttempts(
+      {
+        activity: info.activityType,
+        workflowId: execution.workflowId,
+        runId,
+        activityId: info.activityId,
+        attempt: info.attempt,
+        taskToken: Buffer.from(info.taskToken).toString('base64'),
+        host: os.hostname(),
+        pid: process.pid,
+      },
+      subjects,
+    );
     let details: Record<string, unknown> = {};
     context.heartbeat(details);
     const keepAlive = setInterval(() => context.heartbeat(details), KEEP_ALIVE_MS);
     try {
-      return await work({ id, report: (d) => context.heartbeat((details = d)) });
+      return await work({ ids, id: ids[0]!, report: (d) => context.heartbeat((details = d)) });
     } catch (err) {
       const interrupted = context.cancellationSignal.aborted;
-      await ctx.store.finishAttempt(id, interrupted ? 'interrupted' : 'failed', (err as Error)?.message ?? String(err));
+      await ctx.store.finishAttempts(ids, interrupted ? 'interrupted' : 'failed', errorMessage(err));
       // A broken tfjs backend (a wasm trap, a full heap) would fail every later trial of this process: the
       // retry, here or elsewhere, gets a fresh one. One tfjs activity runs at a time (gpu slots = 1 per device).
       if (isBackendFault(err)) await resetBackend();
@@ -146,12 +150,12 @@ export function createActivities(ctx: ActivityContext) {
       await ctx.store.setSweepStatus(sweepId, status);
     },
 
-    async recordTrialInterrupted(trialId: string): Promise<void> {
-      await ctx.store.recordTrialInterrupted(trialId);
+    async recordTrialInterrupted(trialIds: string[]): Promise<void> {
+      await ctx.store.recordTrialInterrupted(trialIds);
     },
 
-    async recordTrialFailure(trialId: string, error: string): Promise<void> {
-      await ctx.store.recordTrialFailure(trialId, error);
+    async recordTrialFailure(trialIds: string[], error: string): Promise<void> {
+      await ctx.store.recordTrialFailure(trialIds, error);
     },
 
     /**
@@ -163,7 +167,7 @@ export function createActivities(ctx: ActivityContext) {
     async trainFiniteTrial(trialId: string): Promise<TrialOutcome> {
       const stored = await ctx.store.getTrialOutcome(trialId);
       if (stored) return stored;
-      return runAttempt({ subject: trialId, trialId }, async (attempt) => {
+      return runAttempt([{ subject: trialId, trialId }], async (attempt) => {
         const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
         const backend = await initBackend(ctx.backend ?? 'auto');
         const data = datasets.get(config.dataset);
@@ -216,7 +220,7 @@ export function createActivities(ctx: ActivityContext) {
      */
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
       if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
-      await runAttempt({ subject: blockArtifactKey(kernelKey, block, 'ntk') }, async (attempt) => {
+      await runAttempt([{ subject: blockArtifactKey(kernelKey, block, 'ntk') }], async (attempt) => {
         const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
         const backend = config.precision === 'float32' ? await initBackend(ctx.backend ?? 'auto') : onCpu(config.precision);
         await ctx.store.updateAttempt(attempt.id, { backend });
@@ -238,7 +242,7 @@ export function createActivities(ctx: ActivityContext) {
 
     /** Assembles the stored blocks into the full train×train and test×train kernels. */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
-      await runAttempt({ subject: `kernels/${kernelKey}` }, async (attempt) => {
+      await runAttempt([{ subject: `kernels/${kernelKey}` }], async (attempt) => {
         const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
         const parts = [
           { part: 'train_train' as const, rows: dataset.train, symmetric: true },
@@ -260,22 +264,47 @@ export function createActivities(ctx: ActivityContext) {
     },
 
     /**
-     * Kernel regression with the stored kernel: t = ∞ (Cholesky) or finite t (eigendecomposition). A
-     * flip ensemble averages the predictions of its members, each fitted with its own kernel.
+     * Kernel regression for infinite trials that share their kernels (a sweep's diag_reg × time grid), in one
+     * activity: t = ∞ by Cholesky, finite t by eigendecomposition, in a compute thread; a flip ensemble
+     * averages its members' predictions. Each trial's outcome is stored with its attempt row as it is
+     * solved, so a retry solves only the rest. A trial whose solve fails (a singular kernel at diag_reg 0)
+     * is recorded failed and the others go on.
      */
-    async predictInfiniteTrial(trialId: string): Promise<TrialOutcome> {
-      const stored = await ctx.store.getTrialOutcome(trialId);
-      if (stored) return stored;
-      return runAttempt({ subject: trialId, trialId }, async (attempt) => {
-        const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-        await ctx.store.updateAttempt(attempt.id, { backend: onCpu(row.precision) });
-        return predictWithKernels(trialId, row, attempt);
-      });
+    async predictInfiniteTrials(trialIds: string[]): Promise<Record<string, TrialStatus>> {
+      const statuses: Record<string, TrialStatus> = {};
+      const todo: string[] = [];
+      for (const trialId of trialIds) {
+        const stored = await ctx.store.getTrialOutcome(trialId);
+        if (stored) statuses[trialId] = stored.status;
+        else todo.push(trialId);
+      }
+      if (todo.length === 0) return statuses;
+      return runAttempt(
+        todo.map((trialId) => ({ subject: trialId, trialId })),
+        async (attempt) => {
+          const signal = Context.current().cancellationSignal;
+          for (const [i, trialId] of todo.entries()) {
+            const attemptId = attempt.ids[i]!;
+            try {
+              const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+              await ctx.store.updateAttempt(attemptId, { backend: onCpu(row.precision) });
+              statuses[trialId] = (await predictWithKernels(trialId, row, attemptId)).status;
+            } catch (err) {
+              if (signal.aborted) throw err;
+              await ctx.store.finishAttempts([attemptId], 'failed', errorMessage(err));
+              await ctx.store.recordTrialFailure([trialId], errorMessage(err));
+              statuses[trialId] = 'failed';
+            }
+            attempt.report({ solved: i + 1, of: todo.length });
+          }
+          return statuses;
+        },
+      );
     },
   };
 
   /** Kernel regression for an infinite trial, its outcome stored with its attempt. */
-  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attempt: Attempt): Promise<TrialOutcome> {
+  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attemptId: string): Promise<TrialOutcome> {
     const started = Date.now();
     const data = datasets.get(row.dataset);
     const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
@@ -294,7 +323,7 @@ export function createActivities(ctx: ActivityContext) {
       backend: onCpu(row.precision),
       durationMs: Date.now() - started,
     };
-    await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
+    await ctx.store.recordTrialOutcome(trialId, outcome, attemptId);
     return outcome;
   }
 }
@@ -347,6 +376,8 @@ function kernelOf(config: InfiniteTrialConfig, key: string): TrialKernel {
   if (!kernel) throw new Error(`kernel ${key} is not one of the kernels its trial needs`);
   return kernel;
 }
+
+const errorMessage = (err: unknown) => (err as Error)?.message ?? String(err);
 
 /** A finite trial's configuration as trainNetwork's options (the callbacks are the activity's). */
 export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset): TrainOptions {

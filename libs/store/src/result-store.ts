@@ -229,8 +229,14 @@ export class ResultStore {
    * activity still open was lost with its worker (Temporal runs one attempt at a time). Returns its id.
    */
   async beginAttempt(a: AttemptStart): Promise<string> {
-    const id = randomUUID();
+    const [id] = await this.beginAttempts(a, [a]);
+    return id!;
+  }
+
+  /** One activity attempt that works on several subjects (trials solved together): a row for each, ids in order. */
+  async beginAttempts(a: Omit<AttemptStart, 'subject' | 'trialId'>, subjects: { subject: string; trialId?: string }[]): Promise<string[]> {
     const t = now();
+    const ids = subjects.map(() => randomUUID());
     await this.db.transaction().execute(async (tx) => {
       await tx
         .updateTable('attempts')
@@ -241,41 +247,38 @@ export class ResultStore {
         .execute();
       await tx
         .insertInto('attempts')
-        .values({
-          id,
-          subject: a.subject,
-          trial_id: a.trialId ?? null,
-          activity: a.activity,
-          workflow_id: a.workflowId,
-          run_id: a.runId,
-          activity_id: a.activityId,
-          attempt: a.attempt,
-          task_token: a.taskToken,
-          host: a.host,
-          pid: a.pid,
-          backend: null,
-          started_at: t,
-          finished_at: null,
-          outcome: null,
-          error: null,
-          detail: null,
-        })
+        .values(
+          subjects.map(({ subject, trialId }, i) => ({
+            id: ids[i]!,
+            subject,
+            trial_id: trialId ?? null,
+            activity: a.activity,
+            workflow_id: a.workflowId,
+            run_id: a.runId,
+            activity_id: a.activityId,
+            attempt: a.attempt,
+            task_token: a.taskToken,
+            host: a.host,
+            pid: a.pid,
+            backend: null,
+            started_at: t,
+            finished_at: null,
+            outcome: null,
+            error: null,
+            detail: null,
+          })),
+        )
         .execute();
-      if (a.trialId) {
+      const trialIds = subjects.flatMap((s) => s.trialId ?? []);
+      for (const chunk of chunks(trialIds, 500)) {
         await tx
           .updateTable('trials')
-          .set((eb) => ({
-            status: 'running',
-            worker: `${a.host}:${a.pid}`,
-            started_at: eb.fn.coalesce('started_at', eb.val(t)),
-            error: null,
-            attempts: eb('attempts', '+', 1),
-          }))
-          .where('id', '=', a.trialId)
+          .set((eb) => ({ status: 'running', worker: `${a.host}:${a.pid}`, started_at: eb.fn.coalesce('started_at', eb.val(t)), error: null, attempts: eb('attempts', '+', 1) }))
+          .where('id', 'in', chunk)
           .execute();
       }
     });
-    return id;
+    return ids;
   }
 
   /** Notes what an attempt found as it started: the backend it runs on, the step it resumed from. */
@@ -287,9 +290,11 @@ export class ResultStore {
       .execute();
   }
 
-  /** Ends an attempt that produced no result. */
-  async finishAttempt(id: string, outcome: Exclude<AttemptOutcome, 'completed' | 'diverged'>, error?: string): Promise<void> {
-    await this.db.updateTable('attempts').set({ outcome, error: error ?? null, finished_at: now() }).where('id', '=', id).execute();
+  /** Ends the attempts among `ids` still open (that produced no result). */
+  async finishAttempts(ids: string[], outcome: Exclude<AttemptOutcome, 'completed' | 'diverged'>, error?: string): Promise<void> {
+    for (const chunk of chunks(ids, 500)) {
+      await this.db.updateTable('attempts').set({ outcome, error: error ?? null, finished_at: now() }).where('id', 'in', chunk).where('outcome', 'is', null).execute();
+    }
   }
 
   /** Ends a result-producing attempt (a kernel block's): its outputs are stored. */
@@ -301,13 +306,14 @@ export class ResultStore {
   async attemptHistory(runId: string, activityId: string): Promise<{ failed: number; lost: number; lastError: string | null }> {
     const rows = await this.db
       .selectFrom('attempts')
-      .select(['outcome', 'error'])
+      .select(['attempt', 'outcome', 'error'])
       .where('run_id', '=', runId)
       .where('activity_id', '=', activityId)
       .orderBy('started_at')
       .execute();
-    const failed = rows.filter((r) => r.outcome === 'failed');
-    return { failed: failed.length, lost: rows.filter((r) => r.outcome === 'lost').length, lastError: failed.at(-1)?.error ?? null };
+    // An attempt on several subjects has a row for each: count attempts, not rows.
+    const attemptsWith = (outcome: AttemptOutcome) => new Set(rows.filter((r) => r.outcome === outcome).map((r) => r.attempt)).size;
+    return { failed: attemptsWith('failed'), lost: attemptsWith('lost'), lastError: rows.filter((r) => r.outcome === 'failed').at(-1)?.error ?? null };
   }
 
   /** Attempts still open that were started on `host`: a worker starting there checks whether their process lives. */
@@ -363,13 +369,18 @@ export class ResultStore {
     return { status: trial.status, metrics, backend: trial.backend ?? undefined, durationMs: trial.duration_ms ?? undefined };
   }
 
-  async recordTrialFailure(trialId: string, error: string): Promise<void> {
-    await this.db.updateTable('trials').set({ status: 'failed', error, finished_at: now() }).where('id', '=', trialId).execute();
+  /** Marks the trials among `trialIds` that have no result failed (a group's finished members keep theirs). */
+  async recordTrialFailure(trialIds: string[], error: string): Promise<void> {
+    for (const chunk of chunks(trialIds, 500)) {
+      await this.db.updateTable('trials').set({ status: 'failed', error, finished_at: now() }).where('id', 'in', chunk).where('status', 'not in', ['completed', 'diverged']).execute();
+    }
   }
 
-  /** A trial stopped by a cancel goes back to pending: nothing went wrong, and a resume continues it. */
-  async recordTrialInterrupted(trialId: string): Promise<void> {
-    await this.db.updateTable('trials').set({ status: 'pending' }).where('id', '=', trialId).where('status', 'in', ['pending', 'running']).execute();
+  /** Trials stopped by a cancel go back to pending: nothing went wrong, and a resume continues them. */
+  async recordTrialInterrupted(trialIds: string[]): Promise<void> {
+    for (const chunk of chunks(trialIds, 500)) {
+      await this.db.updateTable('trials').set({ status: 'pending' }).where('id', 'in', chunk).where('status', 'in', ['pending', 'running']).execute();
+    }
   }
 
   /** The sweep a user names: an exact id, a unique id prefix, or a name (its newest sweep). */

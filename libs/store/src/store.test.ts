@@ -40,7 +40,7 @@ describe('result store (SQLite file)', () => {
   });
 
   it('records failures with their message, and the data survives reopening the file', async () => {
-    await store.recordTrialFailure('b', 'out of memory');
+    await store.recordTrialFailure(['b'], 'out of memory');
     await store.close();
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
     const rows = await store.sweepResults('s1');
@@ -75,9 +75,9 @@ describe('attempts: one row per activity attempt', () => {
 
   it('counts attempts, names the worker of the one that finished, and separates failures from interruptions and losses', async () => {
     const first = await store.beginAttempt(attemptOf('t', 1, 100));
-    await store.finishAttempt(first, 'failed', 'disk full');
+    await store.finishAttempts([first], 'failed', 'disk full');
     const second = await store.beginAttempt(attemptOf('t', 2, 101));
-    await store.finishAttempt(second, 'interrupted');
+    await store.finishAttempts([second], 'interrupted');
     await store.beginAttempt(attemptOf('t', 3, 102)); // its worker dies: left open
     assert.deepEqual((await store.openAttempts('host-a')).map((a) => a.pid), [102]);
     const fourth = await store.beginAttempt(attemptOf('t', 4, 103)); // the next attempt finds the open one lost
