@@ -1,6 +1,5 @@
 // Workflow code: deterministic, imports only @temporalio/workflow and types. Ids and counters, never data.
 export { kernelWorkflow } from './kernel.ts';
-export { DETERMINISTIC_ERRORS } from './policies.ts';
 export { QUEUE_NAMES, taskQueue, workflowIds, type QueueName } from './queues.ts';
 export {
   cancelSignal,

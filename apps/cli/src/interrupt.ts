@@ -4,7 +4,7 @@
 import { EXIT } from './errors.ts';
 
 /** Seconds a graceful stop may take before the process exits anyway. */
-export const GRACEFUL_EXIT_SECONDS = 8;
+const GRACEFUL_EXIT_SECONDS = 8;
 
 /** Calls `graceful` on the first SIGINT/SIGTERM; exits 130 on the second, or when the graceful stop overruns. */
 export function onInterrupt(graceful: (signal: NodeJS.Signals) => void): () => void {

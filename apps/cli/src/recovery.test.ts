@@ -115,7 +115,15 @@ describe('sweeps survive their workers, their server and their users', () => {
       const root = home.file('kernels');
       return fs.existsSync(root) ? fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')) : [];
     };
-    await waitFor('two stored blocks', 120, () => blocksDir().length >= 2);
+    // Freeze the worker to look: kill it only with a block in progress (not in the gap between two blocks).
+    const openBlocks = () => home.withStore((s) => s.db.selectFrom('attempts').select('id').where('activity', '=', 'computeKernelBlockArtifacts').where('outcome', 'is', null).execute());
+    await waitFor('a block in progress after two are stored', 120, async () => {
+      if (blocksDir().length < 2) return false;
+      first.child.kill('SIGSTOP');
+      if ((await openBlocks()).length > 0) return true;
+      first.child.kill('SIGCONT');
+      return false;
+    });
     first.child.kill('SIGKILL');
     await first.exited;
     const kept = new Map(blocksDir().map((f) => [f, fs.statSync(path.join(home.file('kernels'), f)).mtimeMs]));
