@@ -12,29 +12,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AttemptRow } from '@ntk/store';
-import { Lab, waitFor, type Home, type NtkProcess } from '../apps/cli/test/lab.ts';
+import { killDuringKernelBlock, Lab, RECOVERY_KERNEL_SPEC as KERNEL, RECOVERY_TRAINING_SPEC as TRAINING, waitFor, type Home, type NtkProcess } from '../apps/cli/test/lab.ts';
 import { BENCH_DIR, machine, today } from './machine.ts';
 
 const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(flags.runs);
-
-/** recovery.test.ts's training: first checkpoint at step 300 of 3,000 (~10 s in all). */
-const TRAINING = `
-name: recovery-training
-dataset: { name: mnist, train: 256, test: 100, seed: 4 }
-architectures:
-  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
-finite: { width: 512, optimizer: { lr: 10 }, batch: 32, steps: 3000 }
-`;
-
-/** recovery.test.ts's kernel: a CNN-GAP kernel in 9 blocks of 40 rows, each a second or so. */
-const KERNEL = `
-name: recovery-kernel
-dataset: { name: synthetic, train: 120, test: 40, seed: 2, shape: [12, 12, 3], classes: 4 }
-architectures:
-  - { kind: cnn, readout: gap, depth: 2, filter: [3, 3], padding: SAME, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
-infinite: { kernels: [nngp, ntk], diag_reg: 1e-3 }
-`;
 
 const lab = await Lab.start();
 const seconds = (iso: string, since: number) => Math.round((Date.parse(iso) - since) / 100) / 10;
@@ -83,10 +65,7 @@ async function kernel(run: number) {
   const first = lab.spawn(home, ['worker']);
   const root = home.file('kernels');
   const stored = () => (fs.existsSync(root) ? fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length : 0);
-  // Killed mid-block, not between two: the block running then is the one lost.
-  const running = async () => (await attemptsOf(home, 'computeKernelBlockArtifacts')).find((a) => a.outcome === null)?.subject;
-  const lostSubject = await waitFor('two stored blocks and a third running', 180, async () => stored() >= 2 && running(), 50);
-  await kill(first);
+  const lostSubject = await killDuringKernelBlock(home, first, () => stored() >= 2);
   const storedAtKill = stored();
   const replacement = lab.spawn(home, ['worker']);
   const serving = await servingAfter(replacement);

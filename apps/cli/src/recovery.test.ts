@@ -9,25 +9,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeNpy } from '@ntk/linalg';
 import type { AttemptRow } from '@ntk/store';
-import { Lab, waitFor, type Home } from '../test/lab.ts';
+import { killDuringKernelBlock, Lab, RECOVERY_KERNEL_SPEC, RECOVERY_TRAINING_SPEC, waitFor, type Home } from '../test/lab.ts';
 
-/** A training long enough to be killed between its first checkpoint (step 300) and its end (~10 s). */
-const TRAINING = `
-name: recovery-training
-dataset: { name: mnist, train: 256, test: 100, seed: 4 }
-architectures:
-  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
-finite: { width: 512, optimizer: { lr: 10 }, batch: 32, steps: 3000 }
-`;
-
-/** A CNN-GAP kernel in 9 blocks of 40 rows, each a second or so. */
-const KERNEL = `
-name: recovery-kernel
-dataset: { name: synthetic, train: 120, test: 40, seed: 2, shape: [12, 12, 3], classes: 4 }
-architectures:
-  - { kind: cnn, readout: gap, depth: 2, filter: [3, 3], padding: SAME, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
-infinite: { kernels: [nngp, ntk], diag_reg: 1e-3 }
-`;
+const TRAINING = RECOVERY_TRAINING_SPEC;
 
 /** How soon interrupted work must resume once a replacement worker starts (issue 8: ≤ 60 s). */
 const RESUME_WITHIN_MS = 60_000;
@@ -107,7 +91,7 @@ describe('sweeps survive their workers, their server and their users', () => {
   });
 
   it('a worker killed mid-kernel-block: stored blocks are kept, the lost block is retried at once', async () => {
-    const spec = specFile('kernel', KERNEL);
+    const spec = specFile('kernel', RECOVERY_KERNEL_SPEC);
     const home = lab.home('kernel');
     const sweepId = launch(home, spec, '--kernel-block', '40');
     const first = lab.spawn(home, ['worker']);
@@ -115,17 +99,7 @@ describe('sweeps survive their workers, their server and their users', () => {
       const root = home.file('kernels');
       return fs.existsSync(root) ? fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')) : [];
     };
-    // Freeze the worker to look: kill it only with a block in progress (not in the gap between two blocks).
-    const openBlocks = () => home.withStore((s) => s.db.selectFrom('attempts').select('id').where('activity', '=', 'computeKernelBlockArtifacts').where('outcome', 'is', null).execute());
-    await waitFor('a block in progress after two are stored', 120, async () => {
-      if (blocksDir().length < 2) return false;
-      first.child.kill('SIGSTOP');
-      if ((await openBlocks()).length > 0) return true;
-      first.child.kill('SIGCONT');
-      return false;
-    });
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await killDuringKernelBlock(home, first, () => blocksDir().length >= 2);
     const kept = new Map(blocksDir().map((f) => [f, fs.statSync(path.join(home.file('kernels'), f)).mtimeMs]));
 
     const replacement = lab.spawn(home, ['worker']);

@@ -112,6 +112,43 @@ export class Lab {
   }
 }
 
+/** A training long enough to be killed between its first checkpoint (step 300) and its end (~10 s). */
+export const RECOVERY_TRAINING_SPEC = `
+name: recovery-training
+dataset: { name: mnist, train: 256, test: 100, seed: 4 }
+architectures:
+  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite: { width: 512, optimizer: { lr: 10 }, batch: 32, steps: 3000 }
+`;
+
+/** A CNN-GAP kernel in 9 blocks of 40 rows (launch with --kernel-block 40), each a second or so. */
+export const RECOVERY_KERNEL_SPEC = `
+name: recovery-kernel
+dataset: { name: synthetic, train: 120, test: 40, seed: 2, shape: [12, 12, 3], classes: 4 }
+architectures:
+  - { kind: cnn, readout: gap, depth: 2, filter: [3, 3], padding: SAME, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+infinite: { kernels: [nngp, ntk], diag_reg: 1e-3 }
+`;
+
+/**
+ * SIGKILLs `worker` once `ready()` holds and a kernel block is in progress: the worker is frozen (SIGSTOP)
+ * to look, so it is never killed in the gap between two blocks. Returns the lost block's attempt subject.
+ */
+export async function killDuringKernelBlock(home: Home, worker: NtkProcess, ready: () => boolean): Promise<string> {
+  const openBlock = () =>
+    home.withStore((s) => s.db.selectFrom('attempts').select('subject').where('activity', '=', 'computeKernelBlockArtifacts').where('outcome', 'is', null).executeTakeFirst());
+  const lost = await waitFor('a kernel block in progress', 180, async () => {
+    if (!ready()) return undefined;
+    worker.child.kill('SIGSTOP');
+    const open = await openBlock();
+    if (!open) worker.child.kill('SIGCONT');
+    return open?.subject;
+  });
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  return lost;
+}
+
 /** Polls `check` every `everyMs` until it returns a value (not undefined/false) or `seconds` pass. */
 export async function waitFor<T>(what: string, seconds: number, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 100): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
