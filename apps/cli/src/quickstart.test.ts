@@ -84,5 +84,8 @@ describe('quickstart path on the embedded Temporal server', async () => {
     const r = ntk(['sweep', 'run', spec, '--no-progress'], env);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(ntk(['results', sweepId, '--format', 'json'], env).stdout), before);
+    const resume = ntk(['sweep', 'resume', 'quickstart-tiny'], env);
+    assert.equal(resume.status, 0, resume.stderr);
+    assert.match(resume.stderr, /all 4 trials are finished; nothing to resume/);
   });
 });

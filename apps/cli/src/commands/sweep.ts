@@ -167,7 +167,14 @@ export function sweepCommands(): Command {
     .action((ref: string, opts: { concurrency?: number }) =>
       withSweeps(true, async (sweeps) => {
         const sweep = await findSweep(sweeps.store, ref);
-        if ((await workflowState(sweeps, sweep.id)) === 'running') {
+        const counts = await sweeps.store.countTrials(sweep.id);
+        const trials = Object.values(counts).reduce((a, b) => a + b, 0);
+        const running = (await workflowState(sweeps, sweep.id)) === 'running';
+        if (!running && trials > 0 && counts.completed + counts.diverged === trials) {
+          log(`sweep ${sweep.id}: all ${trials} trials are finished; nothing to resume`);
+          return;
+        }
+        if (running) {
           await sweepHandle(sweeps, sweep.id).signal(resumeSignal);
           if (opts.concurrency) await sweepHandle(sweeps, sweep.id).signal(setConcurrencySignal, opts.concurrency);
           log(`sweep ${sweep.id} is running; unpaused it`);
