@@ -97,9 +97,13 @@ describe('attempts: one row per activity attempt', () => {
 
   it('finds a sweep by id, unique prefix or name, and deletes its rows', async () => {
     await store.saveSweep({ id: 'sw-2', name: 'sw', spec: {} });
-    assert.equal('sweep' in (await store.findSweep('sw')) && (await store.findSweep('sw') as { sweep: { id: string } }).sweep.id, 'sw');
-    assert.deepEqual(await store.findSweep('sw-'), { sweep: (await store.findSweep('sw-2') as { sweep: unknown }).sweep });
-    assert.deepEqual(await store.findSweep('nope'), { candidates: [] });
+    const found = async (ref: string) => {
+      const match = await store.findSweep(ref);
+      return 'sweep' in match ? match.sweep.id : match.candidates;
+    };
+    assert.equal(await found('sw'), 'sw', 'an exact id wins over a name');
+    assert.equal(await found('sw-'), 'sw-2', 'a unique id prefix');
+    assert.deepEqual(await found('nope'), []);
     const { trialIds } = await store.deleteSweep('sw');
     assert.deepEqual(trialIds, ['t']);
     assert.equal(await store.getTrialOutcome('t'), undefined);

@@ -20,25 +20,25 @@ export function kernelCommands(): Command[] {
     .requiredOption('--out <dir>', 'output directory: writes <dir>/nngp.npy and/or <dir>/ntk.npy (n1 × n2)')
     .addHelpText('after', example('ntk kernel --arch arch.json --x1 train.npy --x2 test.npy --get nngp,ntk --out kernels/'))
     .action(async (opts: { arch: string; x1: string; x2?: string; get: ('nngp' | 'ntk')[]; precision: Precision; backend: BackendPreference; out: string }) => {
-    checkOutPath(opts.out, 'directory');
-    const arch = readArchitecture(opts.arch);
-    const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
-    const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
-    const inputShape = checkInputShapes(arch, second ? [first, second] : [first]);
-    const x1 = first.matrix;
-    const x2 = second?.matrix;
-    if (x2 && x2.cols !== x1.cols) throw new UsageError(`--x2 has ${x2.cols} features per input but --x1 has ${x1.cols}`);
-    let kernels: Kernels;
-    if (opts.precision === 'float32') {
-      const backend = await initBackend(opts.backend);
-      kernels = await computeKernelBlockFloat32(arch, x1, x2, [0, x1.rows], [0, (x2 ?? x1).rows], opts.get, { inputShape });
-      console.error(`float32 kernels on tfjs ${backend}`);
-    } else {
-      kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
-    }
-    for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!, opts.precision);
-    console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows}, ${opts.precision})`);
-  });
+      checkOutPath(opts.out, 'directory');
+      const arch = readArchitecture(opts.arch);
+      const first = { option: '--x1', ...readInputs(opts.x1, '--x1') };
+      const second = opts.x2 ? { option: '--x2', ...readInputs(opts.x2, '--x2') } : undefined;
+      const inputShape = checkInputShapes(arch, second ? [first, second] : [first]);
+      const x1 = first.matrix;
+      const x2 = second?.matrix;
+      if (x2 && x2.cols !== x1.cols) throw new UsageError(`--x2 has ${x2.cols} features per input but --x1 has ${x1.cols}`);
+      let kernels: Kernels;
+      if (opts.precision === 'float32') {
+        const backend = await initBackend(opts.backend);
+        kernels = await computeKernelBlockFloat32(arch, x1, x2, [0, x1.rows], [0, (x2 ?? x1).rows], opts.get, { inputShape });
+        console.error(`float32 kernels on tfjs ${backend}`);
+      } else {
+        kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
+      }
+      for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!, opts.precision);
+      console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows}, ${opts.precision})`);
+    });
 
   const predict = new Command('predict')
     .description('kernel regression: test predictions of the infinite-width network trained on (train-x, train-y)')
@@ -52,21 +52,21 @@ export function kernelCommands(): Command[] {
     .requiredOption('--out <file>', 'output .npy of shape (m, k)')
     .addHelpText('after', example('ntk predict --arch arch.json --train-x x.npy --train-y y.npy --test-x t.npy --kernel ntk --diag-reg 1e-3 --time inf --out pred.npy'))
     .action((opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
-    checkOutPath(opts.out, 'file');
-    const arch = readArchitecture(opts.arch);
-    const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
-    const yTrain = readInputMatrix(opts.trainY, '--train-y');
-    const test = { option: '--test-x', ...readInputs(opts.testX, '--test-x') };
-    const inputShape = checkInputShapes(arch, [train, test]);
-    const [xTrain, xTest] = [train.matrix, test.matrix];
-    if (yTrain.rows !== xTrain.rows) throw new UsageError(`--train-y has ${yTrain.rows} rows but --train-x has ${xTrain.rows}`);
-    if (xTest.cols !== xTrain.cols) throw new UsageError(`--test-x has ${xTest.cols} features per input but --train-x has ${xTrain.cols}`);
-    const kTrainTrain = computeKernels(arch, xTrain, undefined, [opts.kernel], { inputShape })[opts.kernel]!;
-    const kTestTrain = computeKernels(arch, xTest, xTrain, [opts.kernel], { inputShape })[opts.kernel]!;
-    const [prediction] = kernelRegression({ kTrainTrain, kTestTrain, yTrain, diagReg: opts.diagReg, times: [opts.time] });
-    writeMatrix(opts.out, prediction!);
-    console.error(`wrote ${opts.out} (${prediction!.rows} × ${prediction!.cols})`);
-  });
+      checkOutPath(opts.out, 'file');
+      const arch = readArchitecture(opts.arch);
+      const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
+      const yTrain = readInputMatrix(opts.trainY, '--train-y');
+      const test = { option: '--test-x', ...readInputs(opts.testX, '--test-x') };
+      const inputShape = checkInputShapes(arch, [train, test]);
+      const [xTrain, xTest] = [train.matrix, test.matrix];
+      if (yTrain.rows !== xTrain.rows) throw new UsageError(`--train-y has ${yTrain.rows} rows but --train-x has ${xTrain.rows}`);
+      if (xTest.cols !== xTrain.cols) throw new UsageError(`--test-x has ${xTest.cols} features per input but --train-x has ${xTrain.cols}`);
+      const kTrainTrain = computeKernels(arch, xTrain, undefined, [opts.kernel], { inputShape })[opts.kernel]!;
+      const kTestTrain = computeKernels(arch, xTest, xTrain, [opts.kernel], { inputShape })[opts.kernel]!;
+      const [prediction] = kernelRegression({ kTrainTrain, kTestTrain, yTrain, diagReg: opts.diagReg, times: [opts.time] });
+      writeMatrix(opts.out, prediction!);
+      console.error(`wrote ${opts.out} (${prediction!.rows} × ${prediction!.cols})`);
+    });
 
   return [kernel, predict];
 }
