@@ -5,3 +5,4 @@ export * from './trials.ts';
 export * from './validate.ts';
 export * from './random.ts';
 export * from './schedule.ts';
+export * from './fields.ts';
