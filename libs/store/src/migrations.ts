@@ -99,4 +99,17 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sweeps').addColumn('options_json', 'text').execute();
     },
   },
+  // Per-trial series (a training's learning curve, an ensemble's accuracy by size) as one row each:
+  // columns of numbers in JSON, compact next to a row per point, and read whole by whoever plots them.
+  '0004_curves': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('curves')
+        .addColumn('trial_id', 'text', (c) => c.notNull().references('trials.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('data_json', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('curves_pk', ['trial_id', 'name'])
+        .execute();
+    },
+  },
 };

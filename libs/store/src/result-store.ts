@@ -22,9 +22,14 @@ export interface Metric {
   step?: number;
 }
 
+/** Named columns of equal length: { step: [...], test_accuracy: [...] }. */
+export type Curve = Record<string, number[]>;
+
 export interface TrialOutcome {
   status: 'completed' | 'diverged';
   metrics: Metric[];
+  /** Series by name: `learning` (by step), `ensemble` (by ensemble size). */
+  curves?: Record<string, Curve>;
   backend?: string;
   durationMs?: number;
 }
@@ -345,6 +350,14 @@ export class ResultStore {
       const t = now();
       if (attemptId) await tx.updateTable('attempts').set({ outcome: outcome.status, finished_at: t }).where('id', '=', attemptId).execute();
       await tx.deleteFrom('metrics').where('trial_id', '=', trialId).execute();
+      await tx.deleteFrom('curves').where('trial_id', '=', trialId).execute();
+      const curves = Object.entries(outcome.curves ?? {});
+      if (curves.length > 0) {
+        await tx
+          .insertInto('curves')
+          .values(curves.map(([name, curve]) => ({ trial_id: trialId, name, data_json: JSON.stringify(curve) })))
+          .execute();
+      }
       if (outcome.metrics.length > 0) {
         await tx
           .insertInto('metrics')
@@ -361,12 +374,36 @@ export class ResultStore {
     });
   }
 
+  /** Adds or replaces some of a trial's metrics, keeping the others (metrics computed after the trial, such as agreement). */
+  async recordMetrics(trialId: string, metrics: Metric[]): Promise<void> {
+    if (metrics.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      for (const m of metrics) {
+        const step = m.step ?? 0;
+        await tx.deleteFrom('metrics').where('trial_id', '=', trialId).where('split', '=', m.split).where('name', '=', m.name).execute();
+        await tx.insertInto('metrics').values({ trial_id: trialId, split: m.split, name: m.name, step, value: m.value }).execute();
+      }
+    });
+  }
+
+  /** The stored series of each trial among `trialIds` (trials without any are absent). */
+  async trialCurves(trialIds: string[]): Promise<Map<string, Record<string, Curve>>> {
+    const curves = new Map<string, Record<string, Curve>>();
+    for (const chunk of chunks(trialIds, 500)) {
+      for (const row of await this.db.selectFrom('curves').selectAll().where('trial_id', 'in', chunk).execute()) {
+        curves.set(row.trial_id, { ...curves.get(row.trial_id), [row.name]: JSON.parse(row.data_json) as Curve });
+      }
+    }
+    return curves;
+  }
+
   /** A finished trial's stored outcome (a retried attempt returns it rather than computing again). */
   async getTrialOutcome(trialId: string): Promise<TrialOutcome | undefined> {
     const trial = await this.db.selectFrom('trials').select(['status', 'backend', 'duration_ms']).where('id', '=', trialId).executeTakeFirst();
     if (!trial || (trial.status !== 'completed' && trial.status !== 'diverged')) return undefined;
     const metrics = await this.db.selectFrom('metrics').select(['split', 'name', 'step', 'value']).where('trial_id', '=', trialId).execute();
-    return { status: trial.status, metrics, backend: trial.backend ?? undefined, durationMs: trial.duration_ms ?? undefined };
+    const curves = (await this.trialCurves([trialId])).get(trialId);
+    return { status: trial.status, metrics, ...(curves && { curves }), backend: trial.backend ?? undefined, durationMs: trial.duration_ms ?? undefined };
   }
 
   /** Marks the trials among `trialIds` that have no result failed (a group's finished members keep theirs). */
@@ -410,6 +447,7 @@ export class ResultStore {
       for (const ids of chunks(orphans, 500)) {
         for (const t of await tx.selectFrom('trials').select('kernel_keys').where('id', 'in', ids).execute()) for (const k of parseKeys(t.kernel_keys) ?? []) kernelKeys.add(k);
         await tx.deleteFrom('metrics').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('curves').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('attempts').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('trials').where('id', 'in', ids).execute();
       }

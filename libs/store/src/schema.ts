@@ -45,6 +45,13 @@ export interface MetricsTable {
   value: number;
 }
 
+/** A trial's series: `data_json` is columns of equal length, e.g. { "step": [...], "test_accuracy": [...] }. */
+export interface CurvesTable {
+  trial_id: string;
+  name: string;
+  data_json: string;
+}
+
 export interface ArtifactsTable {
   key: string;
   sha256: string;
@@ -95,5 +102,6 @@ export interface Database {
   trials: TrialsTable;
   sweep_trials: SweepTrialsTable;
   metrics: MetricsTable;
+  curves: CurvesTable;
   artifacts: ArtifactsTable;
 }

@@ -34,6 +34,20 @@ describe('result store (SQLite file)', () => {
     assert.deepEqual(await store.countTrials('s1'), { pending: 2, running: 0, completed: 1, diverged: 0, failed: 0 });
   });
 
+  it('stores curves with the outcome, and later metrics beside the outcome\'s without replacing them', async () => {
+    await store.saveSweep({ id: 's-curves', name: 'curves', spec: {} });
+    await store.registerTrials('s-curves', [{ id: 'd', kind: 'finite', config: { id: 'd' } }]);
+    const learning = { step: [0, 5, 10], test_accuracy: [0.1, 0.6, 0.9] };
+    const attempt = await store.beginAttempt(attemptOf('d', 1));
+    await store.recordTrialOutcome('d', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], curves: { learning } }, attempt);
+    await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.05 }]);
+    await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.04 }]);
+    assert.deepEqual((await store.trialCurves(['a', 'd'])).get('d'), { learning });
+    assert.equal((await store.trialCurves(['a'])).has('a'), false);
+    assert.deepEqual((await store.sweepResults('s-curves'))[0]!.metrics, { test_accuracy: 0.9, test_rmse_to_ntk: 0.04 });
+    assert.deepEqual((await store.getTrialOutcome('d'))!.curves, { learning });
+  });
+
   it('pages unfinished trials by position', async () => {
     const page = await store.listUnfinishedTrials('s1', 1, 10);
     assert.deepEqual(page.map((t) => t.trialId), ['c']);
