@@ -59,7 +59,7 @@ describe('result store (SQLite file)', () => {
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
     const rows = await store.sweepResults('s1');
     assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
-    const [sweep] = await store.listSweeps();
+    const sweep = (await store.listSweeps()).find((s) => s.id === 's1');
     assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
   });
 });
