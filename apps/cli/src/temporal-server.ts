@@ -2,6 +2,7 @@
 // under NTK_HOME, so workflows survive a server restart. One server per NTK_HOME.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
@@ -26,6 +27,8 @@ export interface ServerState {
   address: string;
   dbFile: string;
   logFile: string;
+  /** The dev server's web UI (absent in the state of a server started by an ntk that ran it headless). */
+  uiUrl?: string;
 }
 
 function stateFile(home: string) {
@@ -69,8 +72,47 @@ export async function serverStatus(home: string): Promise<(ServerState & { healt
   return { ...state, healthy: await answers(state.address) };
 }
 
+/** Whether nothing listens on 127.0.0.1:`port` yet. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A port the OS says is free now. */
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The web UI's port: the one asked for, else Temporal's own default (gRPC port + 1000) when it is free,
+ * else any free port — a dev server must not fail to start because another one's UI holds the default.
+ */
+async function chooseUiPort(grpcPort: number, asked: number | undefined): Promise<number> {
+  if (asked !== undefined) {
+    if (!(await portIsFree(asked))) throw new Error(`the Temporal web UI port ${asked} is taken: choose another with --ui-port or NTK_TEMPORAL_UI_PORT`);
+    return asked;
+  }
+  const preferred = grpcPort + 1000;
+  return preferred <= 65535 && (await portIsFree(preferred)) ? preferred : anyFreePort();
+}
+
+function uiPortFromEnv(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`NTK_TEMPORAL_UI_PORT=${value}: expected a port number from 1 to 65535`);
+  return port;
+}
+
 /** Starts the dev server for this NTK_HOME, or returns the one already running. */
-export async function startServer(home: string, options: { port?: number; log?: (line: string) => void } = {}): Promise<ServerState> {
+export async function startServer(home: string, options: { port?: number; uiPort?: number; log?: (line: string) => void } = {}): Promise<ServerState> {
   const running = await serverStatus(home);
   if (running?.healthy) return running;
   if (running) throw new Error(`Temporal dev server pid ${running.pid} is running but not answering on ${running.address}; see ${running.logFile} or run \`ntk server stop\``);
@@ -85,16 +127,19 @@ export async function startServer(home: string, options: { port?: number; log?: 
   const logFile = path.join(home, 'temporal.log');
   const log = fs.openSync(logFile, 'a');
   const cli = findTemporalCli();
-  options.log?.(`starting Temporal dev server on ${address} (state in ${dbFile})`);
+  const uiPort = await chooseUiPort(port, options.uiPort ?? uiPortFromEnv(process.env.NTK_TEMPORAL_UI_PORT));
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  options.log?.(`starting Temporal dev server on ${address}, web UI ${uiUrl} (state in ${dbFile})`);
+  // The UI binds 127.0.0.1 like the server: it can signal and terminate workflows, so it is not for the network.
   const child = spawn(
     cli,
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'warn'],
+    ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-ip', '127.0.0.1', '--ui-port', String(uiPort), '--db-filename', dbFile, '--log-level', 'warn'],
     { detached: true, stdio: ['ignore', log, log] },
   );
   child.unref();
   fs.closeSync(log);
   if (!child.pid) throw new Error(`could not start ${cli}`);
-  const state: ServerState = { pid: child.pid, address, dbFile, logFile };
+  const state: ServerState = { pid: child.pid, address, dbFile, logFile, uiUrl };
   fs.writeFileSync(stateFile(home), JSON.stringify(state, null, 2));
 
   const deadline = Date.now() + 60_000;
