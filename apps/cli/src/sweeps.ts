@@ -64,6 +64,8 @@ export async function openSweeps(options: { start: boolean; log?: (line: string)
   }
 }
 export type Sweeps = Awaited<ReturnType<typeof openSweeps>>;
+/** What reading a sweep's state in Temporal needs: the store's id and a client, when a server answers. */
+export type TemporalView = Pick<Sweeps, 'storeId' | 'client' | 'requireClient'>;
 
 /** The sweep a user names: its id, a unique id prefix, or its name (the newest sweep of that name). */
 export async function findSweep(store: ResultStore, ref: string) {
@@ -73,12 +75,12 @@ export async function findSweep(store: ResultStore, ref: string) {
   throw new UsageError(`no sweep "${ref}" in this store: \`ntk sweep list\` shows the known ones`);
 }
 
-export function sweepHandle(sweeps: Sweeps, sweepId: string): WorkflowHandle<typeof sweepWorkflow> {
+export function sweepHandle(sweeps: TemporalView, sweepId: string): WorkflowHandle<typeof sweepWorkflow> {
   return sweeps.requireClient().workflow.getHandle(workflowIds.sweep(sweeps.storeId, sweepId));
 }
 
 /** The sweep workflow's state in Temporal: running, completed, failed, cancelled, terminated, … or none. */
-export async function workflowState(sweeps: Sweeps, sweepId: string): Promise<string> {
+export async function workflowState(sweeps: TemporalView, sweepId: string): Promise<string> {
   try {
     const { status } = await sweepHandle(sweeps, sweepId).describe();
     return status.name.toLowerCase().replace('continued_as_new', 'running');
@@ -89,12 +91,22 @@ export async function workflowState(sweeps: Sweeps, sweepId: string): Promise<st
 }
 
 /** Whether any worker has polled this store's cpu queue in the last minute (workflows run there). */
-export async function workersServing(sweeps: Sweeps): Promise<boolean> {
+export async function workersServing(sweeps: TemporalView): Promise<boolean> {
   const response = await sweeps.requireClient().workflowService.describeTaskQueue({
     namespace: namespace(),
     taskQueue: { name: taskQueue(sweeps.storeId, 'cpu') },
   });
   return (response.pollers ?? []).length > 0;
+}
+
+/** The store's status of a sweep checked against Temporal: a running sweep whose workflow ended, or that no worker serves, says so. */
+export async function reconciledStatus(sweeps: TemporalView, sweepId: string, stored: string): Promise<string> {
+  if (stored !== 'running') return stored;
+  if (!sweeps.client) return 'running? (Temporal server not running)';
+  const state = await workflowState(sweeps, sweepId).catch(() => 'unknown');
+  if (state === 'none') return 'stopped (resumable)';
+  if (state !== 'running') return `${state} (resumable)`;
+  return (await workersServing(sweeps)) ? 'running' : 'running (no workers)';
 }
 
 /**

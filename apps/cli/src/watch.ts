@@ -3,7 +3,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { workflowIds, progressQuery, type SweepProgress } from '@ntk/workflows';
 import cliProgress from 'cli-progress';
-import { sweepHandle, type Sweeps } from './sweeps.ts';
+import { sweepHandle, type Sweeps, type TemporalView } from './sweeps.ts';
 
 /** A training's last heartbeat (see trainFiniteTrial). */
 export interface TrainingProgress {
@@ -15,7 +15,7 @@ export interface TrainingProgress {
 }
 
 /** The last heartbeat of each running training (by trial id), from its TrialWorkflow's pending activity. */
-async function trainingProgress(sweeps: Sweeps, trialWorkflows: string[]): Promise<Map<string, TrainingProgress>> {
+export async function trainingProgress(sweeps: TemporalView, trialWorkflows: string[]): Promise<Map<string, TrainingProgress>> {
   const client = sweeps.requireClient();
   const found = new Map<string, TrainingProgress>();
   const prefix = workflowIds.trial(sweeps.storeId, '');

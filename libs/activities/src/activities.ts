@@ -19,7 +19,7 @@ import {
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
-import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome, TrialStatus } from '@ntk/store';
+import { artifactKeys, type ArtifactStore, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
 export interface ActivityContext {
@@ -31,7 +31,7 @@ export interface ActivityContext {
 
 const KERNEL_KINDS = ['nngp', 'ntk'] as const;
 const KERNEL_PARTS = ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train'] as const;
-const kernelArtifactKey = (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`;
+const kernelArtifactKey = artifactKeys.kernelMatrix;
 
 /** One block of a kernel: which matrix, and which tile of it at which block size. */
 export interface KernelBlockRef extends KernelTile {
@@ -171,7 +171,7 @@ export function createActivities(ctx: ActivityContext) {
         const config = await ctx.store.getTrialConfig<FiniteTrialConfig>(trialId);
         const backend = await initBackend(ctx.backend ?? 'auto');
         const data = datasets.get(config.dataset);
-        const checkpointKey = `checkpoints/${trialId}.ckpt`;
+        const checkpointKey = artifactKeys.checkpoint(trialId);
         const resumeFrom = ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined;
         const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
         await ctx.store.updateAttempt(attempt.id, { backend, detail: { resumedFrom: resumeFrom ? resumedAt : null } });
@@ -313,7 +313,7 @@ export function createActivities(ctx: ActivityContext) {
     const members = trialKernels(row).map(({ key }) => ({ trainTrain: file(key, 'train_train'), testTrain: file(key, 'test_train') }));
     const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time }), Context.current().cancellationSignal);
     const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved };
-    await storeArray(`predictions/${trialId}.npy`, prediction);
+    await storeArray(artifactKeys.prediction(trialId), prediction);
     const outcome: TrialOutcome = {
       status: 'completed',
       metrics: [

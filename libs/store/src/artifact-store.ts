@@ -14,6 +14,15 @@ export interface StoredArtifact {
   bytes: number;
 }
 
+/** The keys of a trial's artifacts, one definition for the activities that write them and the tools that show them. */
+export const artifactKeys = {
+  prediction: (trialId: string) => `predictions/${trialId}.npy`,
+  checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
+  /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
+  kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,
+  kernelDir: (kernelKey: string) => `kernels/${kernelKey}/`,
+};
+
 export class ArtifactStore {
   constructor(readonly root: string) {}
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, sql, SqliteDialect, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations.ts';
-import type { AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialStatus } from './schema.ts';
+import type { ArtifactsTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialStatus } from './schema.ts';
 
 export interface TrialRecord {
   id: string;
@@ -72,6 +72,7 @@ export interface AttemptStart {
 }
 
 export type AttemptRow = AttemptsTable;
+export type StoredArtifactRow = ArtifactsTable;
 
 /** A sweep named by a user: its id, a unique prefix of it, or its name (the newest sweep of that name). */
 export type SweepMatch = { sweep: { id: string; name: string; status: SweepStatus; created_at: string } } | { candidates: string[] };
@@ -341,6 +342,35 @@ export class ResultStore {
       .execute();
   }
 
+  /** Every attempt of one trial, oldest first. */
+  async trialAttempts(trialId: string): Promise<AttemptRow[]> {
+    return this.db.selectFrom('attempts').selectAll().where('trial_id', '=', trialId).orderBy('started_at').execute();
+  }
+
+  /** One trial as stored: its row, every metric (each step), and the sweeps that hold it; undefined when unknown. */
+  async getTrial(trialId: string) {
+    const t = await this.db.selectFrom('trials').selectAll().where('id', '=', trialId).executeTakeFirst();
+    if (!t) return undefined;
+    const metrics = await this.db.selectFrom('metrics').select(['split', 'name', 'step', 'value']).where('trial_id', '=', trialId).orderBy('split').orderBy('name').orderBy('step').execute();
+    const sweeps = await this.db.selectFrom('sweep_trials').select('sweep_id').where('trial_id', '=', trialId).execute();
+    return {
+      id: t.id,
+      kind: t.kind,
+      config: JSON.parse(t.config_json),
+      kernelKeys: parseKeys(t.kernel_keys),
+      status: t.status,
+      attempts: t.attempts,
+      error: t.error,
+      worker: t.worker,
+      backend: t.backend,
+      startedAt: t.started_at,
+      finishedAt: t.finished_at,
+      durationMs: t.duration_ms,
+      metrics: metrics as Metric[],
+      sweepIds: sweeps.map((s) => s.sweep_id),
+    };
+  }
+
   /**
    * Replaces a trial's metrics and marks it finished, atomically with the attempt that produced it. Its
    * duration is the time its attempts spent, interrupted ones included.
@@ -507,6 +537,11 @@ export class ResultStore {
 
   async forgetArtifact(key: string): Promise<void> {
     await this.db.deleteFrom('artifacts').where('key', '=', key).execute();
+  }
+
+  /** The recorded artifacts whose key starts with `prefix`, by key. */
+  async artifactsUnder(prefix: string): Promise<StoredArtifactRow[]> {
+    return this.db.selectFrom('artifacts').selectAll().where(startsWith('key', prefix)).orderBy('key').execute();
   }
 
   /** Forgets every artifact whose key starts with `prefix` (a deleted kernel's blocks, say). */

@@ -14,7 +14,7 @@ import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts'
 import { checkBeforeLaunch, planSummary, renderPlanSummary } from '../preflight.ts';
 import { loadSpecFile } from '../spec-file.ts';
 import { renderTable } from '../table.ts';
-import { findSweep, installQuietRuntime, namespace, openSweeps, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
+import { findSweep, installQuietRuntime, namespace, openSweeps, reconciledStatus, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
 import { showProgress } from '../watch.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -258,16 +258,6 @@ async function signalSweep(ref: string, done: string, send: (handle: ReturnType<
     await send(sweepHandle(sweeps, id));
     log(`sweep ${id}: ${done}`);
   });
-}
-
-/** The store's status, corrected by Temporal: a sweep whose workflow ended or has no worker says so. */
-async function reconciledStatus(sweeps: Sweeps, sweepId: string, stored: string): Promise<string> {
-  if (stored !== 'running') return stored;
-  if (!sweeps.client) return 'running? (Temporal server not running)';
-  const state = await workflowState(sweeps, sweepId).catch(() => 'unknown');
-  if (state === 'none') return 'stopped (resumable)';
-  if (state !== 'running') return `${state} (resumable)`;
-  return (await workersServing(sweeps)) ? 'running' : 'running (no workers)';
 }
 
 async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
