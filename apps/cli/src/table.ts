@@ -7,7 +7,7 @@ export interface Column<R> {
   digits?: number;
 }
 
-function formatCell(cell: Cell, digits?: number): string {
+export function formatCell(cell: Cell, digits?: number): string {
   if (cell === null || cell === undefined) return '';
   if (typeof cell === 'number') return digits === undefined ? String(cell) : cell.toFixed(digits);
   return cell;

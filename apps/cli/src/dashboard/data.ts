@@ -1,0 +1,132 @@
+// The dashboard's data, one function per JSON endpoint; the pages render the same objects.
+import fs from 'node:fs';
+import { flattenTrialConfig, type FieldValue, type TrialConfig } from '@ntk/spec';
+import { artifactKeys, type ArtifactStore, type ResultStore, type TrialRow } from '@ntk/store';
+import { workflowIds } from '@ntk/workflows';
+import { trainingProgress, type TrainingProgress } from '../watch.ts';
+import { liveState, withTimeout, type RunningTrial, type TemporalLink, type WorkflowProgress } from './live.ts';
+
+export interface DashboardContext {
+  store: ResultStore;
+  artifacts: ArtifactStore;
+  temporal: TemporalLink;
+  /** The local dev server's web UI, when ntk runs it. */
+  temporalUiUrl?: () => Promise<string | undefined>;
+}
+
+/** A sweep or trial the store does not know: 404. */
+export class NotFound extends Error {
+  override name = 'NotFound';
+}
+
+export async function temporalInfo(ctx: DashboardContext) {
+  const view = await ctx.temporal.view();
+  return { address: ctx.temporal.address ?? null, reachable: view.client !== undefined, uiUrl: (await ctx.temporalUiUrl?.()) ?? null };
+}
+
+/** Trials of a sweep by status, with their sum. */
+async function trialCounts(store: ResultStore, sweepId: string) {
+  const counts = await store.countTrials(sweepId);
+  return { ...counts, total: Object.values(counts).reduce((a, b) => a + b, 0) };
+}
+export type TrialCounts = Awaited<ReturnType<typeof trialCounts>>;
+
+/** GET /api/sweeps: every sweep with its reconciled status, counts by status and, while it runs, its ETA. */
+export async function sweepList(ctx: DashboardContext) {
+  const rows = await ctx.store.listSweeps();
+  const sweeps = await Promise.all(
+    rows.map(async (r) => {
+      const { status, workflow } = await liveState(ctx.temporal, r.id, r.status);
+      return { id: r.id, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at, status, counts: await trialCounts(ctx.store, r.id), etaSeconds: workflow?.etaSeconds ?? null, paused: workflow?.paused ?? false };
+    }),
+  );
+  return { temporal: await temporalInfo(ctx), sweeps };
+}
+export type SweepSummary = Awaited<ReturnType<typeof sweepList>>['sweeps'][number];
+
+/** The sweep a URL names: its id, a unique id prefix, or its name (its newest sweep). */
+async function sweepNamed(store: ResultStore, ref: string) {
+  const match = await store.findSweep(ref);
+  if (!('sweep' in match)) {
+    throw new NotFound(match.candidates.length > 0 ? `"${ref}" matches several sweeps: ${match.candidates.join(', ')}` : `no sweep "${ref}" in this store`);
+  }
+  return (await store.getSweep(match.sweep.id))!;
+}
+
+/** GET /api/sweeps/:id: the sweep, its counts, and its live progress (the workflow's when it answers, else the store's). */
+export async function sweepDetail(ctx: DashboardContext, ref: string) {
+  const sweep = await sweepNamed(ctx.store, ref);
+  const counts = await trialCounts(ctx.store, sweep.id);
+  const { status, workflow } = await liveState(ctx.temporal, sweep.id, sweep.status);
+  const runningTrials: RunningTrial[] =
+    workflow?.runningTrials ?? (counts.running > 0 ? (await ctx.store.sweepResults(sweep.id)).filter((t) => t.status === 'running').map((t) => ({ id: t.id })) : []);
+  return {
+    sweep: { id: sweep.id, name: sweep.name, status, storedStatus: sweep.status, createdAt: sweep.created_at, updatedAt: sweep.updated_at, options: sweep.options ?? null, spec: sweep.spec },
+    counts,
+    /** null: the workflow does not run or does not answer; the counts are the store's. */
+    workflow: workflow satisfies WorkflowProgress | null,
+    runningTrials,
+  };
+}
+export type SweepDetail = Awaited<ReturnType<typeof sweepDetail>>;
+
+export type ResultRow = TrialRow & { fields: Record<string, FieldValue> };
+
+/** GET /api/sweeps/:id/results: every trial with its final metrics and its configuration as flat fields. */
+export async function sweepResults(ctx: DashboardContext, ref: string): Promise<{ sweepId: string; trials: ResultRow[] }> {
+  const sweep = await sweepNamed(ctx.store, ref);
+  const trials = (await ctx.store.sweepResults(sweep.id)).map((t) => ({ ...t, fields: flattenTrialConfig(t.config as TrialConfig) }));
+  return { sweepId: sweep.id, trials };
+}
+
+export interface TrialArtifact {
+  kind: 'prediction' | 'checkpoint' | 'kernel';
+  key: string;
+  /** Where the file is on this host. */
+  path: string;
+  bytes: number;
+}
+
+/** The trial's files that exist: its predictions, a training's checkpoint, an infinite trial's assembled kernels. */
+async function trialArtifacts(ctx: DashboardContext, trialId: string, kernelKeys: string[]): Promise<TrialArtifact[]> {
+  const kernelMatrices = await Promise.all(
+    // Assembled matrices only: a kernel's blocks sit one directory further down.
+    kernelKeys.map(async (k) => (await ctx.store.artifactsUnder(artifactKeys.kernelDir(k))).map((a) => a.key).filter((key) => !key.slice(artifactKeys.kernelDir(k).length).includes('/'))),
+  );
+  const candidates = [
+    { kind: 'prediction' as const, key: artifactKeys.prediction(trialId) },
+    { kind: 'checkpoint' as const, key: artifactKeys.checkpoint(trialId) },
+    ...kernelMatrices.flat().map((key) => ({ kind: 'kernel' as const, key })),
+  ];
+  return candidates.flatMap(({ kind, key }) => {
+    const file = ctx.artifacts.pathOf(key);
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    return stat?.isFile() ? [{ kind, key, path: file, bytes: stat.size }] : [];
+  });
+}
+
+/** GET /api/trials/:id: configuration, attempts, metrics, curves, errors, artifacts, and a running training's heartbeat. */
+export async function trialDetail(ctx: DashboardContext, trialId: string) {
+  const trial = await ctx.store.getTrial(trialId);
+  if (!trial) throw new NotFound(`no trial "${trialId}" in this store`);
+  // The task token is Temporal's handle on an attempt: no use to a reader, and a capability besides.
+  const attempts = (await ctx.store.trialAttempts(trialId)).map(({ task_token: _token, detail, ...a }) => ({ ...a, detail: detail ? (JSON.parse(detail) as unknown) : null }));
+  const curves = (await ctx.store.trialCurves([trialId])).get(trialId) ?? {};
+  return {
+    trial,
+    fields: flattenTrialConfig(trial.config as TrialConfig),
+    attempts,
+    curves,
+    artifacts: await trialArtifacts(ctx, trialId, trial.kernelKeys ?? []),
+    training: trial.status === 'running' ? await runningTraining(ctx, trialId) : null,
+  };
+}
+export type TrialDetail = Awaited<ReturnType<typeof trialDetail>>;
+
+/** A finite trial's last heartbeat (it runs as its own TrialWorkflow), when Temporal answers. */
+async function runningTraining(ctx: DashboardContext, trialId: string): Promise<TrainingProgress | null> {
+  const view = await ctx.temporal.view();
+  if (!view.client) return null;
+  const found = await withTimeout(trainingProgress(view, [workflowIds.trial(view.storeId, trialId)]), 'training heartbeat').catch(() => undefined);
+  return found?.get(trialId) ?? null;
+}
