@@ -82,6 +82,8 @@ async function answer(ctx: DashboardContext, port: number, request: http.Incomin
 
 export interface Dashboard {
   url: string;
+  /** The address the server is bound to, as the OS reports it. */
+  address: string;
   port: number;
   close(): Promise<void>;
 }
@@ -114,9 +116,11 @@ export async function startDashboard(ctx: DashboardContext, port: number = DEFAU
     );
     server.listen(port, DASHBOARD_HOST, () => resolve());
   });
-  bound = (server.address() as AddressInfo).port;
+  const { address, port: boundPort } = server.address() as AddressInfo;
+  bound = boundPort;
   return {
     url: `http://${DASHBOARD_HOST}:${bound}/`,
+    address,
     port: bound,
     close: () =>
       new Promise<void>((resolve) => {
