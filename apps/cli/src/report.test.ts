@@ -83,6 +83,11 @@ describe('report data', () => {
     for (const s of sections.filter((s) => !s.spec)) assert.match(s.note!, /^(No|Fewer)/, s.id);
   });
 
+  it('a live page reloads itself; a file does not', () => {
+    assert.match(renderReportHtml(data, { liveRefreshSeconds: 30 }), /<meta http-equiv="refresh" content="30">/);
+    assert.doesNotMatch(renderReportHtml(data), /http-equiv="refresh"/);
+  });
+
   it('meanStderr ignores non-finite values and leaves the error out for one value', () => {
     assert.deepEqual(meanStderr([0.5, NaN]), { n: 1, mean: 0.5, stderr: null, lo: null, hi: null });
     assert.equal(meanStderr([]), undefined);
@@ -117,7 +122,7 @@ describe('report page in headless Chromium, offline', () => {
     assert.equal(await page.getAttribute('body', 'data-charts-done'), `${expected.length}/${expected.length}`);
     for (const id of expected) {
       const chart = page.locator(`[data-chart="${id}"]`);
-      const marks = await chart.locator('svg .role-mark > path, svg .role-mark > line, svg .role-mark > g').count();
+      const marks = await chart.locator('svg g.role-mark > path, svg g.role-mark > line').count();
       assert.ok(marks > 0, `${id}: marks drawn in its SVG`);
       const colors = await distinctColors(page, await chart.locator('svg').first().screenshot());
       assert.ok(colors > 2, `${id}: its screenshot has ${colors} colour(s)`);
