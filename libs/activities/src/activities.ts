@@ -407,6 +407,8 @@ export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset
     yTrain: Float32Array.from(data.yTrain),
     xTest: Float32Array.from(data.xTest),
     yTest: Float32Array.from(data.yTest),
+    // The dataset's validation rows (dataset.validation): early stopping evaluates on them.
+    ...(data.nValidation > 0 && { xValidation: Float32Array.from(data.xValidation), yValidation: Float32Array.from(data.yValidation) }),
   };
 }
 
