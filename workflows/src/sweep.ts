@@ -5,6 +5,8 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -23,7 +25,7 @@ export const cancelSignal = defineSignal('cancel');
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
 const { planSweep } = proxyActivities<Activities>(PLANNING);
-const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKEEPING);
+const { listUnfinishedTrials, finishSweep, compareFiniteToInfinite } = proxyActivities<Activities>(BOOKKEEPING);
 
 /** Trials fetched from the store per page: the workflow holds ids, never the whole plan. */
 const PAGE_SIZE = 200;
@@ -124,6 +126,11 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   }
 
   await Promise.all([...running.values()].map((r) => r.done));
+  // Finite against infinite once every trial has finished (a patch: sweeps started before it replay without it).
+  // A comparison that fails costs its metrics, not the sweep's ending.
+  if (!progress.cancelled && patched('compare-finite-to-infinite')) {
+    await compareFiniteToInfinite(sweepId).catch((err: unknown) => log.warn(`compareFiniteToInfinite failed: ${String(err)}`));
+  }
   const status = progress.cancelled ? 'cancelled' : progress.failed > 0 ? 'failed' : 'completed';
   await CancellationScope.nonCancellable(() => finishSweep(sweepId, status));
   return { ...progress, running: 0, runningTrials: [], trialWorkflows: [], etaSeconds: 0 };

@@ -2,9 +2,9 @@
 // Each does one thing; all of them take ids and return small summaries, never matrices.
 import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
+import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
@@ -20,6 +20,7 @@ import {
   type TrialKernel,
 } from '@ntk/spec';
 import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome, TrialStatus } from '@ntk/store';
+import { matchInfiniteTrials } from './agreement.ts';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
 export interface ActivityContext {
@@ -149,6 +150,38 @@ export function createActivities(ctx: ActivityContext) {
 
     async finishSweep(sweepId: string, status: SweepStatus): Promise<void> {
       await ctx.store.setSweepStatus(sweepId, status);
+    },
+
+    /**
+     * How close each completed finite trial of the sweep came to its kernel predictors: for each kernel kind, the
+     * matching infinite trial (matchInfiniteTrials) and, on the test rows, the RMSE between the two models' outputs
+     * and the fraction of rows on which they predict the same class, recorded as test rmse_to_<kind> and
+     * agreement_to_<kind>. Idempotent (recomputed and replaced). Returns the trials compared.
+     */
+    async compareFiniteToInfinite(sweepId: string): Promise<{ compared: number }> {
+      const trials = await ctx.store.sweepResults(sweepId);
+      const predictions = new Map<string, Matrix>();
+      const predictionOf = (trialId: string) => {
+        const key = `predictions/${trialId}.npy`;
+        if (!predictions.has(trialId)) predictions.set(trialId, ndArrayToMatrix(ctx.artifacts.readArray(key)));
+        return predictions.get(trialId)!;
+      };
+      let compared = 0;
+      for (const finite of trials.filter((t) => t.kind === 'finite' && t.status === 'completed')) {
+        const matches = Object.entries(matchInfiniteTrials(finite, trials));
+        const metrics = matches.flatMap(([kind, infinite]): Metric[] => {
+          const [a, b] = [predictionOf(finite.id), predictionOf(infinite!.id)];
+          return [
+            { split: 'test', name: `rmse_to_${kind}`, value: outputRmse(a, b) },
+            { split: 'test', name: `agreement_to_${kind}`, value: classAgreement(a, b) },
+          ];
+        });
+        if (matches.length === 0) continue;
+        await ctx.store.recordMetrics(finite.id, metrics);
+        log.info(`compared finite trial ${finite.id} with ${matches.map(([kind, t]) => `${kind} ${t!.id}`).join(', ')}`);
+        compared++;
+      }
+      return { compared };
     },
 
     async recordTrialInterrupted(trialIds: string[]): Promise<void> {
