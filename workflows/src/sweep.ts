@@ -39,7 +39,8 @@ const TRIALS_PER_GROUP = 50;
 
 /**
  * SweepWorkflow(sweepId): plan (expansion written to the store), run unfinished trials through a
- * sliding window of child workflows, then record how it ended. A failed trial is recorded and the sweep
+ * sliding window of child workflows, compare the finite trials with their kernel predictors, then record how
+ * it ended. A failed trial is recorded and the sweep
  * goes on; a cancel stops launching and cancels the running trials (trainings checkpoint first).
  * Starting it again with the same id is a resume: finished trials are not listed again.
  */
