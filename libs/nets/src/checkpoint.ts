@@ -11,6 +11,8 @@ export interface FinishedMember {
   /** nTrain × outputs (validation rows included) and nTest × outputs, row-major. */
   trainOutputs: Float32Array;
   testOutputs: Float32Array;
+  /** nValidation × outputs, when the validation rows were given (TrainOptions.xValidation) for early stopping. */
+  validationOutputs?: Float32Array;
   /** With early stopping: the step whose parameters the outputs are of, their validation loss, and the step it stopped at if it stopped early. */
   bestStep?: number;
   validationLoss?: number;

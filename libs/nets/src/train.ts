@@ -23,13 +23,13 @@ export type WeightDecay =
 
 /**
  * Hold out the last ⌈validationFraction·n⌉ training rows, in an order shuffled by the trial's seed (the same for
- * every member), and evaluate each member's validation loss (the data loss, centered when centering) at step 0,
+ * every member), or use the given validation rows (TrainOptions.xValidation), and evaluate each member's validation loss (the data loss, centered when centering) at step 0,
  * every `every` steps and at the end. A member stops after `patience` evaluations without a new lowest loss and
  * ends with its parameters at the lowest.
  */
 export interface EarlyStopping {
-  /** In (0, 0.5]. */
-  validationFraction: number;
+  /** In (0, 0.5]; left out when TrainOptions.xValidation gives the validation rows. */
+  validationFraction?: number;
   patience: number;
   every: number;
 }
@@ -70,6 +70,13 @@ export interface TrainOptions {
   outputs: number;
   xTest: Float32Array;
   yTest: Float32Array;
+  /**
+   * The dataset's validation rows (nValidation × inputDim) and targets (nValidation × outputs), disjoint from
+   * the training rows; early stopping evaluates on them instead of holding out training rows. The same two
+   * fields serve learning curves (another change adds that use), hence the plain names.
+   */
+  xValidation?: Float32Array;
+  yValidation?: Float32Array;
   /** Default none. */
   earlyStopping?: EarlyStopping;
   /** Receives each validation loss of early stopping; training waits for it. */
@@ -132,8 +139,11 @@ interface Run {
   nTrain: number;
   /** The rows batches are drawn from: all training rows, or those outside the validation split. */
   fitRows: Int32Array;
-  /** Early stopping's settings with its held-out rows, their inputs on the device and their targets. */
-  validation: (EarlyStopping & { rows: Int32Array; x: tf.Tensor; y: Float32Array }) | undefined;
+  /**
+   * Early stopping's settings with its validation rows' inputs on the device and their targets; `rows` are the
+   * held-out training rows, absent when the validation rows are given (xValidation).
+   */
+  validation: (EarlyStopping & { rows?: Int32Array; x: tf.Tensor; y: Float32Array }) | undefined;
   /** The training rows, followed by their mirror images when flipping (rows n … 2n − 1). */
   xTrain: tf.Tensor;
   yTrain: tf.Tensor2D;
@@ -149,6 +159,8 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
   const nTest = rowCount(options.xTest, inputDim, 'xTest');
   checkRows(options.yTrain, nTrain, outputs, 'yTrain');
   checkRows(options.yTest, nTest, outputs, 'yTest');
+  const nValidation = options.xValidation ? rowCount(options.xValidation, inputDim, 'xValidation') : 0;
+  if (options.xValidation || options.yValidation) checkRows(options.yValidation ?? new Float32Array(0), nValidation, outputs, 'yValidation');
   checkCount(steps, 0, 'steps');
   checkCount(options.batchSize, 1, 'batchSize');
   checkCount(options.ensembleSize ?? 1, 1, 'ensembleSize');
@@ -160,12 +172,12 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     throw new RangeError(`flip augmentation needs image rows: inputShape [H, W, C], got ${options.inputShape ? `[${options.inputShape.join(', ')}]` : 'none'}`);
   }
   const decay = decayPerStep(options.weightDecay ?? { kind: 'none' }, steps);
-  const split = options.earlyStopping && validationSplit(options.earlyStopping, nTrain, options.seed);
+  const split = options.earlyStopping && validationSplit(options.earlyStopping, nTrain, options.seed, nValidation);
   const fitRows = split?.fitRows ?? Int32Array.from({ length: nTrain }, (_, i) => i);
 
   const backend = backendName() ?? (await initBackend());
   ensureGradients();
-  const config = trajectoryConfig(options, nTrain, nTest, split?.settings);
+  const config = { ...trajectoryConfig(options, nTrain, nTest, split?.settings), ...(nValidation > 0 && { nValidation }) };
   const resume = options.resumeFrom;
   if (resume) checkResumable(resume, config);
   const { lr, etaMax } = resume ?? (await learningRate(options, split ? rowsOf(options.xTrain, fitRows, inputDim) : options.xTrain));
@@ -180,12 +192,9 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     flipping: options.flipAugmentation ?? false,
     nTrain,
     fitRows,
-    validation: split && {
-      ...split.settings,
-      rows: split.validationRows,
-      x: tf.gather(xTrain, split.validationRows),
-      y: rowsOf(options.yTrain, split.validationRows, outputs),
-    },
+    validation: split && (split.validationRows
+      ? { ...split.settings, rows: split.validationRows, x: tf.gather(xTrain, split.validationRows), y: rowsOf(options.yTrain, split.validationRows, outputs) }
+      : { ...split.settings, x: tf.tensor(options.xValidation!, [nValidation, ...shape]), y: options.yValidation! }),
     xTrain,
     yTrain: tf.tensor2d(options.yTrain, [nTrain, outputs]),
     xTest: tf.tensor(options.xTest, [nTest, ...shape]),
@@ -257,7 +266,7 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   try {
     if (options.centering) {
       const train = predict(arch, initial, run.xTrain);
-      const validationRows = validation && rowsOf(train, validation.rows, outputs);
+      const validationRows = validation && (validation.rows ? rowsOf(train, validation.rows, outputs) : predict(arch, initial, validation.x));
       reference = { train: tf.tensor2d(train, [train.length / outputs, outputs]), test: predict(arch, initial, run.xTest), validation: validationRows };
     }
     if (current) {
@@ -322,17 +331,23 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   }
 }
 
-/** The member's outputs on the (unflipped) training rows and the test rows, centered when a reference is given. */
+/**
+ * The member's outputs on the (unflipped) training rows and the test rows, and on given validation rows (held-out
+ * training rows are among the training rows), centered when a reference is given.
+ */
 function memberOutputs(run: Run, params: NetworkParams, reference: Reference | undefined): FinishedMember {
   const { arch } = run.options;
   const trainOutputs = predict(arch, params, run.xTrain, run.nTrain);
   const testOutputs = predict(arch, params, run.xTest);
+  const given = run.validation && !run.validation.rows ? run.validation : undefined;
+  const validationOutputs = given && predict(arch, params, given.x);
   if (reference) {
     const train = reference.train.dataSync();
     for (let i = 0; i < trainOutputs.length; i++) trainOutputs[i] -= train[i]!;
     for (let i = 0; i < testOutputs.length; i++) testOutputs[i] -= reference.test[i]!;
+    if (validationOutputs) for (let i = 0; i < validationOutputs.length; i++) validationOutputs[i] -= reference.validation![i]!;
   }
-  return { trainOutputs, testOutputs };
+  return { trainOutputs, testOutputs, ...(validationOutputs && { validationOutputs }) };
 }
 
 /** The data loss on the validation rows, of centered outputs when a reference is given. */
@@ -348,7 +363,7 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
   const { outputs, yTest } = options;
   const kind = options.loss ?? 'mse';
   // Training metrics are over the rows trained on.
-  const fitted = (trainOutputs: Float32Array) => (validation ? rowsOf(trainOutputs, fitRows, outputs) : trainOutputs);
+  const fitted = (trainOutputs: Float32Array) => (validation?.rows ? rowsOf(trainOutputs, fitRows, outputs) : trainOutputs);
   const fitTargets = fitted(options.yTrain);
   const metrics = (train: Float32Array, test: Float32Array) =>
     evaluationMetrics(kind, outputs, { predictions: fitted(train), targets: fitTargets }, { predictions: test, targets: yTest });
@@ -356,9 +371,16 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
   const testPredictions = meanOf(members.map((m) => m.testOutputs));
   return {
     ...metrics(trainPredictions, testPredictions),
-    ...(validation && { validationLoss: dataLossOf(kind, outputs, rowsOf(trainPredictions, validation.rows, outputs), validation.y) }),
+    ...(validation && {
+      validationLoss: dataLossOf(
+        kind,
+        outputs,
+        validation.rows ? rowsOf(trainPredictions, validation.rows, outputs) : meanOf(members.map((m) => m.validationOutputs!)),
+        validation.y,
+      ),
+    }),
     testPredictions,
-    members: members.map(({ trainOutputs, testOutputs, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
+    members: members.map(({ trainOutputs, testOutputs, validationOutputs: _validation, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
   };
 }
 
@@ -442,13 +464,25 @@ async function learningRate(options: TrainOptions, fitted: Float32Array): Promis
 
 /**
  * The rows to train on and the validation rows: the last ⌈validationFraction·n⌉ of a shuffle drawn from the
- * trial's seed, so every member holds out the same rows.
+ * trial's seed, so every member holds out the same rows; with `given` validation rows (xValidation), all
+ * training rows and none held out.
  */
-function validationSplit(settings: EarlyStopping, n: number, seed: number): { settings: EarlyStopping; fitRows: Int32Array; validationRows: Int32Array } {
+function validationSplit(
+  settings: EarlyStopping,
+  n: number,
+  seed: number,
+  given: number,
+): { settings: EarlyStopping; fitRows: Int32Array; validationRows?: Int32Array } {
   const { validationFraction, patience, every } = settings;
-  if (!(validationFraction > 0 && validationFraction <= 0.5)) throw new RangeError(`earlyStopping.validationFraction must be in (0, 0.5], got ${validationFraction}`);
   checkCount(patience, 1, 'earlyStopping.patience');
   checkCount(every, 1, 'earlyStopping.every');
+  if (given > 0) {
+    if (validationFraction !== undefined) throw new RangeError(`earlyStopping.validationFraction must be left out when xValidation gives the validation rows, got ${validationFraction}`);
+    return { settings: { patience, every }, fitRows: Int32Array.from({ length: n }, (_, i) => i) };
+  }
+  if (!(validationFraction !== undefined && validationFraction > 0 && validationFraction <= 0.5)) {
+    throw new RangeError(`earlyStopping.validationFraction must be in (0, 0.5], got ${validationFraction} (or give the validation rows as xValidation)`);
+  }
   if (n < 2) throw new RangeError('early stopping needs at least two training rows');
   const order = permutation(n, mulberry32(deriveSeed(seed, 'validation')));
   // The tolerance keeps products like 0.1·30 = 3.0000000000000004 from rounding up.

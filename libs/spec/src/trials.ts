@@ -24,7 +24,8 @@ export interface FiniteTrialConfig {
   ensemble: number;
   flip_augmentation: boolean;
   seed: number;
-  early_stopping?: { validation_fraction: number; patience: number; every: number };
+  /** validation_fraction is absent when the dataset's validation rows are the held-out ones. */
+  early_stopping?: { validation_fraction?: number; patience: number; every: number };
 }
 
 export interface InfiniteTrialConfig {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { expandTrials, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
+import { kernelParts } from '@ntk/kernels';
 import { ArtifactStore, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
@@ -311,10 +312,12 @@ function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?: Sweep
   const perKernel = plan.kernelBlocks / plan.kernels;
   const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
   const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
+  // Assembly writes the parts in order: the last one stored means the kernel is whole.
+  const lastPart = kernelParts(spec.dataset).at(-1)!.part;
   let done = 0;
   for (const key of keys) {
     const blocks = artifacts.pathOf(`kernels/${key}/blocks-${blockSize}`);
-    if (artifacts.has(`kernels/${key}/ntk_test_train.npy`)) done += perKernel;
+    if (artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
     else if (fs.existsSync(blocks)) done += fs.readdirSync(blocks, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
   }
   return { kernels: plan.kernels, done, total: plan.kernelBlocks };
