@@ -81,9 +81,9 @@ export class LearningCurveRecorder {
     if (saved && (saved.every !== every || saved.points.length !== count)) {
       throw new RangeError(`the checkpoint records a learning-curve point every ${saved.every} steps, the options every ${every} (curveEvery)`);
     }
-    const valuesPerPoint = (targets.yTrain.length + targets.yTest.length + (targets.validation && !targets.validation.rows ? targets.validation.y.length : 0)) * 4;
-    if (ensembleSize > 1 && count * valuesPerPoint > MAX_SUM_BYTES) {
-      throw new RangeError(`curveEvery ${every} gives ${count} learning-curve points of ${valuesPerPoint} bytes each to keep for an ensemble (over ${MAX_SUM_BYTES} bytes): use a larger curveEvery`);
+    const bytesPerPoint = (targets.yTrain.length + targets.yTest.length + (targets.validation && !targets.validation.rows ? targets.validation.y.length : 0)) * 4;
+    if (ensembleSize > 1 && count * bytesPerPoint > MAX_SUM_BYTES) {
+      throw new RangeError(`curveEvery ${every} gives ${count} learning-curve points of ${bytesPerPoint} bytes each to keep for an ensemble (over ${MAX_SUM_BYTES} bytes): use a larger curveEvery`);
     }
     this.points = saved ? [...saved.points] : new Array<null>(count).fill(null);
     this.sums = saved ? [...saved.sums] : new Array<null>(count).fill(null);
@@ -116,9 +116,9 @@ export class LearningCurveRecorder {
   }
 
   /**
-   * The curve of a run that completed, ending with the point of its final outputs at the last step; or of one
-   * that diverged at `divergedAt` with `members` members: its points before that step, each the mean of
-   * those members, and no last point.
+   * The curve of a run that completed, ending with the point of its members' final outputs at the last step; or
+   * of one that diverged at step `divergedAt`: its points before that step, each the mean of the `finished`
+   * members (the diverged one last), and no last point (its losses may already have overflowed to Infinity).
    */
   curve(finished: MemberOutputs[], divergedAt?: number): LearningCurve {
     const points = this.points.flatMap((point, index) => {

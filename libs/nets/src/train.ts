@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import { canonicalJson, deriveSeed, mulberry32, parseSchedule, permutation, type Architecture } from '@ntk/spec';
 import type { FinishedMember, HostTensor, MemberOutputs, TrainingCheckpoint } from './checkpoint.ts';
-import { ensembleSizeCurve, LearningCurveRecorder, type EnsembleCurve, type LearningCurve } from './curves.ts';
+import { ensembleSizeCurve, LearningCurveRecorder, type EnsembleCurve, type LearningCurve, type LearningCurveState } from './curves.ts';
 import { dataLossOf, evaluationMetrics, meanOf, predict, rowsOf, type EvaluationMetrics } from './evaluation.ts';
 import { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource } from './learning-rate.ts';
 import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
@@ -173,11 +173,11 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
   if ((options.xValidation === undefined) !== (options.yValidation === undefined)) throw new RangeError('give both of xValidation and yValidation, or neither');
   const nValidation = options.xValidation ? rowCount(options.xValidation, inputDim, 'xValidation') : 0;
   if (options.yValidation) checkRows(options.yValidation, nValidation, outputs, 'yValidation');
-  const curveEvery = options.curveEvery ?? Math.max(1, Math.ceil(steps / 20));
-  checkCount(curveEvery, 1, 'curveEvery');
   checkCount(steps, 0, 'steps');
   checkCount(options.batchSize, 1, 'batchSize');
   checkCount(options.ensembleSize ?? 1, 1, 'ensembleSize');
+  const curveEvery = options.curveEvery ?? Math.max(1, Math.ceil(steps / 20));
+  checkCount(curveEvery, 1, 'curveEvery');
   if (nTrain < 1) throw new RangeError('training needs at least one example');
   const momentum = options.momentum ?? 0;
   if (!(momentum >= 0 && momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${momentum}`);
@@ -194,28 +194,11 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
   const config = trajectoryConfig(options, nTrain, nTest, split?.settings);
   const resume = options.resumeFrom;
   if (resume) checkResumable(resume, config);
+  const validationY = split && rowsOf(options.yTrain, split.validationRows, outputs);
+  const curve = resume && !resume.curve ? undefined : curveRecorder(options, curveEvery, split && { ...split, y: validationY! }, resume?.curve);
   const { lr, etaMax } = resume ?? (await learningRate(options, split ? rowsOf(options.xTrain, fitRows, inputDim) : options.xTrain));
 
   const xTrain = trainingInputs(options, [nTrain, ...shape]);
-  const validationY = split && rowsOf(options.yTrain, split.validationRows, outputs);
-  const curve =
-    resume && !resume.curve
-      ? undefined
-      : new LearningCurveRecorder(
-          {
-            loss: options.loss ?? 'mse',
-            outputs,
-            yTrain: options.yTrain,
-            yTest: options.yTest,
-            fitRows: split?.fitRows,
-            // The validation set when given, else early stopping's held-out rows.
-            validation: options.yValidation ? { y: options.yValidation } : split && { y: validationY!, rows: split.validationRows },
-          },
-          curveEvery,
-          steps,
-          options.ensembleSize ?? 1,
-          resume?.curve,
-        );
   const run: Run = {
     options,
     config,
@@ -264,6 +247,19 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
   } finally {
     tf.dispose([run.xTrain, run.yTrain, run.xTest, ...(run.validation ? [run.validation.x] : []), ...(run.xValidation ? [run.xValidation] : [])]);
   }
+}
+
+/** The learning curve's recorder: validation columns from the validation set when given, else from early stopping's rows. */
+function curveRecorder(
+  options: TrainOptions,
+  every: number,
+  split: { fitRows: Int32Array; validationRows: Int32Array; y: Float32Array } | undefined,
+  saved: LearningCurveState | undefined,
+): LearningCurveRecorder {
+  const { loss, outputs, yTrain, yTest, yValidation } = options;
+  const validation = yValidation ? { y: yValidation } : split && { y: split.y, rows: split.validationRows };
+  const targets = { loss: loss ?? 'mse', outputs, yTrain, yTest, fitRows: split?.fitRows, validation };
+  return new LearningCurveRecorder(targets, every, options.steps, options.ensembleSize ?? 1, saved);
 }
 
 /**
