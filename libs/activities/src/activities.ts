@@ -19,7 +19,7 @@ import {
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
-import type { ArtifactStore, Metric, ResultStore, SweepStatus, TrialOutcome, TrialStatus } from '@ntk/store';
+import type { ArtifactStore, Curve, Metric, ResultStore, SweepStatus, TrialOutcome, TrialStatus } from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
@@ -223,7 +223,14 @@ export function createActivities(ctx: ActivityContext) {
           signal: Context.current().cancellationSignal,
         });
         await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
-        const outcome: TrialOutcome = { status: result.status, metrics: trainingMetrics(result), backend, durationMs: Math.round(result.seconds * 1000) };
+        if (result.members.length > 1) await storeArray(memberPredictionsKey(trialId), memberPredictions(result, data.nTest, data.classes));
+        const outcome: TrialOutcome = {
+          status: result.status,
+          metrics: trainingMetrics(result),
+          curves: trainingCurves(result),
+          backend,
+          durationMs: Math.round(result.seconds * 1000),
+        };
         await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
         // The outcome is stored: the checkpoint (parameters × ensemble) is dead weight now, not before.
         ctx.artifacts.remove(checkpointKey);
@@ -446,6 +453,7 @@ export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset
     },
     batchSize: config.batch,
     steps: config.steps,
+    curveEvery: config.curve_every,
     inputDim: data.inputDim,
     inputShape: data.inputShape,
     outputs: data.classes,
@@ -477,6 +485,23 @@ function trainingMetrics(result: TrainResult): Metric[] {
     { split: 'train', name: 'lr', value: result.lr, step: 0 },
     ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
   ].filter((m) => Number.isFinite(m.value));
+}
+
+/** An ensemble's members' test outputs, [M, nTest, classes], beside the ensemble's `predictions/<trialId>.npy`. */
+export const memberPredictionsKey = (trialId: string) => `predictions/${trialId}.members.npy`;
+
+function memberPredictions({ members }: TrainResult, nTest: number, classes: number): { shape: number[]; data: Float32Array } {
+  const data = new Float32Array(members.length * nTest * classes);
+  members.forEach((m, i) => data.set(m.testPredictions, i * nTest * classes));
+  return { shape: [members.length, nTest, classes], data };
+}
+
+/** A training's curves as stored: `learning` (per step) and, with several members, `ensemble` (per ensemble size). */
+function trainingCurves(result: TrainResult): Record<string, Curve> {
+  return {
+    ...(result.learningCurve && { learning: result.learningCurve }),
+    ...(result.ensembleCurve && { ensemble: result.ensembleCurve }),
+  };
 }
 
 /** `work`, or the signal's reason as soon as it aborts (threads finish their band in the background). */

@@ -156,6 +156,8 @@ const finiteSchema = z
       })
       .strict()
       .optional(),
+    /** Steps between learning-curve points (default ⌈steps/20⌉); records only, so not part of a trial's id. */
+    curve_every: z.number().int().positive().optional(),
   })
   .strict()
   .superRefine((f, ctx) => {

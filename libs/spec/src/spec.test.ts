@@ -164,6 +164,16 @@ describe('expansion into trials', () => {
     );
   });
 
+  it('records curve_every in finite trials without changing their ids, and names a bad one', () => {
+    const every = (value: string) => valid.replace('  steps: 20', `  steps: 20\n  curve_every: ${value}`);
+    const [plain, curved] = [expandTrials(parseSpecYaml(valid)), expandTrials(parseSpecYaml(every('5')))];
+    assert.deepEqual(curved.map((t) => t.id), plain.map((t) => t.id));
+    const finite = curved.filter((t) => t.config.kind === 'finite');
+    assert.ok(finite.length > 0 && finite.every((t) => t.config.kind === 'finite' && t.config.curve_every === 5));
+    assert.ok(plain.every((t) => !('curve_every' in t.config)), 'absent unless given');
+    for (const bad of ['0', '2.5']) assert.ok(problemsOf(every(bad)).some((p) => /^spec\.finite\.curve_every: /.test(p)), bad);
+  });
+
   it('turns epochs into steps: the same run spelled either way is one trial', () => {
     const byEpochs = valid.replace('  steps: 20', '  epochs: 2'); // 2 epochs of 100 rows in batches of 10
     const ids = (yaml: string) => expandTrials(parseSpecYaml(yaml)).map((t) => t.id);

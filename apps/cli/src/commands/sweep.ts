@@ -7,7 +7,7 @@ import { kernelParts } from '@ntk/kernels';
 import { ArtifactStore, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
-import type { BackendPreference } from '@ntk/activities';
+import { memberPredictionsKey, type BackendPreference } from '@ntk/activities';
 import { EXIT, UsageError } from '../errors.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
@@ -330,7 +330,7 @@ async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean):
   if (withArtifacts) {
     const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
     for (const id of trialIds) {
-      for (const key of [`predictions/${id}.npy`, `checkpoints/${id}.ckpt`]) {
+      for (const key of [`predictions/${id}.npy`, memberPredictionsKey(id), `checkpoints/${id}.ckpt`]) {
         artifacts.remove(key);
         await sweeps.store.forgetArtifact(key);
       }
