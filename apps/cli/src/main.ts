@@ -1,5 +1,6 @@
 // `ntk`: launch sweeps, steer and resume them, query their results, and compute kernels directly.
 // Each command group lives in commands/; this file only wires them and maps errors to exit statuses.
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { SpecError } from '@ntk/spec';
 import { kernelCommands } from './commands/kernel.ts';
@@ -11,8 +12,10 @@ import { workerCommand } from './commands/worker.ts';
 import { exitCodeFor, UsageError } from './errors.ts';
 import { example } from './options.ts';
 
+const { version } = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('ntk')
   .description('ntk-lab: finite-versus-infinite-width experiments on Temporal')
+  .version(version, '-V, --version', 'print the version of ntk')
   .showHelpAfterError()
   .addHelpText('after', example('ntk sweep run experiments/quickstart.yaml'))
   .addHelpText(

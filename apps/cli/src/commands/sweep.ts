@@ -14,7 +14,7 @@ import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
 import { checkBeforeLaunch, planSummary, renderPlanSummary } from '../preflight.ts';
 import { loadSpecFile } from '../spec-file.ts';
-import { renderTable } from '../table.ts';
+import { renderCsv, renderTable, type Column } from '../table.ts';
 import { findSweep, installQuietRuntime, namespace, openSweeps, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
 import { showProgress } from '../watch.ts';
 
@@ -22,6 +22,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const concurrencyOption = () => new Option('--concurrency <n>', 'trials running at once').argParser(positiveInt);
 const kernelBlockOption = () => new Option('--kernel-block <n>', 'rows per kernel block: the unit of kernel work and storage').argParser(positiveInt);
+const SWEEP_LIST_FORMATS = ['table', 'csv', 'json'] as const;
 const DEFAULT_OPTIONS: SweepOptions = { concurrency: 2, kernelBlockSize: 1000 };
 
 /** Options given now, else those of the sweep's last launch, else the defaults. */
@@ -109,26 +110,26 @@ export function sweepCommands(): Command {
 
   sweep
     .command('list')
-    .description('list the sweeps in the result store, with their state as Temporal sees it')
-    .addHelpText('after', example('ntk sweep list'))
-    .action(() =>
+    .description('list the sweeps in the result store (newest first): name, id, created, trial counts, state as Temporal sees it')
+    .addOption(new Option('--format <format>', 'output format').choices(SWEEP_LIST_FORMATS).default('table'))
+    .addHelpText('after', example('ntk sweep list', 'ntk sweep list --format json'))
+    .action((opts: { format: (typeof SWEEP_LIST_FORMATS)[number] }) =>
       withSweeps(false, async (sweeps) => {
         const rows = await sweeps.store.listSweeps();
         const states = await Promise.all(rows.map((r) => reconciledStatus(sweeps, r.id, r.status)));
-        console.log(
-          renderTable(
-            rows.map((r, i) => ({ ...r, state: states[i] })),
-            [
-              { header: 'sweep', value: (r) => r.id },
-              { header: 'name', value: (r) => r.name },
-              { header: 'status', value: (r) => r.state },
-              { header: 'trials', value: (r) => r.trials, digits: 0 },
-              { header: 'done', value: (r) => r.done, digits: 0 },
-              { header: 'failed', value: (r) => r.failed, digits: 0 },
-              { header: 'updated', value: (r) => r.updated_at },
-            ],
-          ),
-        );
+        const listed = rows.map((r, i) => ({ name: r.name, id: r.id, created: r.created_at, done: r.done, failed: r.failed, total: r.trials, status: states[i]!, updated: r.updated_at }));
+        if (opts.format === 'json') return console.log(JSON.stringify(listed, null, 2));
+        const columns: Column<(typeof listed)[number]>[] = [
+          { header: 'name', value: (r) => r.name },
+          { header: 'id', value: (r) => r.id },
+          // The date and minute in the table; CSV and JSON keep the full timestamp.
+          { header: 'created', value: (r) => (opts.format === 'table' ? r.created.slice(0, 16).replace('T', ' ') : r.created) },
+          { header: 'done', value: (r) => r.done, digits: 0 },
+          { header: 'failed', value: (r) => r.failed, digits: 0 },
+          { header: 'total', value: (r) => r.total, digits: 0 },
+          { header: 'status', value: (r) => r.status },
+        ];
+        console.log(opts.format === 'csv' ? renderCsv(listed, columns) : renderTable(listed, columns));
       }),
     );
 
@@ -370,7 +371,9 @@ async function runSweep(sweeps: Sweeps, specFile: string, opts: { concurrency: n
     if (interrupted.signal.aborted) return EXIT.interrupted;
     await result;
     const rows = await sweeps.store.sweepResults(sweepId);
-    console.log(renderResults(rows, opts.format));
+    const { text, note } = renderResults(await sweeps.store.queryResults(sweepId), { format: opts.format });
+    console.log(text);
+    if (note) log(note);
     const failed = rows.filter((r) => r.status === 'failed');
     for (const r of failed) log(`trial ${r.id} failed: ${r.error}`);
     if (failed.length > 0) log(`${failed.length} trial(s) failed; fix the cause, then \`ntk sweep retry ${sweepId} --failed\``);
