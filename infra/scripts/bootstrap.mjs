@@ -6,6 +6,7 @@
 //   3. @ntk/linalg's OpenBLAS addon, when OpenBLAS arrived after npm ci,
 //   4. the Temporal CLI, built from Go modules into .bin/ unless TEMPORAL_CLI_PATH or a `temporal`
 //      on PATH is given.
+// ensureChromium (Debian's chromium, for the browser tests) is called by `npm test` only.
 // Each step is skipped when already done, so every entry point can call this cheaply.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -111,6 +112,38 @@ export function ensureLinalgAddon() {
   say('building @ntk/linalg\'s OpenBLAS addon (OpenBLAS is newer than the last build)');
   // The package's own install script: node-gyp rebuild, one line on failure, always exits 0.
   spawnSync(process.execPath, [path.join(LINALG_DIR, 'native', 'install.mjs')], { cwd: LINALG_DIR, stdio: 'inherit' });
+}
+
+// Headless Chromium for the tests of pages we write (`ntk report`), driven by playwright-core.
+const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+const CHROMIUM_INSTALL = 'apt-get update && apt-get install -y chromium';
+
+export function findChromium() {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  return CHROMIUM_CANDIDATES.find((file) => fs.existsSync(file));
+}
+
+/**
+ * For `npm test` only (the quickstart needs no browser): Debian's chromium when missing and root, as
+ * for OpenBLAS. Never fails; without it the browser tests fail and say how to install it.
+ */
+export function ensureChromium() {
+  const found = findChromium();
+  if (found) return found;
+  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
+  if (!hasApt || process.getuid?.() !== 0) {
+    say(`Chromium not found (${CHROMIUM_CANDIDATES.join(', ')}); the browser tests need it: ${hasApt ? `sudo sh -c '${CHROMIUM_INSTALL}'` : 'install Chromium'} or set CHROMIUM_PATH`);
+    return undefined;
+  }
+  say(`Chromium not found; running: ${CHROMIUM_INSTALL}`);
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], { env });
+    run('apt-get', ['install', '-y', 'chromium'], { env });
+  } catch (err) {
+    say(`installing Chromium failed (${err.message}); the browser tests will fail`);
+  }
+  return findChromium();
 }
 
 /** The Temporal CLI to use: TEMPORAL_CLI_PATH, a `temporal` on PATH, or the project-local build. */

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bootstrap, REPO_ROOT } from './bootstrap.mjs';
+import { bootstrap, ensureChromium, REPO_ROOT } from './bootstrap.mjs';
 
 const step = (title) => process.stderr.write(`\n== ${title}\n`);
 
@@ -23,6 +23,7 @@ function testFiles(dir) {
 
 step('bootstrap');
 const { temporalCli } = bootstrap();
+const chromium = ensureChromium();
 const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
 
 step('module boundaries (eslint + @nx/enforce-module-boundaries)');
@@ -35,4 +36,4 @@ run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 
 step('tests');
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['apps', 'libs', 'workflows'].flatMap((d) => testFiles(path.join(REPO_ROOT, d)));
-run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli });
+run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli, ...(chromium && { CHROMIUM_PATH: chromium }) });

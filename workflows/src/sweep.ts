@@ -5,6 +5,8 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -23,7 +25,7 @@ export const cancelSignal = defineSignal('cancel');
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
 const { planSweep } = proxyActivities<Activities>(PLANNING);
-const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKEEPING);
+const { listUnfinishedTrials, finishSweep, compareFiniteToInfinite } = proxyActivities<Activities>(BOOKKEEPING);
 
 /** Trials fetched from the store per page: the workflow holds ids, never the whole plan. */
 const PAGE_SIZE = 200;
@@ -37,7 +39,8 @@ const TRIALS_PER_GROUP = 50;
 
 /**
  * SweepWorkflow(sweepId): plan (expansion written to the store), run unfinished trials through a
- * sliding window of child workflows, then record how it ended. A failed trial is recorded and the sweep
+ * sliding window of child workflows, compare the finite trials with their kernel predictors, then record how
+ * it ended. A failed trial is recorded and the sweep
  * goes on; a cancel stops launching and cancels the running trials (trainings checkpoint first).
  * Starting it again with the same id is a resume: finished trials are not listed again.
  */
@@ -124,6 +127,11 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   }
 
   await Promise.all([...running.values()].map((r) => r.done));
+  // Finite against infinite once every trial has finished (a patch: sweeps started before it replay without it).
+  // A comparison that fails costs its metrics, not the sweep's ending.
+  if (!progress.cancelled && patched('compare-finite-to-infinite')) {
+    await compareFiniteToInfinite(sweepId).catch((err: unknown) => log.warn(`compareFiniteToInfinite failed: ${String(err)}`));
+  }
   const status = progress.cancelled ? 'cancelled' : progress.failed > 0 ? 'failed' : 'completed';
   await CancellationScope.nonCancellable(() => finishSweep(sweepId, status));
   return { ...progress, running: 0, runningTrials: [], trialWorkflows: [], etaSeconds: 0 };

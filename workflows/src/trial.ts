@@ -24,7 +24,7 @@ export async function trialWorkflow({ storeId, kernelBlockSize, trials }: TrialW
     if (trials[0]!.kind === 'finite') return { [trialIds[0]!]: (await trainFiniteTrial(trialIds[0]!)).status };
     // Only kernels not yet stored get a KernelWorkflow: starting one anyway would make every group sharing the
     // kernel wait its turn (one run per workflow id at a time). Flip-ensemble members' kernels are independent.
-    const missing = await missingKernels(trials[0]!.kernelKeys ?? []);
+    const missing = await missingKernels(trials[0]!.kernelKeys ?? [], trialIds[0]!);
     await Promise.all(
       missing.map((kernelKey) =>
         executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId: trialIds[0]!, blockSize: kernelBlockSize }]),

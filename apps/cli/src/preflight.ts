@@ -2,7 +2,7 @@
 // is not there) with every problem at once, and say how much work a spec is.
 import { backendProblem, type BackendPreference } from '@ntk/compute';
 import { datasetProblems } from '@ntk/data';
-import { kernelTiles } from '@ntk/kernels';
+import { kernelBlocks } from '@ntk/kernels';
 import { expandTrials, type ExperimentSpec } from '@ntk/spec';
 import { UsageError } from './errors.ts';
 
@@ -19,15 +19,14 @@ export interface PlanSummary {
   infiniteTrials: number;
   /** Distinct kernel matrices: infinite trials that differ only in kernel kind, diag_reg or time share one. */
   kernels: number;
-  /** Block computations for all kernels: train×train upper-triangle tiles plus test×train tiles, as planKernelBlocks lists them. */
+  /** Block computations for all kernels: train×train upper-triangle tiles, test×train and valid×train tiles, as planKernelBlocks lists them. */
   kernelBlocks: number;
 }
 
 export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): PlanSummary {
   const trials = expandTrials(spec);
   const kernels = new Set(trials.flatMap((t) => t.kernelKeys ?? [])).size;
-  const { train, test } = spec.dataset;
-  const blocksPerKernel = kernelTiles(train, train, kernelBlockSize, true).length + kernelTiles(test, train, kernelBlockSize, false).length;
+  const blocksPerKernel = kernelBlocks(spec.dataset, kernelBlockSize).length;
   return {
     finiteTrials: trials.filter((t) => t.config.kind === 'finite').length,
     infiniteTrials: trials.filter((t) => t.config.kind === 'infinite').length,

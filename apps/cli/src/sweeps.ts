@@ -1,5 +1,6 @@
 // What the sweep commands share: the result store of this NTK_HOME, a Temporal client for its server,
 // the sweep a user names, and the sweep's workflow as Temporal sees it.
+import fs from 'node:fs';
 import { Client, Connection, WorkflowIdConflictPolicy, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ResultStore, resolveNtkHome, type SweepOptions } from '@ntk/store';
@@ -31,10 +32,26 @@ export async function temporalAddress(home: string, options: { start: boolean; l
   return running?.healthy ? running.address : undefined;
 }
 
-/** The store of this NTK_HOME and, when a server is there (or `start`), a client for it. Close with `close()`. */
+/**
+ * The result store of this NTK_HOME, which must exist: a command that only reads (results, sweep list,
+ * status, …) says where it looked rather than creating an empty store there.
+ */
+export async function openExistingStore(paths = resolveNtkHome()): Promise<ResultStore> {
+  if (!fs.existsSync(paths.databaseFile)) {
+    throw new UsageError(
+      `no result store at ${paths.databaseFile} (NTK_HOME from ${paths.source}); run a sweep first (\`ntk sweep run spec.yaml\`), run this in the project that holds .ntk/, or set NTK_HOME to the directory holding ntk.db`,
+    );
+  }
+  return ResultStore.open(paths.databaseFile);
+}
+
+/**
+ * The store of this NTK_HOME and, when a server is there (or `start`), a client for it. Close with `close()`.
+ * Without `start` (commands about existing sweeps) the store must exist already.
+ */
 export async function openSweeps(options: { start: boolean; log?: (line: string) => void }) {
   const paths = resolveNtkHome();
-  const store = await ResultStore.open(paths.databaseFile);
+  const store = options.start ? await ResultStore.open(paths.databaseFile) : await openExistingStore(paths);
   const storeId = await store.storeId();
   let connection: Connection | undefined;
   try {

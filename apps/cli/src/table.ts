@@ -5,6 +5,8 @@ export interface Column<R> {
   value: (row: R) => Cell;
   /** Digits after the point; numeric columns are right-aligned. */
   digits?: number;
+  /** Right-aligned without reformatting (cells already formatted). */
+  align?: 'right';
 }
 
 export function formatCell(cell: Cell, digits?: number): string {
@@ -17,7 +19,7 @@ export function renderTable<R>(rows: R[], columns: Column<R>[]): string {
   const cells = rows.map((r) => columns.map((c) => formatCell(c.value(r), c.digits)));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
   const line = (values: string[]) =>
-    values.map((v, i) => (columns[i]!.digits !== undefined ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    values.map((v, i) => (columns[i]!.digits !== undefined || columns[i]!.align === 'right' ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
   if (rows.length === 0) return columns.map((c) => c.header).join('  ');
   return [line(columns.map((c) => c.header)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }

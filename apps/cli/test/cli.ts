@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const GOLDEN_DIR = process.env.NTK_GOLDEN_DIR ?? path.resolve(REPO_ROOT, '../shared/reference/nt-golden');
 
-export function ntk(args: string[], env: NodeJS.ProcessEnv = {}) {
+export function ntk(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
   const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'apps/cli/bin/ntk.mjs'), ...args], {
     encoding: 'utf8',
+    cwd,
     env: { ...process.env, ...env },
     timeout: 600_000,
   });

@@ -2,9 +2,9 @@
 // Each does one thing; all of them take ids and return small summaries, never matrices.
 import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, kernelTiles, meanSquaredError, placeTile, type Kernels, type KernelTile } from '@ntk/kernels';
+import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
 import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
@@ -19,7 +19,8 @@ import {
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
-import { artifactKeys, type ArtifactStore, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
+import { artifactKeys, type ArtifactStore, type Curve, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
+import { matchInfiniteTrials } from './agreement.ts';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
 export interface ActivityContext {
@@ -30,12 +31,11 @@ export interface ActivityContext {
 }
 
 const KERNEL_KINDS = ['nngp', 'ntk'] as const;
-const KERNEL_PARTS = ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train'] as const;
 const kernelArtifactKey = artifactKeys.kernelMatrix;
 
 /** One block of a kernel: which matrix, and which tile of it at which block size. */
 export interface KernelBlockRef extends KernelTile {
-  part: 'train_train' | 'test_train';
+  part: KernelPart;
   blockSize: number;
 }
 /** Blocks are stored per block size, so two tilings never mix. */
@@ -116,7 +116,9 @@ export function createActivities(ctx: ActivityContext) {
     }
   }
 
-  const kernelAssembled = (kernelKey: string) => KERNEL_PARTS.every((part) => ctx.artifacts.has(kernelArtifactKey(kernelKey, part)));
+  /** Every assembled matrix of the kernel is stored (a dataset with validation rows has valid×train too). */
+  const kernelAssembled = (kernelKey: string, dataset: DatasetConfig) =>
+    kernelParts(dataset).every(({ part }) => KERNEL_KINDS.every((kind) => ctx.artifacts.has(kernelArtifactKey(kernelKey, `${kind}_${part}`))));
 
   async function storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }) {
     const array = 'rows' in m ? matrixToNdArray(m) : { shape: m.shape, dtype: 'float32' as const, data: m.data };
@@ -148,6 +150,38 @@ export function createActivities(ctx: ActivityContext) {
 
     async finishSweep(sweepId: string, status: SweepStatus): Promise<void> {
       await ctx.store.setSweepStatus(sweepId, status);
+    },
+
+    /**
+     * How close each completed finite trial of the sweep came to its kernel predictors: for each kernel kind, the
+     * matching infinite trial (matchInfiniteTrials) and, on the test rows, the RMSE between the two models' outputs
+     * and the fraction of rows on which they predict the same class, recorded as test rmse_to_<kind> and
+     * agreement_to_<kind>. Idempotent (recomputed and replaced). Returns the trials compared.
+     */
+    async compareFiniteToInfinite(sweepId: string): Promise<{ compared: number }> {
+      const trials = await ctx.store.sweepResults(sweepId);
+      const predictions = new Map<string, Matrix>();
+      const predictionOf = (trialId: string) => {
+        const key = artifactKeys.prediction(trialId);
+        if (!predictions.has(trialId)) predictions.set(trialId, ndArrayToMatrix(ctx.artifacts.readArray(key)));
+        return predictions.get(trialId)!;
+      };
+      let compared = 0;
+      for (const finite of trials.filter((t) => t.kind === 'finite' && t.status === 'completed')) {
+        const matches = Object.entries(matchInfiniteTrials(finite, trials));
+        const metrics = matches.flatMap(([kind, infinite]): Metric[] => {
+          const [a, b] = [predictionOf(finite.id), predictionOf(infinite!.id)];
+          return [
+            { split: 'test', name: `rmse_to_${kind}`, value: outputRmse(a, b) },
+            { split: 'test', name: `agreement_to_${kind}`, value: classAgreement(a, b) },
+          ];
+        });
+        if (matches.length === 0) continue;
+        await ctx.store.recordMetrics(finite.id, metrics);
+        log.info(`compared finite trial ${finite.id} with ${matches.map(([kind, t]) => `${kind} ${t!.id}`).join(', ')}`);
+        compared++;
+      }
+      return { compared };
     },
 
     async recordTrialInterrupted(trialIds: string[]): Promise<void> {
@@ -188,8 +222,15 @@ export function createActivities(ctx: ActivityContext) {
           resumeFrom,
           signal: Context.current().cancellationSignal,
         });
-        await storeArray(`predictions/${trialId}.npy`, { shape: [data.nTest, data.classes], data: result.testPredictions });
-        const outcome: TrialOutcome = { status: result.status, metrics: trainingMetrics(result), backend, durationMs: Math.round(result.seconds * 1000) };
+        await storeArray(artifactKeys.prediction(trialId), { shape: [data.nTest, data.classes], data: result.testPredictions });
+        if (result.members.length > 1) await storeArray(memberPredictionsKey(trialId), memberPredictions(result, data.nTest, data.classes));
+        const outcome: TrialOutcome = {
+          status: result.status,
+          metrics: trainingMetrics(result),
+          curves: trainingCurves(result),
+          backend,
+          durationMs: Math.round(result.seconds * 1000),
+        };
         await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
         // The outcome is stored: the checkpoint (parameters × ensemble) is dead weight now, not before.
         ctx.artifacts.remove(checkpointKey);
@@ -200,22 +241,20 @@ export function createActivities(ctx: ActivityContext) {
 
     /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
     async planKernelBlocks(kernelKey: string, trialId: string, blockSize: number): Promise<{ assembled: boolean; missing: KernelBlockRef[] }> {
-      if (kernelAssembled(kernelKey)) return { assembled: true, missing: [] };
       const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const blocks: KernelBlockRef[] = [
-        ...kernelTiles(dataset.train, dataset.train, blockSize, true).map((tile) => ({ part: 'train_train' as const, blockSize, ...tile })),
-        ...kernelTiles(dataset.test, dataset.train, blockSize, false).map((tile) => ({ part: 'test_train' as const, blockSize, ...tile })),
-      ];
+      if (kernelAssembled(kernelKey, dataset)) return { assembled: true, missing: [] };
+      const blocks: KernelBlockRef[] = kernelBlocks(dataset, blockSize).map((block) => ({ ...block, blockSize }));
       return { assembled: false, missing: blocks.filter((b) => !KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, b, kind)))) };
     },
 
-    /** The kernels not yet assembled: a trial starts (or joins) a KernelWorkflow for these only. */
-    async missingKernels(kernelKeys: string[]): Promise<string[]> {
-      return kernelKeys.filter((key) => !kernelAssembled(key));
+    /** The kernels of `trialId` not yet assembled: a trial starts (or joins) a KernelWorkflow for these only. */
+    async missingKernels(kernelKeys: string[], trialId: string): Promise<string[]> {
+      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      return kernelKeys.filter((key) => !kernelAssembled(key, dataset));
     },
 
     /**
-     * Computes one block of NNGP and NTK (train×train or test×train) and stores it. Memory ∝ block size.
+     * Computes one block of NNGP and NTK (train×train, test×train or valid×train) and stores it. Memory ∝ block size.
      * float64 runs the exact CPU executor in threads; float32 the tfjs executor on the worker's backend.
      */
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
@@ -226,8 +265,12 @@ export function createActivities(ctx: ActivityContext) {
         await ctx.store.updateAttempt(attempt.id, { backend });
         const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
         const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
-        const xTest: Matrix = { rows: data.nTest, cols: data.inputDim, data: data.xTest };
-        const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [xTest, xTrain];
+        const rowsOfPart: Record<KernelPart, Matrix> = {
+          train_train: xTrain,
+          test_train: { rows: data.nTest, cols: data.inputDim, data: data.xTest },
+          valid_train: { rows: data.nValidation, cols: data.inputDim, data: data.xValidation },
+        };
+        const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [rowsOfPart[block.part], xTrain];
         const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
         const signal = Context.current().cancellationSignal;
         const kernels: Kernels =
@@ -240,15 +283,11 @@ export function createActivities(ctx: ActivityContext) {
       });
     },
 
-    /** Assembles the stored blocks into the full train×train and test×train kernels. */
+    /** Assembles the stored blocks into the full train×train, test×train (and valid×train) kernels. */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
       await runAttempt([{ subject: `kernels/${kernelKey}` }], async (attempt) => {
         const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-        const parts = [
-          { part: 'train_train' as const, rows: dataset.train, symmetric: true },
-          { part: 'test_train' as const, rows: dataset.test, symmetric: false },
-        ];
-        for (const { part, rows, symmetric } of parts) {
+        for (const { part, rows, symmetric } of kernelParts(dataset)) {
           for (const kind of KERNEL_KINDS) {
             const kernel = zeros(rows, dataset.train);
             for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
@@ -309,16 +348,29 @@ export function createActivities(ctx: ActivityContext) {
     const data = datasets.get(row.dataset);
     const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
     const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
-    const file = (key: string, part: string) => ctx.artifacts.pathOf(kernelArtifactKey(key, `${row.kernel}_${part}`));
-    const members = trialKernels(row).map(({ key }) => ({ trainTrain: file(key, 'train_train'), testTrain: file(key, 'test_train') }));
+    const yValidation: Matrix = { rows: data.nValidation, cols: data.classes, data: data.yValidation };
+    const file = (key: string, part: KernelPart) => ctx.artifacts.pathOf(kernelArtifactKey(key, `${row.kernel}_${part}`));
+    // Test and validation rows are predicted in one solve: one factorization serves both.
+    const members = trialKernels(row).map(({ key }) => ({
+      trainTrain: file(key, 'train_train'),
+      predictFor: [file(key, 'test_train'), ...(data.nValidation > 0 ? [file(key, 'valid_train')] : [])],
+    }));
     const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time }), Context.current().cancellationSignal);
-    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved };
+    const split = data.nTest * data.classes;
+    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.subarray(0, split) };
+    const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.subarray(split) };
     await storeArray(artifactKeys.prediction(trialId), prediction);
     const outcome: TrialOutcome = {
       status: 'completed',
       metrics: [
         { split: 'test', name: 'accuracy', value: accuracy(prediction, yTest) },
         { split: 'test', name: 'mse', value: meanSquaredError(prediction, yTest) },
+        ...(data.nValidation > 0
+          ? [
+              { split: 'validation', name: 'accuracy', value: accuracy(validation, yValidation) },
+              { split: 'validation', name: 'mse', value: meanSquaredError(validation, yValidation) },
+            ]
+          : []),
       ],
       backend: onCpu(row.precision),
       durationMs: Date.now() - started,
@@ -355,6 +407,7 @@ const inSharedMemory = (data: PreparedDataset): PreparedDataset => ({
   ...data,
   xTrain: sharedMatrix(asRows(data.xTrain, data.nTrain)).data,
   xTest: sharedMatrix(asRows(data.xTest, data.nTest)).data,
+  xValidation: sharedMatrix(asRows(data.xValidation, data.nValidation)).data,
 });
 
 /** A map that keeps the `capacity` most recently used entries. */
@@ -400,6 +453,7 @@ export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset
     },
     batchSize: config.batch,
     steps: config.steps,
+    curveEvery: config.curve_every,
     inputDim: data.inputDim,
     inputShape: data.inputShape,
     outputs: data.classes,
@@ -407,6 +461,8 @@ export function trainingOptions(config: FiniteTrialConfig, data: PreparedDataset
     yTrain: Float32Array.from(data.yTrain),
     xTest: Float32Array.from(data.xTest),
     yTest: Float32Array.from(data.yTest),
+    // The dataset's validation rows (dataset.validation): early stopping evaluates on them.
+    ...(data.nValidation > 0 && { xValidation: Float32Array.from(data.xValidation), yValidation: Float32Array.from(data.yValidation) }),
   };
 }
 
@@ -429,6 +485,23 @@ function trainingMetrics(result: TrainResult): Metric[] {
     { split: 'train', name: 'lr', value: result.lr, step: 0 },
     ...(result.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: result.etaMax, step: 0 }]),
   ].filter((m) => Number.isFinite(m.value));
+}
+
+/** An ensemble's members' test outputs, [M, nTest, classes], beside the ensemble's `predictions/<trialId>.npy`. */
+export const memberPredictionsKey = artifactKeys.memberPredictions;
+
+function memberPredictions({ members }: TrainResult, nTest: number, classes: number): { shape: number[]; data: Float32Array } {
+  const data = new Float32Array(members.length * nTest * classes);
+  members.forEach((m, i) => data.set(m.testPredictions, i * nTest * classes));
+  return { shape: [members.length, nTest, classes], data };
+}
+
+/** A training's curves as stored: `learning` (per step) and, with several members, `ensemble` (per ensemble size). */
+function trainingCurves(result: TrainResult): Record<string, Curve> {
+  return {
+    ...(result.learningCurve && { learning: result.learningCurve }),
+    ...(result.ensembleCurve && { ensemble: result.ensembleCurve }),
+  };
 }
 
 /** `work`, or the signal's reason as soon as it aborts (threads finish their band in the background). */

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { computeKernelBlockInto, mirrorUpperTriangle, predict } from '@ntk/kernels';
-import { decodeNpy, ndArrayToMatrix, zeros } from '@ntk/linalg';
+import { decodeNpy, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import type { ComputeTask, KernelBand, SolveTask, ThreadReply } from './kernel-threads.ts';
 
 function computeBand({ request, target, mirror }: KernelBand): undefined {
@@ -13,17 +13,31 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
   return undefined;
 }
 
-/** The mean of the members' predictions, each from its own stored kernels (read here, not copied over). */
+/**
+ * The mean of the members' predictions, each from its own stored kernels (read here, not copied over): for the
+ * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all.
+ */
 function solve({ members, yTrain, diagReg, time }: SolveTask): Float64Array {
   const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
   let mean: Float64Array | undefined;
-  for (const { trainTrain, testTrain } of members) {
-    const kTestTrain = load(testTrain);
+  for (const { trainTrain, predictFor } of members) {
+    const kTestTrain = stackRows(predictFor.map(load));
     const [prediction] = predict({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time] });
     mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
     for (let i = 0; i < mean.length; i++) mean[i]! += prediction!.data[i]! / members.length;
   }
   return mean!;
+}
+
+function stackRows(matrices: Matrix[]): Matrix {
+  if (matrices.length === 1) return matrices[0]!;
+  const stacked = zeros(matrices.reduce((rows, m) => rows + m.rows, 0), matrices[0]!.cols);
+  let at = 0;
+  for (const m of matrices) {
+    stacked.data.set(m.data, at);
+    at += m.data.length;
+  }
+  return stacked;
 }
 
 parentPort!.on('message', (task: ComputeTask) => {

@@ -126,7 +126,8 @@ export interface KernelBand {
 
 /** Kernel regression for one trial: each member's stored kernels (.npy files) with the training targets. */
 export interface SolveTask {
-  members: { trainTrain: string; testTrain: string }[];
+  /** Per member: its train×train kernel file, and the kernel files (rows × train) of the rows to predict, stacked in order. */
+  members: { trainTrain: string; predictFor: string[] }[];
   yTrain: Matrix;
   diagReg: number;
   time: number | 'inf';

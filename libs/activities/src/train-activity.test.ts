@@ -1,6 +1,6 @@
 // The training activity as Temporal runs it (MockActivityEnvironment: heartbeats and cancellation), with a
 // real SQLite store and artifact directory: cancelled mid-run, it leaves a checkpoint, and the retry
-// resumes from it and ends where an uninterrupted run ends.
+// resumes from it and ends where an uninterrupted run ends, learning curve included.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,10 @@ import { after, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { expandTrials, parseSpecYaml } from '@ntk/spec';
 import { ArtifactStore, ResultStore, type TrialOutcome } from '@ntk/store';
-import { createActivities } from './activities.ts';
+import { createActivities, memberPredictionsKey } from './activities.ts';
+
+/** The resumed predictions' tolerance below: a resumed run's numbers match to float32 rounding, not bit for bit. */
+const RESUMED_TOLERANCE = 1e-5;
 
 const spec = parseSpecYaml(`
 name: resume
@@ -25,6 +28,7 @@ finite:
   batch: 16
   steps: 30
   early_stopping: { validation_fraction: 0.25, patience: 4, every: 5 }
+  curve_every: 10
 `);
 const [trial] = expandTrials(spec);
 
@@ -42,7 +46,7 @@ describe('trainFiniteTrial activity', () => {
     await store.saveSweep({ id: 'resume', name: 'resume', spec });
     await store.registerTrials('resume', [{ id: trial!.id, kind: 'finite', config: trial!.config }]);
     const artifacts = new ArtifactStore(path.join(root, name, 'artifacts'));
-    return { artifacts, activities: createActivities({ store, artifacts, backend: 'wasm' }) };
+    return { store, artifacts, activities: createActivities({ store, artifacts, backend: 'wasm' }) };
   }
 
   it('resumes a cancelled run from its checkpoint and ends with the uninterrupted predictions', async () => {
@@ -52,6 +56,29 @@ describe('trainFiniteTrial activity', () => {
     const names = outcome.metrics.map((m) => `${m.split}_${m.name}`);
     const expectedNames = ['train_loss', 'test_accuracy', 'validation_loss', 'member-0/test_accuracy', 'member-1/test_mse', 'member-1/train_best_step', 'train_lr'];
     for (const name of expectedNames) assert.ok(names.includes(name), `${name} among ${names.join(', ')}`);
+    const metric = (name: string) => outcome.metrics.find((m) => `${m.split}_${m.name}` === name)!.value;
+
+    // The learning curve's last point is the trial's final metrics; the ensemble curve's last size is the ensemble.
+    const curves = (await straight.store.trialCurves([trial!.id])).get(trial!.id)!;
+    assert.deepEqual(curves, outcome.curves, 'the stored curves are those returned');
+    const learning = curves.learning!;
+    assert.deepEqual(learning.step, [0, 10, 20, 30]);
+    assert.deepEqual(
+      [learning.train_loss!.at(-1), learning.test_accuracy!.at(-1), learning.test_loss!.at(-1), learning.validation_loss!.at(-1)],
+      [metric('train_loss'), metric('test_accuracy'), metric('test_mse') / 2, metric('validation_loss')],
+    );
+    assert.equal(learning.validation_accuracy!.length, 4);
+    const ensemble = curves.ensemble!;
+    assert.deepEqual(ensemble, {
+      size: [1, 2],
+      test_accuracy: [metric('member-0/test_accuracy'), metric('test_accuracy')],
+      test_mse: [metric('member-0/test_mse'), metric('test_mse')],
+    });
+    const members = straight.artifacts.readArray(memberPredictionsKey(trial!.id));
+    assert.deepEqual(members.shape, [2, 32, 10]);
+    const mean = straight.artifacts.readArray(`predictions/${trial!.id}.npy`).data;
+    const half = members.data.length / 2;
+    assert.ok(mean.every((v, i) => Math.abs(v - (members.data[i]! + members.data[half + i]!) / 2) < 1e-6), 'the members average to the ensemble');
 
     const interrupted = await worker('interrupted');
     const first = new MockActivityEnvironment();
@@ -76,6 +103,13 @@ describe('trainFiniteTrial activity', () => {
     const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;
     const [expected, actual] = [predictions(straight.artifacts), predictions(interrupted.artifacts)];
     const worst = Math.max(...expected.map((v, i) => Math.abs(v - actual[i]!)));
-    assert.ok(worst < 1e-5, `resumed predictions differ by ${worst}`);
+    assert.ok(worst < RESUMED_TOLERANCE, `resumed predictions differ by ${worst}`);
+    const resumedLearning = resumed.curves!.learning!;
+    assert.deepEqual(resumedLearning.step, learning.step);
+    for (const column of ['train_loss', 'test_loss', 'validation_loss']) {
+      const gap = Math.max(...learning[column]!.map((v, i) => Math.abs(v - resumedLearning[column]![i]!)));
+      assert.ok(gap < RESUMED_TOLERANCE, `the resumed ${column} differs by ${gap}`);
+    }
+    assert.deepEqual(resumedLearning.test_accuracy, learning.test_accuracy);
   });
 });

@@ -44,7 +44,7 @@ function fileProblem(path: string): string | undefined {
  * `ntk sweep run` can check it before launch: the directory, its six files, their sizes, and that they hold
  * the train and test examples asked for.
  */
-export function cifar10Problems({ path, train, test }: Pick<DatasetConfig, 'path' | 'train' | 'test'>): string[] {
+export function cifar10Problems({ path, train, test, validation }: Pick<DatasetConfig, 'path' | 'train' | 'test' | 'validation'>): string[] {
   const field = path !== undefined ? 'spec.dataset.path' : 'NTK_CIFAR10_DIR';
   const chosen = path ?? process.env.NTK_CIFAR10_DIR;
   if (!chosen) return [`spec.dataset.path: cifar10 needs its files: set it (or NTK_CIFAR10_DIR) to ${LAYOUT}`];
@@ -54,12 +54,13 @@ export function cifar10Problems({ path, train, test }: Pick<DatasetConfig, 'path
   if (problems.length > 0) return problems.map((problem) => `${field}: ${problem}`);
   const held = (files: string[]) => files.reduce((total, file) => total + statSync(join(dir, file)).size / RECORD, 0);
   const counts = [
-    { split: 'train', wanted: train, held: held(CIFAR10_TRAIN_FILES) },
-    { split: 'test', wanted: test, held: held([CIFAR10_TEST_FILE]) },
+    // Validation rows come from the training records too.
+    { split: 'train', wanted: train + (validation ?? 0), held: held(CIFAR10_TRAIN_FILES), of: validation ? ' (train + validation)' : '' },
+    { split: 'test', wanted: test, held: held([CIFAR10_TEST_FILE]), of: '' },
   ];
   return counts
     .filter((c) => c.wanted > c.held)
-    .map((c) => `spec.dataset.${c.split}: ${c.wanted} examples asked for, but ${dir} holds ${c.held} ${c.split} records`);
+    .map((c) => `spec.dataset.${c.split}: ${c.wanted} examples asked for${c.of}, but ${dir} holds ${c.held} ${c.split} records`);
 }
 
 /** Concatenated records of a split, cached per file set: a worker draws many subsets of the same 180 MB. */

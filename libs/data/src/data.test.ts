@@ -397,3 +397,36 @@ test('prepareDataset reads every dataset and preprocessing step of a spec', (t) 
   const fashion = prepareDataset(datasetSchema.parse({ name: 'fashion-mnist', train: 30, test: 10 }));
   assert.deepEqual([fashion.nTrain, fashion.nTest, fashion.inputDim], [30, 10, 784]);
 });
+
+test('dataset.validation draws rows after the train rows: disjoint from train and test, seeded, train unchanged', () => {
+  const config = (validation?: number, seed = 5) => datasetSchema.parse({ name: 'mnist', train: 60, test: 30, seed, preprocess: [], ...(validation && { validation }) });
+  const plain = prepareDataset(config());
+  const ds = prepareDataset(config(20));
+  assert.deepEqual([ds.nTrain, ds.nTest, ds.nValidation], [60, 30, 20]);
+  assert.deepEqual(ds.xTrain, plain.xTrain, 'the train rows are those of the dataset without validation');
+  assert.deepEqual(ds.xTest, plain.xTest);
+  assert.deepEqual(ds.identity, { name: 'mnist', train: 60, test: 30, validation: 20, seed: 5, preprocessing: [] });
+  const images = (x: Float64Array, n: number) => Array.from({ length: n }, (_, i) => x.subarray(i * 784, (i + 1) * 784).join());
+  const validation = images(ds.xValidation, 20);
+  const elsewhere = new Set([...images(ds.xTrain, 60), ...images(ds.xTest, 30)]);
+  assert.equal(new Set(validation).size, 20);
+  assert.ok(validation.every((image) => !elsewhere.has(image)), 'no validation image is a train or test image');
+  assert.deepEqual(Array.from(ds.yValidation), Array.from(oneHotCentered(loadMnist({ train: 80, test: 30, seed: 5 }).labelsTrain.slice(60), 10)));
+  assert.deepEqual(prepareDataset(config(20)).xValidation, ds.xValidation, 'the same seed draws the same rows');
+  assert.notDeepEqual(prepareDataset(config(20, 6)).xValidation, ds.xValidation);
+  assert.deepEqual([plain.nValidation, plain.xValidation.length, plain.yValidation.length], [0, 0, 0]);
+});
+
+test('validation rows are preprocessed like the test rows, with statistics of the training rows only', () => {
+  const config = (validation: number | undefined, preprocess: unknown[]) =>
+    datasetSchema.parse({ name: 'synthetic', shape: [4, 4, 3], classes: 5, train: 40, test: 10, seed: 2, preprocess, ...(validation && { validation }) });
+  const raw = prepareDataset(config(15, []));
+  for (const preprocess of [['standardize'], [{ zca: 0.5 }]]) {
+    const prepared = prepareDataset(config(15, preprocess));
+    assert.deepEqual(prepared.xTrain, prepareDataset(config(undefined, preprocess)).xTrain, `${JSON.stringify(preprocess)}: train statistics ignore the validation rows`);
+    // Put the raw validation rows where the test rows go: the same transform must come out.
+    const asTest: Dataset = { ...raw, xValidation: undefined, xTest: raw.xValidation, labelsTest: raw.labelsValidation! };
+    const expected = preprocess[0] === 'standardize' ? standardize(asTest) : zca(asTest, 0.5);
+    assert.deepEqual(prepared.xValidation, expected.xTest, JSON.stringify(preprocess));
+  }
+});

@@ -9,6 +9,9 @@ export interface Dataset {
   labelsTrain: Int32Array;
   xTest: Float64Array;
   labelsTest: Int32Array;
+  /** Validation rows (dataset.validation): preprocessed like the test rows; absent when there are none. */
+  xValidation?: Float64Array;
+  labelsValidation?: Int32Array;
   /** Plain JSON naming how the data was made (source, subset, seed, preprocessing), for hashing and records. */
   identity: DatasetIdentity;
 }
@@ -17,6 +20,8 @@ export interface DatasetIdentity {
   name: string;
   train: number;
   test: number;
+  /** Validation rows, when there are any. */
+  validation?: number;
   seed: number;
   preprocessing: string[];
   /** Synthetic data only: the generated task's input shape and class count. */

@@ -1,8 +1,8 @@
 import type { Dataset } from './dataset.ts';
 
 /**
- * Per-channel standardization with the mean and std of the training subset, applied to train and
- * test alike (test statistics must not leak into preprocessing). Channels are the last axis.
+ * Per-channel standardization with the mean and std of the training subset, applied to train, test and
+ * validation alike (test statistics must not leak into preprocessing). Channels are the last axis.
  */
 export function standardize(ds: Dataset): Dataset {
   const channels = ds.inputShape[ds.inputShape.length - 1];
@@ -21,6 +21,7 @@ export function standardize(ds: Dataset): Dataset {
     ...ds,
     xTrain: apply(ds.xTrain),
     xTest: apply(ds.xTest),
+    ...(ds.xValidation && { xValidation: apply(ds.xValidation) }),
     identity: { ...ds.identity, preprocessing: [...ds.identity.preprocessing, 'standardize'] },
   };
 }

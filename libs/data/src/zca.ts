@@ -81,7 +81,7 @@ export function normalizeRows(x: Float64Array, d: number): Matrix {
   return { rows, cols: d, data: out };
 }
 
-/** Regularized ZCA fitted on the training images and applied to train and test. */
+/** Regularized ZCA fitted on the training images and applied to train, test and validation. */
 export function zca(ds: Dataset, regularization = DEFAULT_ZCA_REGULARIZATION): Dataset {
   const d = featureCount(ds);
   const standardized = standardize(ds);
@@ -91,6 +91,7 @@ export function zca(ds: Dataset, regularization = DEFAULT_ZCA_REGULARIZATION): D
     ...ds,
     xTrain: matmul(train, whitening).data,
     xTest: matmul(normalizeRows(standardized.xTest, d), whitening).data,
+    ...(standardized.xValidation && { xValidation: matmul(normalizeRows(standardized.xValidation, d), whitening).data }),
     identity: { ...ds.identity, preprocessing: [...ds.identity.preprocessing, `zca(${regularization})`] },
   };
 }

@@ -19,6 +19,24 @@ export function meanSquaredError(pred: Matrix, y: Matrix): number {
   return sum / pred.data.length;
 }
 
+/**
+ * √(mean of (a − b)² over all n·k entries): how far two models' outputs on the same rows are apart (a finite
+ * network's test outputs against a kernel's), in the units of the targets.
+ */
+export function outputRmse(a: Matrix, b: Matrix): number {
+  assertSameShape(a, b, 'outputRmse');
+  return Math.sqrt(meanSquaredError(a, b));
+}
+
+/** Fraction of rows on which two models predict the same class (the same row argmax, first index on ties). */
+export function classAgreement(a: Matrix, b: Matrix): number {
+  assertSameShape(a, b, 'classAgreement');
+  if (a.rows === 0) return NaN;
+  let agreeing = 0;
+  for (let i = 0; i < a.rows; i++) if (argmaxOfRow(a, i) === argmaxOfRow(b, i)) agreeing++;
+  return agreeing / a.rows;
+}
+
 /** First index of the row maximum, like NumPy's argmax. */
 function argmaxOfRow(m: Matrix, row: number): number {
   let best = 0;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { zeros, type Matrix, uniformMatrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
-import { computeKernelBlock, computeKernels, kernelTiles, placeTile } from './index.ts';
+import { computeKernelBlock, computeKernels, kernelBlocks, kernelTiles, placeTile } from './index.ts';
 
 const randomInputs = (rows: number, cols: number, seed: number): Matrix => uniformMatrix(rows, cols, mulberry32(seed));
 
@@ -40,6 +40,18 @@ for (const arch of [
     }
   });
 }
+
+test('kernelBlocks lists train×train, test×train and, with validation rows, valid×train tiles', () => {
+  const count = (blocks: { part: string }[], part: string) => blocks.filter((b) => b.part === part).length;
+  const plain = kernelBlocks({ train: 1000, test: 500 }, 300);
+  // 4 × 5 / 2 = 10 tiles on or above the diagonal; 2 × 4 test×train tiles; no validation part.
+  assert.deepEqual([count(plain, 'train_train'), count(plain, 'test_train'), count(plain, 'valid_train')], [10, 8, 0]);
+  const withValidation = kernelBlocks({ train: 1000, test: 500, validation: 301 }, 300);
+  assert.deepEqual(withValidation.slice(0, plain.length), plain, 'the train and test blocks are unchanged');
+  const valid = withValidation.filter((b) => b.part === 'valid_train');
+  assert.equal(valid.length, 2 * 4);
+  assert.deepEqual(valid.at(-1), { part: 'valid_train', row: 1, col: 3, rows: [300, 301], cols: [900, 1000] });
+});
 
 test('a kernel bigger than the engine\'s tiles: blocks equal its slices bit for bit, a band from the diagonal included', () => {
   // 300 inputs: 256 × 256 tiles for an FCN, so the tiles below the diagonal are mirrored, not computed.

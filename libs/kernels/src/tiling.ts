@@ -42,3 +42,23 @@ export function placeTile(kernel: Matrix, tile: KernelTile, values: Matrix, symm
     }
   }
 }
+
+/** The matrices a stored kernel consists of; valid_train only for a dataset with validation rows. */
+export type KernelPart = 'train_train' | 'test_train' | 'valid_train';
+
+/**
+ * train×train (symmetric: upper-triangle tiles only), test×train and, with validation rows, valid×train,
+ * each with its row count; every matrix has the training rows as columns.
+ */
+export function kernelParts({ train, test, validation = 0 }: { train: number; test: number; validation?: number }): { part: KernelPart; rows: number; symmetric: boolean }[] {
+  return [
+    { part: 'train_train' as const, rows: train, symmetric: true },
+    { part: 'test_train' as const, rows: test, symmetric: false },
+    ...(validation > 0 ? [{ part: 'valid_train' as const, rows: validation, symmetric: false }] : []),
+  ];
+}
+
+/** Every block of every part of a kernel at this block size: the work list of a kernel, and what `--dry-run` counts. */
+export function kernelBlocks(sizes: { train: number; test: number; validation?: number }, size: number): (KernelTile & { part: KernelPart })[] {
+  return kernelParts(sizes).flatMap(({ part, rows, symmetric }) => kernelTiles(rows, sizes.train, size, symmetric).map((tile) => ({ part, ...tile })));
+}

@@ -1,4 +1,5 @@
 // Training state that survives a process: enough to continue a run exactly where it stopped.
+import type { LearningCurveState } from './curves.ts';
 
 /** A float32 tensor taken off the device. */
 export interface HostTensor {
@@ -6,11 +7,17 @@ export interface HostTensor {
   data: Float32Array;
 }
 
-/** An ensemble member that finished training: its outputs (centered when training centers) at the end. */
-export interface FinishedMember {
-  /** nTrain × outputs (validation rows included) and nTest × outputs, row-major. */
+/** A network's outputs on the data sets (centered when training centers), row-major. */
+export interface MemberOutputs {
+  /** nTrain × outputs (early stopping's validation rows included) and nTest × outputs. */
   trainOutputs: Float32Array;
   testOutputs: Float32Array;
+  /** nValidation × outputs, when validation rows were given (TrainOptions.xValidation). */
+  validationOutputs?: Float32Array;
+}
+
+/** An ensemble member that finished training: its outputs at the end. */
+export interface FinishedMember extends MemberOutputs {
   /** With early stopping: the step whose parameters the outputs are of, their validation loss, and the step it stopped at if it stopped early. */
   bestStep?: number;
   validationLoss?: number;
@@ -29,6 +36,8 @@ export interface TrainingCheckpoint {
   etaMax?: number;
   /** Members 0 … finished.length − 1. */
   finished: FinishedMember[];
+  /** The learning curve so far; absent in checkpoints written before curves were recorded (a run resumed from one has none). */
+  curve?: LearningCurveState;
   /** Member finished.length, part-way; absent between members. */
   current?: {
     /** Steps taken. */

@@ -58,7 +58,8 @@ export function meanOf(arrays: Float32Array[]): Float32Array {
   return Float32Array.from(sum, (s) => s / arrays.length);
 }
 
-function meanSquaredError(predictions: Float32Array, targets: Float32Array): number {
+/** Mean over all entries of (f − y)². */
+export function meanSquaredError(predictions: Float32Array, targets: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < targets.length; i++) sum += (predictions[i]! - targets[i]!) ** 2;
   return targets.length === 0 ? NaN : sum / targets.length;
@@ -79,8 +80,8 @@ function crossEntropy(logits: Float32Array, targets: Float32Array, outputs: numb
   return rows === 0 ? NaN : sum / rows;
 }
 
-/** A row with a non-finite output (a diverged network) counts as wrong. */
-function accuracy(predictions: Float32Array, targets: Float32Array, outputs: number): number {
+/** Fraction of rows whose largest output is at the target's largest entry; a row with a non-finite output (a diverged network) counts as wrong. */
+export function accuracy(predictions: Float32Array, targets: Float32Array, outputs: number): number {
   const rows = targets.length / outputs;
   let correct = 0;
   for (let row = 0; row < rows; row++) {
@@ -88,6 +89,13 @@ function accuracy(predictions: Float32Array, targets: Float32Array, outputs: num
     if (finite && argmax(predictions, row * outputs, outputs) === argmax(targets, row * outputs, outputs)) correct++;
   }
   return rows === 0 ? NaN : correct / rows;
+}
+
+/** The given rows of a row-major array `width` wide, in that order. */
+export function rowsOf(values: Float32Array, rows: Int32Array, width: number): Float32Array {
+  const selected = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => selected.set(values.subarray(row * width, (row + 1) * width), i * width));
+  return selected;
 }
 
 function argmax(values: Float32Array, offset: number, length: number): number {

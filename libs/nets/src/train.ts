@@ -5,8 +5,9 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import { canonicalJson, deriveSeed, mulberry32, parseSchedule, permutation, type Architecture } from '@ntk/spec';
-import type { FinishedMember, HostTensor, TrainingCheckpoint } from './checkpoint.ts';
-import { dataLossOf, evaluationMetrics, meanOf, predict, type EvaluationMetrics } from './evaluation.ts';
+import type { FinishedMember, HostTensor, MemberOutputs, TrainingCheckpoint } from './checkpoint.ts';
+import { ensembleSizeCurve, LearningCurveRecorder, type EnsembleCurve, type LearningCurve, type LearningCurveState } from './curves.ts';
+import { dataLossOf, evaluationMetrics, meanOf, predict, rowsOf, type EvaluationMetrics } from './evaluation.ts';
 import { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource } from './learning-rate.ts';
 import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
 import { lossAndGradients, type LossKind, type WeightDecayKind } from './objective.ts';
@@ -23,13 +24,13 @@ export type WeightDecay =
 
 /**
  * Hold out the last ⌈validationFraction·n⌉ training rows, in an order shuffled by the trial's seed (the same for
- * every member), and evaluate each member's validation loss (the data loss, centered when centering) at step 0,
+ * every member), or use the given validation rows (TrainOptions.xValidation), and evaluate each member's validation loss (the data loss, centered when centering) at step 0,
  * every `every` steps and at the end. A member stops after `patience` evaluations without a new lowest loss and
  * ends with its parameters at the lowest.
  */
 export interface EarlyStopping {
-  /** In (0, 0.5]. */
-  validationFraction: number;
+  /** In (0, 0.5]; left out when TrainOptions.xValidation gives the validation rows. */
+  validationFraction?: number;
   patience: number;
   every: number;
 }
@@ -70,6 +71,18 @@ export interface TrainOptions {
   outputs: number;
   xTest: Float32Array;
   yTest: Float32Array;
+  /**
+   * The dataset's validation rows (nValidation × inputDim) and targets (nValidation × outputs), disjoint from the
+   * training rows: the learning curve evaluates them, and early stopping uses them instead of holding out
+   * training rows. Give both or neither. Default none.
+   */
+  xValidation?: Float32Array;
+  yValidation?: Float32Array;
+  /**
+   * Steps between learning-curve points (also taken at step 0 and the last step). Default ⌈steps/20⌉. An ensemble
+   * keeps the sum of its members' outputs at every point until its last member passes it, in memory and checkpoints.
+   */
+  curveEvery?: number;
   /** Default none. */
   earlyStopping?: EarlyStopping;
   /** Receives each validation loss of early stopping; training waits for it. */
@@ -116,6 +129,14 @@ export interface TrainResult extends EvaluationMetrics {
   testPredictions: Float32Array;
   /** In member order; a diverged run lists the members up to the diverged one. */
   members: MemberResult[];
+  /**
+   * The ensemble's losses and accuracies at step 0, every curveEvery steps and the last step, whose point has
+   * the run's final metrics (curves.ts). A diverged run's ends before the divergence. Absent when the run
+   * resumed from a checkpoint written before curves were recorded.
+   */
+  learningCurve?: LearningCurve;
+  /** With several members, unless diverged: the test accuracy and MSE of the mean of the first k members. */
+  ensembleCurve?: EnsembleCurve;
   backend: string;
   seconds: number;
 }
@@ -132,8 +153,15 @@ interface Run {
   nTrain: number;
   /** The rows batches are drawn from: all training rows, or those outside the validation split. */
   fitRows: Int32Array;
-  /** Early stopping's settings with its held-out rows, their inputs on the device and their targets. */
-  validation: (EarlyStopping & { rows: Int32Array; x: tf.Tensor; y: Float32Array }) | undefined;
+  /**
+   * Early stopping's settings with its validation inputs on the device and their targets; `rows` are the held-out
+   * training rows, absent when the validation rows are given (then `x` is xValidation).
+   */
+  validation: (EarlyStopping & { rows?: Int32Array; x: tf.Tensor; y: Float32Array }) | undefined;
+  /** The options' validation inputs on the device. */
+  xValidation: tf.Tensor | undefined;
+  /** Absent when resumed from a checkpoint without a curve. */
+  curve: LearningCurveRecorder | undefined;
   /** The training rows, followed by their mirror images when flipping (rows n … 2n − 1). */
   xTrain: tf.Tensor;
   yTrain: tf.Tensor2D;
@@ -149,9 +177,14 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
   const nTest = rowCount(options.xTest, inputDim, 'xTest');
   checkRows(options.yTrain, nTrain, outputs, 'yTrain');
   checkRows(options.yTest, nTest, outputs, 'yTest');
+  if ((options.xValidation === undefined) !== (options.yValidation === undefined)) throw new RangeError('give both of xValidation and yValidation, or neither');
+  const nValidation = options.xValidation ? rowCount(options.xValidation, inputDim, 'xValidation') : 0;
+  if (options.yValidation) checkRows(options.yValidation, nValidation, outputs, 'yValidation');
   checkCount(steps, 0, 'steps');
   checkCount(options.batchSize, 1, 'batchSize');
   checkCount(options.ensembleSize ?? 1, 1, 'ensembleSize');
+  const curveEvery = options.curveEvery ?? Math.max(1, Math.ceil(steps / 20));
+  checkCount(curveEvery, 1, 'curveEvery');
   if (nTrain < 1) throw new RangeError('training needs at least one example');
   const momentum = options.momentum ?? 0;
   if (!(momentum >= 0 && momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${momentum}`);
@@ -160,17 +193,20 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     throw new RangeError(`flip augmentation needs image rows: inputShape [H, W, C], got ${options.inputShape ? `[${options.inputShape.join(', ')}]` : 'none'}`);
   }
   const decay = decayPerStep(options.weightDecay ?? { kind: 'none' }, steps);
-  const split = options.earlyStopping && validationSplit(options.earlyStopping, nTrain, options.seed);
+  const split = options.earlyStopping && validationSplit(options.earlyStopping, nTrain, options.seed, nValidation);
   const fitRows = split?.fitRows ?? Int32Array.from({ length: nTrain }, (_, i) => i);
 
   const backend = backendName() ?? (await initBackend());
   ensureGradients();
-  const config = trajectoryConfig(options, nTrain, nTest, split?.settings);
+  const config = { ...trajectoryConfig(options, nTrain, nTest, split?.settings), ...(nValidation > 0 && { nValidation }) };
   const resume = options.resumeFrom;
   if (resume) checkResumable(resume, config);
+  const heldOut = split?.validationRows && { fitRows: split.fitRows, validationRows: split.validationRows, y: rowsOf(options.yTrain, split.validationRows, outputs) };
+  const curve = resume && !resume.curve ? undefined : curveRecorder(options, curveEvery, heldOut, resume?.curve);
   const { lr, etaMax } = resume ?? (await learningRate(options, split ? rowsOf(options.xTrain, fitRows, inputDim) : options.xTrain));
 
   const xTrain = trainingInputs(options, [nTrain, ...shape]);
+  const xValidation = options.xValidation && tf.tensor(options.xValidation, [nValidation, ...shape]);
   const run: Run = {
     options,
     config,
@@ -182,10 +218,10 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     fitRows,
     validation: split && {
       ...split.settings,
-      rows: split.validationRows,
-      x: tf.gather(xTrain, split.validationRows),
-      y: rowsOf(options.yTrain, split.validationRows, outputs),
+      ...(heldOut ? { rows: heldOut.validationRows, x: tf.gather(xTrain, heldOut.validationRows), y: heldOut.y } : { x: xValidation!, y: options.yValidation! }),
     },
+    xValidation,
+    curve,
     xTrain,
     yTrain: tf.tensor2d(options.yTrain, [nTrain, outputs]),
     xTest: tf.tensor(options.xTest, [nTest, ...shape]),
@@ -204,19 +240,43 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
         stepsTaken = outcome.steps;
         break;
       }
-      if ((options.checkpointEvery || options.checkpointSeconds) && finished.length < ensembleSize) await options.onCheckpoint?.({ config, lr, etaMax, finished: [...finished] });
+      run.curve?.memberFinished(finished.length - 1, outcome.outputs, outcome.outputs.stoppedAt ?? steps);
+      if ((options.checkpointEvery || options.checkpointSeconds) && finished.length < ensembleSize) {
+        await options.onCheckpoint?.({ config, lr, etaMax, finished: [...finished], curve: run.curve?.state() });
+      }
     }
-    return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(run), backend, seconds: (performance.now() - started) / 1000 };
+    const curves = {
+      learningCurve: run.curve?.curve(finished, status === 'diverged' ? stepsTaken : undefined),
+      ensembleCurve: finished.length > 1 && status === 'completed' ? ensembleSizeCurve(finished.map((m) => m.testOutputs), options.yTest, outputs) : undefined,
+    };
+    return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(run), ...curves, backend, seconds: (performance.now() - started) / 1000 };
   } finally {
-    tf.dispose([run.xTrain, run.yTrain, run.xTest, ...(run.validation ? [run.validation.x] : [])]);
+    tf.dispose([run.xTrain, run.yTrain, run.xTest, ...(run.validation?.rows ? [run.validation.x] : []), ...(run.xValidation ? [run.xValidation] : [])]);
   }
 }
 
-/** θ_0's outputs, subtracted when centering: on run.xTrain's rows (mirror images included), the test and the validation rows. */
+/** The learning curve's recorder: validation columns from the validation set when given, else from early stopping's rows. */
+function curveRecorder(
+  options: TrainOptions,
+  every: number,
+  split: { fitRows: Int32Array; validationRows: Int32Array; y: Float32Array } | undefined,
+  saved: LearningCurveState | undefined,
+): LearningCurveRecorder {
+  const { loss, outputs, yTrain, yTest, yValidation } = options;
+  const validation = yValidation ? { y: yValidation } : split && { y: split.y, rows: split.validationRows };
+  const targets = { loss: loss ?? 'mse', outputs, yTrain, yTest, fitRows: split?.fitRows, validation };
+  return new LearningCurveRecorder(targets, every, options.steps, options.ensembleSize ?? 1, saved);
+}
+
+/**
+ * θ_0's outputs, subtracted when centering: on run.xTrain's rows (mirror images included), the test rows, early
+ * stopping's validation rows and the options' validation set.
+ */
 interface Reference {
   train: tf.Tensor2D;
   test: Float32Array;
   validation: Float32Array | undefined;
+  validationSet: Float32Array | undefined;
 }
 
 /** Early stopping's record of a member: its lowest validation loss so far, where, and its parameters there. */
@@ -257,8 +317,13 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   try {
     if (options.centering) {
       const train = predict(arch, initial, run.xTrain);
-      const validationRows = validation && rowsOf(train, validation.rows, outputs);
-      reference = { train: tf.tensor2d(train, [train.length / outputs, outputs]), test: predict(arch, initial, run.xTest), validation: validationRows };
+      const validationSet = run.xValidation && predict(arch, initial, run.xValidation);
+      reference = {
+        train: tf.tensor2d(train, [train.length / outputs, outputs]),
+        test: predict(arch, initial, run.xTest),
+        validation: validation && (validation.rows ? rowsOf(train, validation.rows, outputs) : validationSet),
+        validationSet,
+      };
     }
     if (current) {
       params = withParameterTensors(initial, restoreTensors(current.params, parameterTensors(initial)));
@@ -271,8 +336,9 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
         evaluationsSince: saved.evaluationsSinceBest,
         params: restoreTensors(saved.bestParams, parameterTensors(params)),
       };
-    } else if (validation) {
-      await validate(0);
+    } else {
+      if (run.curve?.records(0)) run.curve.record(0, member, memberOutputs(run, params, reference));
+      if (validation) await validate(0);
     }
     const batchOrderOfFitRows = batchOrder(run.fitRows.length, options.batchSize, seed);
     const progressEvery = options.progressEvery ?? 100;
@@ -301,6 +367,7 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
       const loss = (await update.loss.data())[0]!;
       update.loss.dispose();
       if (!Number.isFinite(loss)) return { outputs: memberOutputs(run, params, reference), diverged: true, steps: step };
+      if (run.curve?.records(step)) run.curve.record(step, member, memberOutputs(run, params, reference));
       if (options.onProgress && (step % progressEvery === 0 || step === steps)) await options.onProgress(step, loss, member);
       // Patience running out at the last step is no early stop.
       if (validation && (step % validation.every === 0 || step === steps) && (await validate(step)) && step < steps) {
@@ -322,17 +389,19 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   }
 }
 
-/** The member's outputs on the (unflipped) training rows and the test rows, centered when a reference is given. */
-function memberOutputs(run: Run, params: NetworkParams, reference: Reference | undefined): FinishedMember {
+/** The member's outputs on the (unflipped) training rows, the test rows and the validation set, centered when a reference is given. */
+function memberOutputs(run: Run, params: NetworkParams, reference: Reference | undefined): MemberOutputs {
   const { arch } = run.options;
   const trainOutputs = predict(arch, params, run.xTrain, run.nTrain);
   const testOutputs = predict(arch, params, run.xTest);
+  const validationOutputs = run.xValidation && predict(arch, params, run.xValidation);
   if (reference) {
     const train = reference.train.dataSync();
     for (let i = 0; i < trainOutputs.length; i++) trainOutputs[i] -= train[i]!;
     for (let i = 0; i < testOutputs.length; i++) testOutputs[i] -= reference.test[i]!;
+    if (validationOutputs) for (let i = 0; i < validationOutputs.length; i++) validationOutputs[i] -= reference.validationSet![i]!;
   }
-  return { trainOutputs, testOutputs };
+  return { trainOutputs, testOutputs, ...(validationOutputs && { validationOutputs }) };
 }
 
 /** The data loss on the validation rows, of centered outputs when a reference is given. */
@@ -348,7 +417,7 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
   const { outputs, yTest } = options;
   const kind = options.loss ?? 'mse';
   // Training metrics are over the rows trained on.
-  const fitted = (trainOutputs: Float32Array) => (validation ? rowsOf(trainOutputs, fitRows, outputs) : trainOutputs);
+  const fitted = (trainOutputs: Float32Array) => (validation?.rows ? rowsOf(trainOutputs, fitRows, outputs) : trainOutputs);
   const fitTargets = fitted(options.yTrain);
   const metrics = (train: Float32Array, test: Float32Array) =>
     evaluationMetrics(kind, outputs, { predictions: fitted(train), targets: fitTargets }, { predictions: test, targets: yTest });
@@ -356,9 +425,16 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
   const testPredictions = meanOf(members.map((m) => m.testOutputs));
   return {
     ...metrics(trainPredictions, testPredictions),
-    ...(validation && { validationLoss: dataLossOf(kind, outputs, rowsOf(trainPredictions, validation.rows, outputs), validation.y) }),
+    ...(validation && {
+      validationLoss: dataLossOf(
+        kind,
+        outputs,
+        validation.rows ? rowsOf(trainPredictions, validation.rows, outputs) : meanOf(members.map((m) => m.validationOutputs!)),
+        validation.y,
+      ),
+    }),
     testPredictions,
-    members: members.map(({ trainOutputs, testOutputs, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
+    members: members.map(({ trainOutputs, testOutputs, validationOutputs: _validationOutputs, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
   };
 }
 
@@ -371,6 +447,7 @@ async function checkpointOf(run: Run, step: number, params: NetworkParams, veloc
     lr,
     etaMax,
     finished: [...finished],
+    curve: run.curve?.state(),
     current: { step, params: await toHost(parameterTensors(params)), velocity: velocity && (await toHost(velocity)), earlyStopping },
   };
 }
@@ -442,25 +519,30 @@ async function learningRate(options: TrainOptions, fitted: Float32Array): Promis
 
 /**
  * The rows to train on and the validation rows: the last ⌈validationFraction·n⌉ of a shuffle drawn from the
- * trial's seed, so every member holds out the same rows.
+ * trial's seed, so every member holds out the same rows; with `given` validation rows (xValidation), all
+ * training rows and none held out.
  */
-function validationSplit(settings: EarlyStopping, n: number, seed: number): { settings: EarlyStopping; fitRows: Int32Array; validationRows: Int32Array } {
+function validationSplit(
+  settings: EarlyStopping,
+  n: number,
+  seed: number,
+  given: number,
+): { settings: EarlyStopping; fitRows: Int32Array; validationRows?: Int32Array } {
   const { validationFraction, patience, every } = settings;
-  if (!(validationFraction > 0 && validationFraction <= 0.5)) throw new RangeError(`earlyStopping.validationFraction must be in (0, 0.5], got ${validationFraction}`);
   checkCount(patience, 1, 'earlyStopping.patience');
   checkCount(every, 1, 'earlyStopping.every');
+  if (given > 0) {
+    if (validationFraction !== undefined) throw new RangeError(`earlyStopping.validationFraction must be left out when xValidation gives the validation rows, got ${validationFraction}`);
+    return { settings: { patience, every }, fitRows: Int32Array.from({ length: n }, (_, i) => i) };
+  }
+  if (!(validationFraction !== undefined && validationFraction > 0 && validationFraction <= 0.5)) {
+    throw new RangeError(`earlyStopping.validationFraction must be in (0, 0.5], got ${validationFraction} (or give the validation rows as xValidation)`);
+  }
   if (n < 2) throw new RangeError('early stopping needs at least two training rows');
   const order = permutation(n, mulberry32(deriveSeed(seed, 'validation')));
   // The tolerance keeps products like 0.1·30 = 3.0000000000000004 from rounding up.
   const fitCount = n - Math.ceil(validationFraction * n - 1e-9);
   return { settings: { validationFraction, patience, every }, fitRows: order.slice(0, fitCount), validationRows: order.slice(fitCount) };
-}
-
-/** The given rows of a row-major array `width` wide, in that order. */
-function rowsOf(values: Float32Array, rows: Int32Array, width: number): Float32Array {
-  const selected = new Float32Array(rows.length * width);
-  rows.forEach((row, i) => selected.set(values.subarray(row * width, (row + 1) * width), i * width));
-  return selected;
 }
 
 /** λ(t) = λ·schedule(t, T) for t = 0 … T − 1, evaluated up front so a bad schedule fails before training. */

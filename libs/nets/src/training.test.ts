@@ -157,6 +157,28 @@ test('early stopping trains on the rows outside its validation split only', asyn
   await assert.rejects(trainNetwork({ ...options, earlyStopping: { ...options.earlyStopping, every: 2.5 } }), /earlyStopping\.every must be an integer ≥ 1, got 2\.5/);
 });
 
+test('early stopping with given validation rows trains on every training row and evaluates on the given rows', async () => {
+  const base = { ...noisyOptions(), steps: 20, checkpointEvery: 10 };
+  // Rows from the teacher that the training rows do not contain (the first 12 test rows serve).
+  const given = { xValidation: base.xTest.slice(0, 12 * base.inputDim), yValidation: base.yTest.slice(0, 12 * base.outputs) };
+  const run = async (options: TrainOptions) => {
+    let atStep10: TrainingCheckpoint | undefined;
+    const result = await withoutLeaks(() => trainNetwork({ ...options, onCheckpoint: (c) => void (atStep10 ??= c) }));
+    return { result, params: atStep10!.current!.params };
+  };
+  const earlyStopping = { patience: 1000, every: 5 };
+  const plain = await run(base);
+  const stopped = await run({ ...base, ...given, earlyStopping });
+  assert.deepEqual(stopped.params, plain.params, 'no training row is held out');
+  const shifted = await run({ ...base, ...given, yValidation: given.yValidation.map((y) => y + 3), earlyStopping });
+  assert.deepEqual(shifted.params, plain.params, 'validation targets do not change training');
+  const [member] = stopped.result.members;
+  assert.ok(shifted.result.members[0]!.validationLoss! > member!.validationLoss! + 1, 'the validation loss is on the given rows');
+  assert.ok(Math.abs(stopped.result.validationLoss! - member!.validationLoss!) < 1e-6, 'one member: the ensemble validation loss is its');
+  await assert.rejects(trainNetwork({ ...base, ...given, earlyStopping: { ...earlyStopping, validationFraction: 0.25 } }), /validationFraction must be left out when xValidation gives/);
+  await assert.rejects(trainNetwork({ ...base, ...given, yValidation: given.yValidation.subarray(2), earlyStopping }), /yValidation/);
+});
+
 /** Momentum, scheduled layer-wise L2, centering, flips and two members: every piece of state a checkpoint holds. */
 const checkpointed = (): TrainOptions => ({
   ...imageOptions(false),

@@ -19,9 +19,10 @@ export function flattenTrialConfig(config: TrialConfig): Record<string, FieldVal
     else if (typeof value === 'object') for (const [key, inner] of Object.entries(value)) visit(inner, path ? `${path}.${key}` : key);
     else fields[path] = value as FieldValue;
   };
-  const { arch, dataset, ...rest } = config;
-  const { parameterization, ...archRest } = arch;
-  const { path: _location, ...datasetRest } = dataset;
+  // A stored configuration may lack arch or dataset (test fixtures); its other fields still flatten.
+  const { arch, dataset, ...rest } = config as Partial<TrialConfig>;
+  const { parameterization, ...archRest } = arch ?? ({} as Partial<TrialConfig['arch']>);
+  const { path: _location, ...datasetRest } = dataset ?? ({} as Partial<TrialConfig['dataset']>);
   visit({ ...rest, arch: archRest, parameterization, dataset: datasetRest }, '');
   return fields;
 }

@@ -40,6 +40,11 @@ export const datasetSchema = z
     name: z.enum(DATASETS),
     train: z.number().int().positive(),
     test: z.number().int().positive(),
+    /**
+     * Validation rows, drawn from the training pool after the train rows (so disjoint from both splits, and
+     * the train rows are those of the same spec without it); absent: none, and every id stays as it was.
+     */
+    validation: z.number().int().positive().optional(),
     seed: z.number().int().min(0).default(0),
     preprocess: z.array(preprocessStepSchema).default(['standardize']),
     /** cifar10 only: the cifar-10-batches-bin directory (else env NTK_CIFAR10_DIR). */
@@ -53,6 +58,13 @@ export const datasetSchema = z
     const sizes = DATASET_SIZES[d.name];
     if (d.train > sizes.train) ctx.addIssue({ code: 'custom', path: ['train'], message: `at most ${sizes.train} for ${d.name}` });
     if (d.test > sizes.test) ctx.addIssue({ code: 'custom', path: ['test'], message: `at most ${sizes.test} for ${d.name}` });
+    if (d.validation !== undefined && d.train <= sizes.train && d.train + d.validation > sizes.train) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validation'],
+        message: `train + validation must be at most ${sizes.train} for ${d.name} (validation rows come from its training pool), got ${d.train} + ${d.validation}`,
+      });
+    }
     const synthetic = d.name === 'synthetic';
     for (const field of ['shape', 'classes'] as const) {
       if (synthetic && d[field] === undefined) {
@@ -132,17 +144,20 @@ const finiteSchema = z
     flip_augmentation: oneOrMany(z.boolean()).default([false]),
     seeds: oneOrMany(z.number().int().min(0)).default([0]),
     /**
-     * Hold out this fraction of the training rows, evaluate on them every `every` steps, stop a member
-     * after `patience` evaluations without improvement, and keep its best parameters.
+     * Hold out this fraction of the training rows (or, with `dataset.validation`, use the dataset's validation
+     * rows and give no fraction), evaluate on them every `every` steps, stop a member after `patience`
+     * evaluations without improvement, and keep its best parameters.
      */
     early_stopping: z
       .object({
-        validation_fraction: z.number().gt(0).max(0.5),
+        validation_fraction: z.number().gt(0).max(0.5).optional(),
         patience: z.number().int().min(1),
         every: z.number().int().min(1),
       })
       .strict()
       .optional(),
+    /** Steps between learning-curve points (default ⌈steps/20⌉); records only, so not part of a trial's id. */
+    curve_every: z.number().int().positive().optional(),
   })
   .strict()
   .superRefine((f, ctx) => {
@@ -202,6 +217,17 @@ export const experimentSpecSchema = z
       }
     }
     if (spec.finite) checkSchedulesOverRun(spec.finite, spec.dataset.train, ctx);
+    const fraction = spec.finite?.early_stopping?.validation_fraction;
+    if (spec.finite?.early_stopping && (fraction === undefined) === (spec.dataset.validation === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['finite', 'early_stopping', 'validation_fraction'],
+        message:
+          fraction === undefined
+            ? 'required unless the dataset has validation rows (dataset.validation)'
+            : 'early stopping uses the dataset\'s validation rows (dataset.validation): leave validation_fraction out',
+      });
+    }
   });
 
 /** Every weight-decay schedule on every step of the run: here, not in weightDecaySchema, because T needs the dataset size. */

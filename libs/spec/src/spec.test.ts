@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { expandTrials, parseSpecYaml, SpecError, sweepIdFor } from './index.ts';
+import { expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec } from './index.ts';
 
 const valid = `
 name: tiny
@@ -164,6 +164,16 @@ describe('expansion into trials', () => {
     );
   });
 
+  it('records curve_every in finite trials without changing their ids, and names a bad one', () => {
+    const every = (value: string) => valid.replace('  steps: 20', `  steps: 20\n  curve_every: ${value}`);
+    const [plain, curved] = [expandTrials(parseSpecYaml(valid)), expandTrials(parseSpecYaml(every('5')))];
+    assert.deepEqual(curved.map((t) => t.id), plain.map((t) => t.id));
+    const finite = curved.filter((t) => t.config.kind === 'finite');
+    assert.ok(finite.length > 0 && finite.every((t) => t.config.kind === 'finite' && t.config.curve_every === 5));
+    assert.ok(plain.every((t) => !('curve_every' in t.config)), 'absent unless given');
+    for (const bad of ['0', '2.5']) assert.ok(problemsOf(every(bad)).some((p) => /^spec\.finite\.curve_every: /.test(p)), bad);
+  });
+
   it('turns epochs into steps: the same run spelled either way is one trial', () => {
     const byEpochs = valid.replace('  steps: 20', '  epochs: 2'); // 2 epochs of 100 rows in batches of 10
     const ids = (yaml: string) => expandTrials(parseSpecYaml(yaml)).map((t) => t.id);
@@ -188,6 +198,42 @@ describe('expansion into trials', () => {
       const problems = problemsOf(yaml);
       assert.ok(problems.some((p) => expected.test(p)), `${expected}: ${JSON.stringify(problems)}`);
     }
+  });
+
+  it('keeps every trial id and kernel key of a spec without dataset.validation', () => {
+    // Computed by 2a439e0, before dataset.validation existed: adding the optional field must not move them.
+    const spec = {
+      name: 'pin',
+      dataset: { name: 'mnist', train: 60, test: 30, seed: 3 },
+      architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+      finite: { width: 32, optimizer: { lr: 0.1 }, batch: 10, steps: 50, early_stopping: { validation_fraction: 0.2, patience: 2, every: 5 } },
+      infinite: { kernels: ['nngp', 'ntk'], diag_reg: 0.01 },
+    };
+    const ids = (s: unknown) => expandTrials(validateSpec(s)).map((t) => [t.id, t.kernelKeys ?? null]);
+    assert.deepEqual(ids(spec), [
+      ['69c47859f874934c', null],
+      ['c44362d25ad5be71', ['e3a7acf76fa966a1']],
+      ['38dcbed151398b59', ['e3a7acf76fa966a1']],
+    ]);
+    const withValidation = { ...spec, dataset: { ...spec.dataset, validation: 20 }, finite: { ...spec.finite, early_stopping: { patience: 2, every: 5 } } };
+    const changed = ids(withValidation);
+    assert.ok(changed.every(([id], i) => id !== ids(spec)[i]![0]), 'validation rows are part of the dataset identity');
+  });
+
+  it('rejects validation rows that the training pool cannot hold and an early-stopping fraction beside them', () => {
+    const withDataset = (dataset: string) => valid.replace('dataset: { name: mnist, train: 100, test: 50 }', `dataset: ${dataset}`);
+    assert.deepEqual(problemsOf(withDataset('{ name: mnist, train: 59990, test: 50, validation: 20 }')), [
+      'spec.dataset.validation: train + validation must be at most 60000 for mnist (validation rows come from its training pool), got 59990 + 20',
+    ]);
+    assert.ok(problemsOf(withDataset('{ name: mnist, train: 100, test: 50, validation: 0 }')).some((p) => p.startsWith('spec.dataset.validation: ')));
+    const early = (dataset: string, stopping: string) => withDataset(dataset).replace('  steps: 20', `  steps: 20\n  early_stopping: ${stopping}`);
+    assert.deepEqual(problemsOf(early('{ name: mnist, train: 100, test: 50, validation: 20 }', '{ validation_fraction: 0.2, patience: 2, every: 5 }')), [
+      "spec.finite.early_stopping.validation_fraction: early stopping uses the dataset's validation rows (dataset.validation): leave validation_fraction out",
+    ]);
+    assert.deepEqual(problemsOf(early('{ name: mnist, train: 100, test: 50 }', '{ patience: 2, every: 5 }')), [
+      'spec.finite.early_stopping.validation_fraction: required unless the dataset has validation rows (dataset.validation)',
+    ]);
+    assert.doesNotThrow(() => parseSpecYaml(early('{ name: mnist, train: 100, test: 50, validation: 20 }', '{ patience: 2, every: 5 }')));
   });
 
   it('rejects a schedule that is not finite and ≥ 0 on every step of the run, naming the field, the step and T', () => {

@@ -24,7 +24,13 @@ export interface FiniteTrialConfig {
   ensemble: number;
   flip_augmentation: boolean;
   seed: number;
-  early_stopping?: { validation_fraction: number; patience: number; every: number };
+  /** validation_fraction is absent when the dataset's validation rows are the held-out ones. */
+  early_stopping?: { validation_fraction?: number; patience: number; every: number };
+  /**
+   * Steps between learning-curve points, when the spec gives it. It changes what is recorded, not what is trained,
+   * so it is not part of the trial's id: a trial keeps the value it was first registered with.
+   */
+  curve_every?: number;
 }
 
 export interface InfiniteTrialConfig {
@@ -58,7 +64,9 @@ function datasetIdentity({ path: _path, ...identity }: DatasetConfig): Omit<Data
 }
 
 export function trialId(config: TrialConfig): string {
-  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...config, dataset: datasetIdentity(config.dataset) });
+  // How often a learning curve is recorded changes no result either.
+  const { dataset, curve_every: _curveEvery, ...identity } = config as TrialConfig & { curve_every?: number };
+  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...identity, dataset: datasetIdentity(dataset) });
 }
 
 /**
@@ -132,6 +140,7 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
           flip_augmentation: p.flip_augmentation,
           seed: p.seed,
           ...(f.early_stopping && { early_stopping: f.early_stopping }),
+          ...(f.curve_every !== undefined && { curve_every: f.curve_every }),
         };
         trials.push({ id: trialId(config), config });
       }

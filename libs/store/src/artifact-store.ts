@@ -17,6 +17,8 @@ export interface StoredArtifact {
 /** The keys of a trial's artifacts, one definition for the activities that write them and the tools that show them. */
 export const artifactKeys = {
   prediction: (trialId: string) => `predictions/${trialId}.npy`,
+  /** An ensemble's members' test outputs, [M, nTest, classes], beside the ensemble's prediction. */
+  memberPredictions: (trialId: string) => `predictions/${trialId}.members.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
   kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,

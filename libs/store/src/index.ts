@@ -1,3 +1,4 @@
 export * from './artifact-store.ts';
 export * from './result-store.ts';
+export { AGGREGATES, MAIN_METRICS, QueryError, WHERE_OPS, type Aggregate, type ResultQuery, type ResultTable, type ResultValue, type SortKey, type WhereClause, type WhereOp } from './result-query.ts';
 export type * from './schema.ts';

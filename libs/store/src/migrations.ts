@@ -1,6 +1,7 @@
 // Versioned schema. Add a migration; never edit one that has shipped.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Migration } from 'kysely';
+import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -110,6 +111,28 @@ export const migrations: Record<string, Migration> = {
         .addColumn('data_json', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('curves_pk', ['trial_id', 'name'])
         .execute();
+    },
+  },
+  // A trial's configuration as flat fields, so results are filtered and grouped in SQL (`ntk results --where`).
+  // double precision: Postgres' real is 4 bytes, too coarse for a learning rate or a diag_reg.
+  '0005_trial_fields': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('trial_fields')
+        .addColumn('trial_id', 'text', (c) => c.notNull().references('trials.id'))
+        .addColumn('field', 'text', (c) => c.notNull())
+        .addColumn('text_value', 'text', (c) => c.notNull())
+        .addColumn('num_value', 'double precision')
+        .addPrimaryKeyConstraint('trial_fields_pk', ['trial_id', 'field'])
+        .execute();
+      await db.schema.createIndex('trial_fields_field').on('trial_fields').columns(['field']).execute();
+      // Trials stored before this migration, 500 at a time (a store may hold many thousands).
+      for (let after = ''; ; ) {
+        const page = await db.selectFrom('trials').select(['id', 'config_json']).where('id', '>', after).orderBy('id').limit(500).execute();
+        if (page.length === 0) break;
+        await insertTrialFields(db, page.flatMap((t: { id: string; config_json: string }) => trialFieldRows(t.id, JSON.parse(t.config_json))));
+        after = page.at(-1)!.id;
+      }
     },
   },
 };

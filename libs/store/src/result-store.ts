@@ -2,10 +2,13 @@
 // so several local worker processes can write). Every multi-row write is one transaction.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, sql, SqliteDialect, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations.ts';
+import { queryResults, type ResultQuery, type ResultTable } from './result-query.ts';
+import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
 import type { ArtifactsTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialStatus } from './schema.ts';
 
 export interface TrialRecord {
@@ -159,6 +162,7 @@ export class ResultStore {
           .onConflict((oc) => oc.columns(['sweep_id', 'trial_id']).doUpdateSet({ position }))
           .execute();
       }
+      await insertTrialFields(tx, trials.flatMap((t) => trialFieldRows(t.id, t.config)));
     });
   }
 
@@ -478,6 +482,7 @@ export class ResultStore {
         for (const t of await tx.selectFrom('trials').select('kernel_keys').where('id', 'in', ids).execute()) for (const k of parseKeys(t.kernel_keys) ?? []) kernelKeys.add(k);
         await tx.deleteFrom('metrics').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('curves').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('trial_fields').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('attempts').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('trials').where('id', 'in', ids).execute();
       }
@@ -527,6 +532,11 @@ export class ResultStore {
     }));
   }
 
+  /** Tidy results: filtered, grouped and aggregated in SQL (result-query.ts). Unknown names throw a QueryError listing the known ones. */
+  async queryResults(sweepId: string, query: ResultQuery = {}): Promise<ResultTable> {
+    return queryResults(this.db, sweepId, query);
+  }
+
   async recordArtifact(key: string, sha256: string, bytes: number): Promise<void> {
     await this.db
       .insertInto('artifacts')
@@ -557,12 +567,32 @@ function chunks<T>(items: T[], size: number): T[][] {
   return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 }
 
-/** Where ntk keeps its state on this host: `NTK_HOME` (default ./.ntk), overridable piecewise. */
+/**
+ * Where ntk keeps its state on this host, and how that was decided: `NTK_HOME` when set; else the nearest
+ * `.ntk` directory at or above `cwd`; else `.ntk` at the project root (the nearest ancestor with `.git` or
+ * `nx.json`); else `~/.ntk`. So any subdirectory of a project finds the project's store. `NTK_ARTIFACTS`
+ * moves the artifacts.
+ */
 export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
-  const home = path.resolve(cwd, env.NTK_HOME ?? '.ntk');
+  const { home, source } = findNtkHome(env, path.resolve(cwd));
   return {
     home,
+    /** How `home` was chosen, for messages: "NTK_HOME", "found above <cwd>", "project root", "home directory". */
+    source,
     databaseFile: path.join(home, 'ntk.db'),
     artifactsDir: env.NTK_ARTIFACTS ? path.resolve(cwd, env.NTK_ARTIFACTS) : path.join(home, 'artifacts'),
   };
+}
+
+function findNtkHome(env: NodeJS.ProcessEnv, cwd: string): { home: string; source: string } {
+  if (env.NTK_HOME) return { home: path.resolve(cwd, env.NTK_HOME), source: 'NTK_HOME' };
+  const ancestors = [cwd];
+  for (let dir = cwd; path.dirname(dir) !== dir; dir = path.dirname(dir)) ancestors.push(path.dirname(dir));
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  const found = ancestors.find((dir) => isDir(path.join(dir, '.ntk')));
+  if (found) return { home: path.join(found, '.ntk'), source: found === cwd ? 'the current directory' : `the nearest .ntk above ${cwd}` };
+  // `.git` is a file in a git worktree, a directory elsewhere.
+  const root = ancestors.find((dir) => fs.existsSync(path.join(dir, '.git')) || fs.existsSync(path.join(dir, 'nx.json')));
+  if (root) return { home: path.join(root, '.ntk'), source: `the project root ${root}` };
+  return { home: path.join(os.homedir(), '.ntk'), source: 'the home directory (no project found above the current directory)' };
 }

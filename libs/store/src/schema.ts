@@ -52,6 +52,18 @@ export interface CurvesTable {
   data_json: string;
 }
 
+/**
+ * A trial's configuration as flat fields (libs/spec flattenTrialConfig), one row each, so results can be
+ * filtered and grouped in SQL. Numbers have both columns (num_value for comparisons, text_value for
+ * grouping); time "inf" is num_value Infinity; booleans and strings are text only.
+ */
+export interface TrialFieldsTable {
+  trial_id: string;
+  field: string;
+  text_value: string;
+  num_value: number | null;
+}
+
 export interface ArtifactsTable {
   key: string;
   sha256: string;
@@ -103,5 +115,6 @@ export interface Database {
   sweep_trials: SweepTrialsTable;
   metrics: MetricsTable;
   curves: CurvesTable;
+  trial_fields: TrialFieldsTable;
   artifacts: ArtifactsTable;
 }

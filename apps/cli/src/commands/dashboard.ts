@@ -1,11 +1,11 @@
 // `ntk dashboard`: a web UI over this store's sweeps, trials and live progress, on 127.0.0.1 only.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
+import { ArtifactStore, resolveNtkHome } from '@ntk/store';
 import { TemporalLink } from '../dashboard/live.ts';
 import { DEFAULT_DASHBOARD_PORT, startDashboard } from '../dashboard/server.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { example } from '../options.ts';
-import { installQuietRuntime, temporalAddress } from '../sweeps.ts';
+import { installQuietRuntime, openExistingStore, temporalAddress } from '../sweeps.ts';
 import { serverStatus } from '../temporal-server.ts';
 
 function portNumber(value: string): number {
@@ -22,7 +22,7 @@ export function dashboardCommand(): Command {
     .action(async (opts: { port: number }) => {
       installQuietRuntime();
       const paths = resolveNtkHome();
-      const store = await ResultStore.open(paths.databaseFile);
+      const store = await openExistingStore(paths);
       // The server may start or stop while the dashboard runs: look it up when connecting, never start one.
       const temporal = new TemporalLink(await store.storeId(), () => temporalAddress(paths.home, { start: false }));
       const temporalUiUrl = async () => (process.env.TEMPORAL_ADDRESS ? undefined : (await serverStatus(paths.home))?.uiUrl);

@@ -1,21 +1,84 @@
-// `ntk results`: a sweep's trials and metrics from the result store.
-import { Command, Option } from 'commander';
-import { ResultStore, resolveNtkHome } from '@ntk/store';
-import { example } from '../options.ts';
+// `ntk results`: a sweep's tidy results from the result store — filtered, grouped, aggregated, sorted.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { AGGREGATES, QueryError, WHERE_OPS, type Aggregate, type SortKey, type WhereClause, type WhereOp } from '@ntk/store';
+import { UsageError } from '../errors.ts';
+import { example, positiveInt } from '../options.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
-import { findSweep } from '../sweeps.ts';
+import { findSweep, openExistingStore } from '../sweeps.ts';
+
+/** Longest operators first, so `<=` is not read as `<` followed by "=value". */
+const OPS_BY_LENGTH = [...WHERE_OPS].sort((a, b) => b.length - a.length);
+
+/** `field op value`, e.g. `width>=256`, `kind=finite`, `seed=0,1` (any of). */
+export function parseWhere(expr: string): WhereClause {
+  const usage = `--where "${expr}": expected <field><op><value> with op one of ${WHERE_OPS.join(' ')} (e.g. width>=256, kind=finite, seed=0,1)`;
+  const match = /^\s*([^\s=!<>]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$/.exec(expr);
+  if (!match || match[3] === '' || OPS_BY_LENGTH.some((op) => match[3]!.startsWith(op))) throw new UsageError(usage);
+  return { field: match[1]!, op: match[2] as WhereOp, value: match[3]! };
+}
+
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+function aggList(value: string): Aggregate[] {
+  const aggs = list(value);
+  for (const a of aggs) if (!(AGGREGATES as readonly string[]).includes(a)) throw new InvalidArgumentError(`"${a}" is not one of ${AGGREGATES.join(', ')}`);
+  return aggs as Aggregate[];
+}
+
+/** `field[:desc]`, several separated by commas. */
+function sortList(value: string): SortKey[] {
+  return list(value).map((key) => {
+    const [column, direction] = key.split(':');
+    if (direction !== undefined && direction !== 'asc' && direction !== 'desc') throw new InvalidArgumentError(`"${key}": the direction after ':' is asc or desc`);
+    return { column: column!, desc: direction === 'desc' };
+  });
+}
+
+interface ResultsOptions {
+  where: string[];
+  groupBy?: string[];
+  metric?: string[];
+  agg?: Aggregate[];
+  sort?: SortKey[];
+  limit?: number;
+  columns?: string[];
+  format: ResultFormat;
+}
 
 export function resultsCommand(): Command {
   return new Command('results')
-    .description('print the results of a sweep from the result store')
+    .description('a sweep\'s results as a tidy table: one row per trial (or per group), one column per config field and metric')
     .argument('<sweep>', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
+    .option('--where <expr>', `keep trials where <field><op><value> holds (op: ${WHERE_OPS.join(' ')}; a comma list with = means any of); repeatable`, (v: string, acc: string[]) => [...acc, v], [])
+    .option('--group-by <fields>', 'one row per combination of these config fields (comma-separated), with aggregates', list)
+    .option('--metric <metrics>', 'metrics to show (comma-separated), e.g. test_accuracy,test_mse', list)
+    .option('--agg <aggs>', `aggregates per metric when grouping: ${AGGREGATES.join(', ')} (default mean,stderr,count; std is the sample one)`, aggList)
+    .option('--sort <keys>', 'sort by field or metric, `:desc` for descending (comma-separated keys)', sortList)
+    .option('--limit <n>', 'at most n rows', positiveInt)
+    .option('--columns <columns>', 'columns to show, comma-separated, or `all` (default: the table shows the fields that vary; csv/json every column)', list)
     .addOption(new Option('--format <format>', 'output format').choices(RESULT_FORMATS).default('table'))
-    .addHelpText('after', example('ntk results quickstart --format csv > quickstart.csv'))
-    .action(async (ref: string, opts: { format: ResultFormat }) => {
-      const store = await ResultStore.open(resolveNtkHome().databaseFile);
+    .addHelpText(
+      'after',
+      example(
+        'ntk results quickstart --where kind=finite --group-by width,parameterization --metric test_accuracy --agg mean,stderr,count',
+        'ntk results quickstart --where "width>=256" --where seed=0,1 --sort test_accuracy:desc --limit 5',
+        'ntk results quickstart --format csv > quickstart.csv        # pandas.read_csv reads it as is',
+      ) + '\nFields are the flattened trial configuration (kind, width, kernel, time, diag_reg, seed, parameterization,\noptimizer.lr, arch.depth, dataset.train, …), plus trial and status; metrics are <split>_<name> (test_accuracy).\nAn unknown name is an error that lists this sweep\'s fields and metrics.\n',
+    )
+    .action(async (ref: string, opts: ResultsOptions) => {
+      const where = opts.where.map(parseWhere);
+      const store = await openExistingStore();
       try {
         const sweep = await findSweep(store, ref);
-        console.log(renderResults(await store.sweepResults(sweep.id), opts.format));
+        const table = await store
+          .queryResults(sweep.id, { where, groupBy: opts.groupBy, metrics: opts.metric, aggs: opts.agg, sort: opts.sort, limit: opts.limit })
+          .catch((err: unknown) => {
+            throw err instanceof QueryError ? new UsageError(err.message) : err;
+          });
+        const columns = opts.columns?.length === 1 && opts.columns[0] === 'all' ? 'all' : opts.columns;
+        const { text, note } = renderResults(table, { format: opts.format, columns });
+        console.log(text);
+        if (note) console.error(note);
       } finally {
         await store.close();
       }

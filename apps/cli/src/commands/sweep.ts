@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { expandTrials, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
-import { ArtifactStore, type SweepOptions } from '@ntk/store';
+import { kernelParts } from '@ntk/kernels';
+import { ArtifactStore, artifactKeys, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
 import type { BackendPreference } from '@ntk/activities';
@@ -13,7 +14,7 @@ import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
 import { checkBeforeLaunch, planSummary, renderPlanSummary } from '../preflight.ts';
 import { loadSpecFile } from '../spec-file.ts';
-import { renderTable } from '../table.ts';
+import { renderCsv, renderTable, type Column } from '../table.ts';
 import { findSweep, installQuietRuntime, namespace, openSweeps, reconciledStatus, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
 import { showProgress } from '../watch.ts';
 
@@ -21,6 +22,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const concurrencyOption = () => new Option('--concurrency <n>', 'trials running at once').argParser(positiveInt);
 const kernelBlockOption = () => new Option('--kernel-block <n>', 'rows per kernel block: the unit of kernel work and storage').argParser(positiveInt);
+const SWEEP_LIST_FORMATS = ['table', 'csv', 'json'] as const;
 const DEFAULT_OPTIONS: SweepOptions = { concurrency: 2, kernelBlockSize: 1000 };
 
 /** Options given now, else those of the sweep's last launch, else the defaults. */
@@ -108,26 +110,26 @@ export function sweepCommands(): Command {
 
   sweep
     .command('list')
-    .description('list the sweeps in the result store, with their state as Temporal sees it')
-    .addHelpText('after', example('ntk sweep list'))
-    .action(() =>
+    .description('list the sweeps in the result store (newest first): name, id, created, trial counts, state as Temporal sees it')
+    .addOption(new Option('--format <format>', 'output format').choices(SWEEP_LIST_FORMATS).default('table'))
+    .addHelpText('after', example('ntk sweep list', 'ntk sweep list --format json'))
+    .action((opts: { format: (typeof SWEEP_LIST_FORMATS)[number] }) =>
       withSweeps(false, async (sweeps) => {
         const rows = await sweeps.store.listSweeps();
         const states = await Promise.all(rows.map((r) => reconciledStatus(sweeps, r.id, r.status)));
-        console.log(
-          renderTable(
-            rows.map((r, i) => ({ ...r, state: states[i] })),
-            [
-              { header: 'sweep', value: (r) => r.id },
-              { header: 'name', value: (r) => r.name },
-              { header: 'status', value: (r) => r.state },
-              { header: 'trials', value: (r) => r.trials, digits: 0 },
-              { header: 'done', value: (r) => r.done, digits: 0 },
-              { header: 'failed', value: (r) => r.failed, digits: 0 },
-              { header: 'updated', value: (r) => r.updated_at },
-            ],
-          ),
-        );
+        const listed = rows.map((r, i) => ({ name: r.name, id: r.id, created: r.created_at, done: r.done, failed: r.failed, total: r.trials, status: states[i]!, updated: r.updated_at }));
+        if (opts.format === 'json') return console.log(JSON.stringify(listed, null, 2));
+        const columns: Column<(typeof listed)[number]>[] = [
+          { header: 'name', value: (r) => r.name },
+          { header: 'id', value: (r) => r.id },
+          // The date and minute in the table; CSV and JSON keep the full timestamp.
+          { header: 'created', value: (r) => (opts.format === 'table' ? r.created.slice(0, 16).replace('T', ' ') : r.created) },
+          { header: 'done', value: (r) => r.done, digits: 0 },
+          { header: 'failed', value: (r) => r.failed, digits: 0 },
+          { header: 'total', value: (r) => r.total, digits: 0 },
+          { header: 'status', value: (r) => r.status },
+        ];
+        console.log(opts.format === 'csv' ? renderCsv(listed, columns) : renderTable(listed, columns));
       }),
     );
 
@@ -301,10 +303,12 @@ function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?: Sweep
   const perKernel = plan.kernelBlocks / plan.kernels;
   const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
   const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
+  // Assembly writes the parts in order: the last one stored means the kernel is whole.
+  const lastPart = kernelParts(spec.dataset).at(-1)!.part;
   let done = 0;
   for (const key of keys) {
     const blocks = artifacts.pathOf(`kernels/${key}/blocks-${blockSize}`);
-    if (artifacts.has(`kernels/${key}/ntk_test_train.npy`)) done += perKernel;
+    if (artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
     else if (fs.existsSync(blocks)) done += fs.readdirSync(blocks, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
   }
   return { kernels: plan.kernels, done, total: plan.kernelBlocks };
@@ -317,7 +321,7 @@ async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean):
   if (withArtifacts) {
     const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
     for (const id of trialIds) {
-      for (const key of [`predictions/${id}.npy`, `checkpoints/${id}.ckpt`]) {
+      for (const key of [artifactKeys.prediction(id), artifactKeys.memberPredictions(id), artifactKeys.checkpoint(id)]) {
         artifacts.remove(key);
         await sweeps.store.forgetArtifact(key);
       }
@@ -357,7 +361,9 @@ async function runSweep(sweeps: Sweeps, specFile: string, opts: { concurrency: n
     if (interrupted.signal.aborted) return EXIT.interrupted;
     await result;
     const rows = await sweeps.store.sweepResults(sweepId);
-    console.log(renderResults(rows, opts.format));
+    const { text, note } = renderResults(await sweeps.store.queryResults(sweepId), { format: opts.format });
+    console.log(text);
+    if (note) log(note);
     const failed = rows.filter((r) => r.status === 'failed');
     for (const r of failed) log(`trial ${r.id} failed: ${r.error}`);
     if (failed.length > 0) log(`${failed.length} trial(s) failed; fix the cause, then \`ntk sweep retry ${sweepId} --failed\``);

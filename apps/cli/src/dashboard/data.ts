@@ -1,8 +1,11 @@
 // The dashboard's data, one function per JSON endpoint; the pages render the same objects.
 import fs from 'node:fs';
-import { flattenTrialConfig, type FieldValue, type TrialConfig } from '@ntk/spec';
-import { artifactKeys, type ArtifactStore, type ResultStore, type TrialRow } from '@ntk/store';
+import { flattenTrialConfig, type TrialConfig } from '@ntk/spec';
+import { artifactKeys, QueryError, type ArtifactStore, type ResultStore, type ResultTable, type WhereClause } from '@ntk/store';
 import { workflowIds } from '@ntk/workflows';
+import { parseWhere } from '../commands/results.ts';
+import { UsageError } from '../errors.ts';
+import { loadReportData, renderReportHtml } from '../report/index.ts';
 import { trainingProgress, type TrainingProgress } from '../watch.ts';
 import { liveState, withTimeout, type RunningTrial, type TemporalLink, type WorkflowProgress } from './live.ts';
 
@@ -18,6 +21,40 @@ export interface DashboardContext {
 export class NotFound extends Error {
   override name = 'NotFound';
 }
+
+/** A bad query parameter: 400, naming it and what it allows. */
+export class BadRequest extends Error {
+  override name = 'BadRequest';
+}
+
+/** A live report reloads this often while its sweep runs (it is a whole page with its charts). */
+const REPORT_REFRESH_SECONDS = 10;
+
+/** What a sweep page filters by: `ntk results`'s --where clauses and --group-by fields. */
+export interface ResultsQuery {
+  where: WhereClause[];
+  groupBy?: string[];
+}
+
+/**
+ * `where` (repeatable; clauses also separated by ";") and `group-by` (comma-separated) from a query
+ * string, in `ntk results`'s syntax: `?where=width>=256;kind=finite&group-by=width`.
+ */
+export function resultsQuery(params: URLSearchParams): ResultsQuery {
+  const clauses = params.getAll('where').flatMap((w) => w.split(';')).map((w) => w.trim()).filter(Boolean);
+  const groupBy = (params.get('group-by') ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  try {
+    return { where: clauses.map(parseWhere), ...(groupBy.length > 0 && { groupBy }) };
+  } catch (err) {
+    throw err instanceof UsageError ? new BadRequest(err.message.replace(/^--where/, 'where')) : err;
+  }
+}
+
+/** The store's query, its name errors (an unknown field lists the known ones) as 400s. */
+const query = (store: ResultStore, sweepId: string, q: ResultsQuery) =>
+  store.queryResults(sweepId, { where: q.where, groupBy: q.groupBy }).catch((err: unknown) => {
+    throw err instanceof QueryError ? new BadRequest(err.message) : err;
+  });
 
 export async function temporalInfo(ctx: DashboardContext) {
   const view = await ctx.temporal.view();
@@ -70,13 +107,27 @@ export async function sweepDetail(ctx: DashboardContext, ref: string) {
 }
 export type SweepDetail = Awaited<ReturnType<typeof sweepDetail>>;
 
-export type ResultRow = TrialRow & { fields: Record<string, FieldValue> };
-
-/** GET /api/sweeps/:id/results: every trial with its final metrics and its configuration as flat fields. */
-export async function sweepResults(ctx: DashboardContext, ref: string): Promise<{ sweepId: string; trials: ResultRow[] }> {
+/**
+ * GET /api/sweeps/:id/results?where=…&group-by=…: the tidy table `ntk results` prints (one row per trial,
+ * or per group), and the failed trials among those selected, with their errors.
+ */
+export async function sweepResults(ctx: DashboardContext, ref: string, q: ResultsQuery = { where: [] }): Promise<{ sweepId: string; table: ResultTable; failures: { trial: string; error: string | null }[] }> {
   const sweep = await sweepNamed(ctx.store, ref);
-  const trials = (await ctx.store.sweepResults(sweep.id)).map((t) => ({ ...t, fields: flattenTrialConfig(t.config as TrialConfig) }));
-  return { sweepId: sweep.id, trials };
+  const selected = await query(ctx.store, sweep.id, { where: q.where });
+  const table = q.groupBy ? await query(ctx.store, sweep.id, q) : selected;
+  const failed = new Set(selected.rows.filter((r) => r.status === 'failed').map((r) => String(r.trial)));
+  const failures = failed.size === 0 ? [] : (await ctx.store.sweepResults(sweep.id)).filter((t) => failed.has(t.id)).map((t) => ({ trial: t.id, error: t.error }));
+  return { sweepId: sweep.id, table, failures };
+}
+export type SweepResults = Awaited<ReturnType<typeof sweepResults>>;
+
+/** GET /sweeps/:id/report?where=…: `ntk report`'s page for the selected trials; it reloads itself while the sweep runs. */
+export async function sweepReport(ctx: DashboardContext, ref: string, q: ResultsQuery): Promise<string> {
+  const sweep = await sweepNamed(ctx.store, ref);
+  const trialIds = q.where.length > 0 ? new Set((await query(ctx.store, sweep.id, { where: q.where })).rows.map((r) => String(r.trial))) : undefined;
+  const data = await loadReportData(ctx.store, sweep.id, { trialIds });
+  const selection = q.where.map((w) => `${w.field}${w.op}${w.value}`).join(', ');
+  return renderReportHtml(data, { title: `Sweep ${sweep.name}${selection && ` (${selection})`}`, liveRefreshSeconds: sweep.status === 'running' ? REPORT_REFRESH_SECONDS : undefined });
 }
 
 export interface TrialArtifact {

@@ -1,9 +1,9 @@
 // The dashboard's pages, rendered on the server from the same objects the JSON API returns. Each live
 // section names the URL of its own fresh rendering (`?part=…`); a few lines of script poll it and swap
 // it in, so there is one renderer, one place that escapes, and no client-side framework or CDN.
-import { RESULT_COLUMNS } from '../results.ts';
-import { formatCell } from '../table.ts';
-import type { SweepDetail, SweepSummary, TrialCounts, TrialDetail, ResultRow, sweepList } from './data.ts';
+import type { ResultValue } from '@ntk/store';
+import { defaultTableColumns, readable } from '../results.ts';
+import type { ResultsQuery, SweepDetail, SweepResults, SweepSummary, TrialCounts, TrialDetail, sweepList } from './data.ts';
 import { html, raw, type Html } from './html.ts';
 import type { RunningTrial } from './live.ts';
 
@@ -25,7 +25,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bar .done { background: #2da44e; } .bar .failed { background: #cf222e; } .bar .step { background: #0969da; }
 .muted { color: #656d76; } .error { color: #cf222e; }
 pre { background: #f6f8fa; padding: .6rem; overflow: auto; max-height: 24rem; white-space: pre-wrap; }
-form.filters input { width: 22rem; }
+form.filters input { width: 22rem; margin-right: 1rem; }
+iframe.report { width: 100%; height: 80vh; border: 1px solid #d0d7de; }
 svg.curve { border: 1px solid #eaeef2; margin: 0 1rem 1rem 0; } svg.curve text { font-size: 10px; fill: #656d76; }
 `);
 
@@ -135,32 +136,47 @@ ${runningTrialsTable(d.runningTrials)}`;
   return { body, final: !isRunning(d.sweep.status) };
 }
 
-function resultsTable(rows: ResultRow[]): Html {
-  const shown = rows.slice(0, RESULT_ROWS_SHOWN);
-  const header = html`<tr>${RESULT_COLUMNS.map((c) => html`<th>${c.header}</th>`)}<th>error</th></tr>`;
-  const body = shown.map(
-    (r) =>
-      html`<tr data-trial="${r.id}">${RESULT_COLUMNS.map((c) =>
-        c.header === 'trial' ? html`<td>${trialLink(r.id)}</td>` : html`<td class="${c.digits === undefined ? '' : 'num'}">${formatCell(c.value(r), c.digits)}</td>`,
-      )}<td class="error">${r.error?.split('\n')[0]}</td></tr>`,
-  );
-  const more = rows.length > shown.length && html`<p class="muted">${shown.length} of ${rows.length} trials shown; the JSON API has them all.</p>`;
-  return html`<table class="results"><thead>${header}</thead><tbody>${body}</tbody></table>${more}`;
+/** `ntk results`'s table as HTML: the same default columns (the fields that vary, status, the main metrics). */
+function resultsTable({ table, failures }: SweepResults): Html {
+  const columns = defaultTableColumns(table);
+  const shown = table.rows.slice(0, RESULT_ROWS_SHOWN);
+  const numeric = (c: string) => table.rows.some((r) => typeof r[c] === 'number');
+  const cell = (c: string, value: ResultValue | undefined) =>
+    c === 'trial' && !table.grouped ? html`<td>${trialLink(String(value))}</td>` : html`<td class="${numeric(c) && 'num'}">${readable(value)}</td>`;
+  const body = shown.map((r) => html`<tr data-trial="${!table.grouped && String(r.trial)}">${columns.map((c) => cell(c, r[c]))}</tr>`);
+  const more = table.rows.length > shown.length && html`<p class="muted">${shown.length} of ${table.rows.length} rows shown; the JSON API has them all.</p>`;
+  const errors = failures.map((f) => html`<li>${trialLink(f.trial)}: <span class="error">${f.error?.split('\n')[0]}</span></li>`);
+  return html`<table class="results"><thead><tr>${columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${body}</tbody></table>${more}
+${errors.length > 0 && html`<h3>Failed trials</h3><ul class="failures">${errors}</ul>`}`;
 }
 
-export function resultsPart(rows: ResultRow[], sweepStatus: string): Part {
-  return { body: resultsTable(rows), final: !isRunning(sweepStatus) };
+export function resultsPart(results: SweepResults, sweepStatus: string): Part {
+  return { body: resultsTable(results), final: !isRunning(sweepStatus) };
 }
 
-export function sweepPage(d: SweepDetail, rows: ResultRow[], temporal: TemporalInfo, query: string): string {
+/** The filter form: `ntk results`'s --where and --group-by, in the query string so a view can be bookmarked. */
+function filtersForm(action: string, q: ResultsQuery): Html {
+  const where = q.where.map((w) => `${w.field}${w.op}${w.value}`).join('; ');
+  return html`<form class="filters" method="get" action="${action}">
+<label>where <input name="where" value="${where}" placeholder="kind=finite; width>=256; seed=0,1"></label>
+<label>group by <input name="group-by" value="${q.groupBy?.join(',') ?? ''}" placeholder="width,parameterization"></label>
+<button type="submit">apply</button>${(q.where.length > 0 || q.groupBy) && html` <a href="${action}">clear</a>`}</form>`;
+}
+
+export function sweepPage(d: SweepDetail, results: SweepResults, q: ResultsQuery, search: string, temporal: TemporalInfo): string {
   const base = `/sweeps/${encodeURIComponent(d.sweep.id)}`;
+  const carried = search && `&${search}`;
   const options = d.sweep.options;
   const body = html`<h1>${d.sweep.name}</h1>
 <p class="muted">${d.sweep.id} · created ${when(d.sweep.createdAt)}${options && ` · concurrency ${options.concurrency}, kernel block ${options.kernelBlockSize}`}
- · <a href="/api/sweeps/${encodeURIComponent(d.sweep.id)}/results">results JSON</a></p>
+ · <a href="/api/sweeps/${encodeURIComponent(d.sweep.id)}/results${search && `?${search}`}">results JSON</a></p>
 ${liveSection('progress', `${base}?part=progress`, progressPart(d))}
 <h2>Results</h2>
-${liveSection('results', `${base}?part=results${query && `&${query}`}`, resultsPart(rows, d.sweep.status), RESULTS_EVERY_MS)}
+${filtersForm(base, q)}
+${liveSection('results', `${base}?part=results${carried}`, resultsPart(results, d.sweep.status), RESULTS_EVERY_MS)}
+<h2>Charts</h2>
+<p class="muted"><code>ntk report</code>'s page for the trials selected above (<a href="${base}/report${search && `?${search}`}">open it alone</a>); it reloads itself while the sweep runs.</p>
+<iframe class="report" title="report" src="${base}/report${search && `?${search}`}"></iframe>
 <h2>Spec</h2><details><summary>the sweep's validated spec</summary><pre>${JSON.stringify(d.sweep.spec, null, 2)}</pre></details>`;
   return page(d.sweep.name, temporal, body);
 }

@@ -120,17 +120,37 @@ describe('ntk dashboard server (real store, no Temporal server)', () => {
     assert.deepEqual(sweep.counts, { pending: 1, running: 0, completed: 1, diverged: 0, failed: 1, total: 3 });
   });
 
-  it('/api/sweeps/:id and /results: the sweep by id prefix or name, trials with metrics and flat configuration fields', async () => {
+  it('/api/sweeps/:id: the sweep by id, id prefix or name, with the store\'s counts', async () => {
     const byPrefix = await getJson(`${dashboard.url}api/sweeps/demo-12`);
     assert.equal(byPrefix.sweep.id, 'demo-1234');
     assert.equal(byPrefix.workflow, null);
     assert.deepEqual(byPrefix.runningTrials, []);
+    assert.equal(byPrefix.counts.failed, 1);
     assert.equal((await getJson(`${dashboard.url}api/sweeps/${encodeURIComponent('demo <b>')}`)).sweep.id, 'demo-1234');
-    const { trials } = await getJson(`${dashboard.url}api/sweeps/demo-1234/results`);
-    assert.deepEqual(trials.map((t: { id: string; status: string }) => [t.id, t.status]), [['trial-ok', 'completed'], ['trial-bad', 'failed'], ['trial-waiting', 'pending']]);
-    assert.equal(trials[0].metrics.test_accuracy, 0.8);
-    assert.equal(trials[1].fields.width, 128);
-    assert.equal(trials[1].error, HOSTILE_ERROR);
+  });
+
+  it('/api/sweeps/:id/results: the tidy table of `ntk results`, filtered and grouped from the query string, with the failures\' errors', async () => {
+    const all = await getJson(`${dashboard.url}api/sweeps/demo-1234/results`);
+    assert.deepEqual(all.table.rows.map((r: { trial: string; status: string }) => [r.trial, r.status]), [['trial-ok', 'completed'], ['trial-bad', 'failed'], ['trial-waiting', 'pending']]);
+    assert.equal(all.table.rows[0].test_accuracy, 0.8);
+    assert.deepEqual(all.failures, [{ trial: 'trial-bad', error: HOSTILE_ERROR }]);
+    const wide = await getJson(`${dashboard.url}api/sweeps/demo-1234/results?where=${encodeURIComponent('width>=128;status!=failed')}`);
+    assert.deepEqual(wide.table.rows.map((r: { trial: string }) => r.trial), ['trial-waiting']);
+    assert.deepEqual(wide.failures, []);
+    const grouped = await getJson(`${dashboard.url}api/sweeps/demo-1234/results?where=${encodeURIComponent('width>=128')}&group-by=width`);
+    assert.equal(grouped.table.grouped, true);
+    assert.deepEqual(grouped.table.rows.map((r: { width: number }) => r.width), [128, 256]);
+    assert.deepEqual(grouped.failures.map((f: { trial: string }) => f.trial), ['trial-bad']);
+  });
+
+  it('the sweep page\'s charts are `ntk report`\'s page for the selected trials', async () => {
+    const page = await get(`${dashboard.url}sweeps/demo-1234?where=${encodeURIComponent('width>=128')}`);
+    assert.match(page.body, /<iframe class="report" title="report" src="\/sweeps\/demo-1234\/report\?where=width%3E%3D128"/);
+    const report = await get(`${dashboard.url}sweeps/demo-1234/report?where=${encodeURIComponent('width>=128')}`);
+    assert.equal(report.status, 200);
+    assert.match(report.body, /2 trials \(/, 'only the selected trials');
+    assert.doesNotMatch(report.body, /trial-ok/);
+    assert.match((await get(`${dashboard.url}sweeps/demo-1234/report`)).body, /3 trials \(/);
   });
 
   it('/api/trials/:id: attempts with host, pid and outcome, curves, artifacts on disk, no task token', async () => {
@@ -176,5 +196,11 @@ describe('ntk dashboard server (real store, no Temporal server)', () => {
     const part = await get(`${dashboard.url}sweeps/demo-1234?part=everything`);
     assert.equal(part.status, 400);
     assert.match(part.body, /part: &quot;everything&quot; is not one of progress, results/);
+    const unknownField = await get(`${dashboard.url}api/sweeps/demo-1234/results?where=widht=1`);
+    assert.equal(unknownField.status, 400);
+    assert.match(JSON.parse(unknownField.body).error, /unknown field or metric "widht".*width/);
+    const noOp = await get(`${dashboard.url}api/sweeps/demo-1234/results?where=width`);
+    assert.equal(noOp.status, 400);
+    assert.match(JSON.parse(noOp.body).error, /^where "width": expected <field><op><value>/);
   });
 });

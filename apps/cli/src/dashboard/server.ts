@@ -3,16 +3,11 @@
 // network: it binds the loopback address, and a request naming any other host (DNS rebinding) is refused.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { NotFound, sweepDetail, sweepList, sweepResults, temporalInfo, trialDetail, type DashboardContext } from './data.ts';
+import { BadRequest, NotFound, resultsQuery, sweepDetail, sweepList, sweepReport, sweepResults, temporalInfo, trialDetail, type DashboardContext } from './data.ts';
 import { errorPage, progressPart, resultsPart, sweepPage, sweepsPage, sweepsPart, trialPage, trialStatusPart, type Part } from './pages.ts';
 
 export const DASHBOARD_HOST = '127.0.0.1';
 export const DEFAULT_DASHBOARD_PORT = 8265;
-
-/** A bad query parameter: 400, naming it and what it allows. */
-export class BadRequest extends Error {
-  override name = 'BadRequest';
-}
 
 type Reply = { status: number; type: 'html' | 'json'; body: string; final?: boolean };
 
@@ -31,7 +26,7 @@ function route(ctx: DashboardContext, url: URL): Promise<Reply> | undefined {
     const [, what, ref, more] = segments;
     if (what === 'sweeps' && !ref) return sweepList(ctx).then((v) => json(v));
     if (what === 'sweeps' && ref && !more) return sweepDetail(ctx, ref).then((v) => json(v));
-    if (what === 'sweeps' && ref && more === 'results' && segments.length === 4) return sweepResults(ctx, ref).then((v) => json(v));
+    if (what === 'sweeps' && ref && more === 'results' && segments.length === 4) return sweepResults(ctx, ref, resultsQuery(url.searchParams)).then((v) => json(v));
     if (what === 'trials' && ref && !more) return trialDetail(ctx, ref).then((v) => json(v));
     return undefined;
   }
@@ -40,18 +35,23 @@ function route(ctx: DashboardContext, url: URL): Promise<Reply> | undefined {
     if (part !== null) return Promise.reject(new BadRequest(`part: "${part}" is not one of sweeps`));
     return sweepList(ctx).then((l) => htmlReply(sweepsPage(l)));
   }
-  if (first === 'sweeps' && id && !sub) return sweepRoute(ctx, id, part);
+  if (first === 'sweeps' && id && !sub) return sweepRoute(ctx, id, url.searchParams);
+  if (first === 'sweeps' && id && sub === 'report' && segments.length === 3) return sweepReport(ctx, id, resultsQuery(url.searchParams)).then((page) => htmlReply(page));
   if (first === 'trials' && id && !sub) return trialRoute(ctx, id, part);
   return undefined;
 }
 
-async function sweepRoute(ctx: DashboardContext, ref: string, part: string | null): Promise<Reply> {
+async function sweepRoute(ctx: DashboardContext, ref: string, params: URLSearchParams): Promise<Reply> {
+  const part = params.get('part');
+  if (part !== null && part !== 'progress' && part !== 'results') throw new BadRequest(`part: "${part}" is not one of progress, results`);
+  const q = resultsQuery(params);
   const detail = await sweepDetail(ctx, ref);
   if (part === 'progress') return partReply(progressPart(detail));
-  const { trials } = await sweepResults(ctx, detail.sweep.id);
-  if (part === 'results') return partReply(resultsPart(trials, detail.sweep.status));
-  if (part !== null) throw new BadRequest(`part: "${part}" is not one of progress, results`);
-  return htmlReply(sweepPage(detail, trials, await temporalInfo(ctx), ''));
+  const results = await sweepResults(ctx, detail.sweep.id, q);
+  if (part === 'results') return partReply(resultsPart(results, detail.sweep.status));
+  const carried = new URLSearchParams(params);
+  carried.delete('part');
+  return htmlReply(sweepPage(detail, results, q, carried.toString(), await temporalInfo(ctx)));
 }
 
 async function trialRoute(ctx: DashboardContext, trialId: string, part: string | null): Promise<Reply> {
