@@ -86,8 +86,9 @@ const csvCell = (value: ResultValue | undefined) => {
 };
 
 /**
- * Drops columns until the table fits `width`: the varying fields from the right first, then metrics, never
- * the trial. Says what it hid and how to show it.
+ * Drops columns until the table fits `width`: metrics after the first two from the right, then the varying
+ * fields from the right (what the sweep is over matters more than secondary metrics), then the rest, never the
+ * trial. Says what it hid and how to show it.
  */
 function fitTable(table: ResultTable, wanted: string[], width: number, chosenByDefault: boolean): Rendered {
   const cells = (column: string) => table.rows.map((r) => elide(column === 'trial' && !table.grouped ? String(r.trial).slice(0, SHORT_ID) : readable(r[column])));
@@ -97,7 +98,8 @@ function fitTable(table: ResultTable, wanted: string[], width: number, chosenByD
   const isField = (c: string) => table.fields.includes(c) || (table.grouped && c === 'status');
   // A grouped table keeps its group keys (without one, rows would look like duplicates).
   const fieldsFirst = table.grouped ? [] : shown.filter(isField).reverse();
-  const dropOrder = [...fieldsFirst, ...shown.filter((c) => !isField(c) && c !== 'trial' && c !== 'status').reverse(), 'status'];
+  const metrics = shown.filter((c) => !isField(c) && c !== 'trial' && c !== 'status');
+  const dropOrder = [...metrics.slice(2).reverse(), ...fieldsFirst, ...metrics.slice(0, 2).reverse(), 'status'];
   for (const column of dropOrder) {
     if (total() <= width || shown.length <= 2) break;
     if (shown.includes(column) && column !== 'trial') shown.splice(shown.indexOf(column), 1);
