@@ -165,6 +165,18 @@ describe('ntk report', () => {
     assert.deepEqual(fs.readdirSync(path.dirname(out)), ['fixture.html'], 'no temporary file left');
   });
 
+  it('--where keeps the trials ntk results would, and an unknown field is a usage error naming the valid ones', () => {
+    const out = path.join(dir, 'ntk-only.html');
+    const r = ntk(['report', 'report-fixture', '--where', 'parameterization=standard', '--where', 'kind=finite', '--out', out], { NTK_HOME: home });
+    assert.equal(r.status, 0, r.stderr);
+    const kept = fixture.trials.filter((t) => t.config.kind === 'finite' && t.config.arch.parameterization === 'standard');
+    assert.ok(kept.length > 0 && kept.length < fixture.trials.length);
+    assert.match(r.stdout, new RegExp(`: ${kept.length} trials `));
+    const bad = ntk(['report', 'report-fixture', '--where', 'widht>=64', '--out', out], { NTK_HOME: home });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /widht[\s\S]*width/);
+  });
+
   it('refuses an unknown sweep with status 2, and --help shows an example', () => {
     const r = ntk(['report', 'no-such-sweep', '--out', path.join(dir, 'x.html')], { NTK_HOME: home });
     assert.equal(r.status, 2);

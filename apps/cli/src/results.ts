@@ -1,8 +1,19 @@
 // Rendering of tidy results (store.queryResults): a table that fits the terminal for people; CSV, JSON
 // and JSON lines with every column for programs. `ntk results` and the end of `ntk sweep run` share it.
-import { MAIN_METRICS, type ResultTable, type ResultValue } from '@ntk/store';
+import { MAIN_METRICS, WHERE_OPS, type ResultTable, type ResultValue, type WhereClause, type WhereOp } from '@ntk/store';
 import { UsageError } from './errors.ts';
 import { renderCsv, renderTable, type Column } from './table.ts';
+
+/** Longest operators first, so `<=` is not read as `<` followed by "=value". */
+const OPS_BY_LENGTH = [...WHERE_OPS].sort((a, b) => b.length - a.length);
+
+/** `field op value`, e.g. `width>=256`, `kind=finite`, `seed=0,1` (any of). */
+export function parseWhere(expr: string): WhereClause {
+  const usage = `--where "${expr}": expected <field><op><value> with op one of ${WHERE_OPS.join(' ')} (e.g. width>=256, kind=finite, seed=0,1)`;
+  const match = /^\s*([^\s=!<>]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$/.exec(expr);
+  if (!match || match[3] === '' || OPS_BY_LENGTH.some((op) => match[3]!.startsWith(op))) throw new UsageError(usage);
+  return { field: match[1]!, op: match[2] as WhereOp, value: match[3]! };
+}
 
 export const RESULT_FORMATS = ['table', 'csv', 'json', 'jsonl'] as const;
 export type ResultFormat = (typeof RESULT_FORMATS)[number];

@@ -2,10 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { ResultStore, resolveNtkHome } from '@ntk/store';
+import { QueryError } from '@ntk/store';
+import { UsageError } from '../errors.ts';
 import { example } from '../options.ts';
 import { chartSummary, loadReportData, renderReportHtml } from '../report/index.ts';
-import { findSweep } from '../sweeps.ts';
+import { parseWhere } from '../results.ts';
+import { findSweep, openExistingStore } from '../sweeps.ts';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -13,12 +15,16 @@ export function reportCommand(): Command {
     .argument('<sweep>', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
     .option('--out <file>', 'the HTML file to write (default: <sweep name>.report.html)')
     .option('--title <text>', 'page title (default: "Sweep <name>")')
-    .addHelpText('after', example('ntk report quickstart --out quickstart.html'))
-    .action(async (ref: string, opts: { out?: string; title?: string }) => {
-      const store = await ResultStore.open(resolveNtkHome().databaseFile);
+    .option('--where <expr>', 'only the trials where <field><op><value> holds, as in `ntk results`; repeatable', (v: string, acc: string[]) => [...acc, v], [])
+    .addHelpText('after', example('ntk report quickstart --out quickstart.html', 'ntk report width-study --where parameterization=ntk --out ntk-only.html'))
+    .action(async (ref: string, opts: { out?: string; title?: string; where: string[] }) => {
+      const where = opts.where.map(parseWhere);
+      const store = await openExistingStore();
       try {
         const sweep = await findSweep(store, ref);
-        const data = await loadReportData(store, sweep.id);
+        const data = await loadReportData(store, sweep.id, { where }).catch((err: unknown) => {
+          throw err instanceof QueryError ? new UsageError(err.message) : err;
+        });
         const out = path.resolve(opts.out ?? `${sweep.name}.report.html`);
         // A reader (or a browser reloading it) never sees half a file.
         const partial = `${out}.${process.pid}.tmp`;

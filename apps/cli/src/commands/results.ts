@@ -1,21 +1,10 @@
 // `ntk results`: a sweep's tidy results from the result store — filtered, grouped, aggregated, sorted.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { AGGREGATES, QueryError, WHERE_OPS, type Aggregate, type SortKey, type WhereClause, type WhereOp } from '@ntk/store';
+import { AGGREGATES, QueryError, WHERE_OPS, type Aggregate, type SortKey } from '@ntk/store';
 import { UsageError } from '../errors.ts';
 import { example, positiveInt } from '../options.ts';
-import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
+import { parseWhere, RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
 import { findSweep, openExistingStore } from '../sweeps.ts';
-
-/** Longest operators first, so `<=` is not read as `<` followed by "=value". */
-const OPS_BY_LENGTH = [...WHERE_OPS].sort((a, b) => b.length - a.length);
-
-/** `field op value`, e.g. `width>=256`, `kind=finite`, `seed=0,1` (any of). */
-export function parseWhere(expr: string): WhereClause {
-  const usage = `--where "${expr}": expected <field><op><value> with op one of ${WHERE_OPS.join(' ')} (e.g. width>=256, kind=finite, seed=0,1)`;
-  const match = /^\s*([^\s=!<>]+)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$/.exec(expr);
-  if (!match || match[3] === '' || OPS_BY_LENGTH.some((op) => match[3]!.startsWith(op))) throw new UsageError(usage);
-  return { field: match[1]!, op: match[2] as WhereOp, value: match[3]! };
-}
 
 const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { flattenTrialConfig, type TrialConfig } from '@ntk/spec';
 import { artifactKeys, QueryError, type ArtifactStore, type ResultStore, type ResultTable, type WhereClause } from '@ntk/store';
 import { workflowIds } from '@ntk/workflows';
-import { parseWhere } from '../commands/results.ts';
+import { parseWhere } from '../results.ts';
 import { UsageError } from '../errors.ts';
 import { loadReportData, renderReportHtml } from '../report/index.ts';
 import { trainingProgress, type TrainingProgress } from '../watch.ts';
@@ -124,8 +124,9 @@ export type SweepResults = Awaited<ReturnType<typeof sweepResults>>;
 /** GET /sweeps/:id/report?where=…: `ntk report`'s page for the selected trials; it reloads itself while the sweep runs. */
 export async function sweepReport(ctx: DashboardContext, ref: string, q: ResultsQuery): Promise<string> {
   const sweep = await sweepNamed(ctx.store, ref);
-  const trialIds = q.where.length > 0 ? new Set((await query(ctx.store, sweep.id, { where: q.where })).rows.map((r) => String(r.trial))) : undefined;
-  const data = await loadReportData(ctx.store, sweep.id, { trialIds });
+  const data = await loadReportData(ctx.store, sweep.id, { where: q.where }).catch((err: unknown) => {
+    throw err instanceof QueryError ? new BadRequest(err.message) : err;
+  });
   const selection = q.where.map((w) => `${w.field}${w.op}${w.value}`).join(', ');
   return renderReportHtml(data, { title: `Sweep ${sweep.name}${selection && ` (${selection})`}`, liveRefreshSeconds: sweep.status === 'running' ? REPORT_REFRESH_SECONDS : undefined });
 }

@@ -2,7 +2,7 @@
 // metrics) and the aggregates behind each chart (mean ± standard error over seeds). IO happens only in
 // loadReportData; the rest is pure, so a dashboard can recompute it from rows it already has.
 import { flattenTrialConfig, type FieldValue, type TrialConfig } from '@ntk/spec';
-import type { Curve, ResultStore, TrialRow } from '@ntk/store';
+import type { Curve, ResultStore, TrialRow, WhereClause } from '@ntk/store';
 
 export type Cell = FieldValue | null;
 export type TidyRow = Record<string, Cell>;
@@ -59,19 +59,16 @@ export interface ReportData {
 }
 
 export interface ReportFilters {
-  /** Keeps the trials whose flat fields (flattenTrialConfig) satisfy it. */
-  where?: (fields: Record<string, FieldValue>) => boolean;
-  /** Keeps only these trials (chosen elsewhere, e.g. by a dashboard's `where` query). */
-  trialIds?: ReadonlySet<string>;
+  /** `ntk results --where` clauses: the report shows the trials they keep (unknown names throw QueryError). */
+  where?: WhereClause[];
 }
 
 /** A sweep's rows and curves from the store, tidied and aggregated. */
 export async function loadReportData(store: ResultStore, sweepId: string, filters: ReportFilters = {}): Promise<ReportData> {
   const sweep = await store.getSweep(sweepId);
   if (!sweep) throw new Error(`no sweep "${sweepId}" in this store`);
-  const trials = (await store.sweepResults(sweepId)).filter(
-    (t) => (!filters.trialIds || filters.trialIds.has(t.id)) && (!filters.where || filters.where(flattenTrialConfig(t.config as TrialConfig))),
-  );
+  const kept = filters.where?.length ? new Set((await store.queryResults(sweepId, { where: filters.where })).rows.map((r) => String(r.trial))) : undefined;
+  const trials = (await store.sweepResults(sweepId)).filter((t) => !kept || kept.has(t.id));
   const curves = await store.trialCurves(trials.map((t) => t.id));
   return buildReportData({ id: sweep.id, name: sweep.name, status: sweep.status, createdAt: sweep.created_at }, trials, curves);
 }
