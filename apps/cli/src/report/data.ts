@@ -118,11 +118,11 @@ function tidy(entries: { trial: TrialRow; fields: Record<string, FieldValue> }[]
 /**
  * Names each configuration by the fields that vary among `rows` (apart from `ignore`): a sweep over
  * parameterization and weight decay gets "parameterization=ntk, weight_decay.kind=l2"; one with a single
- * configuration gets "all".
+ * configuration gets "all". A field the configuration does not have (the λ of no weight decay) is left out.
  */
 export function seriesNamer(rows: Record<string, FieldValue>[], ignore: string[]): (fields: Record<string, FieldValue>) => string {
   const varying = varyingFields(rows).filter((f) => !ignore.includes(f));
-  return (fields) => varying.map((f) => `${f}=${fields[f] ?? '—'}`).join(', ') || 'all';
+  return (fields) => varying.flatMap((f) => (fields[f] === undefined ? [] : [`${f}=${fields[f]}`])).join(', ') || 'all';
 }
 
 function varyingFields(rows: Record<string, FieldValue>[]): string[] {
