@@ -24,8 +24,9 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
-const { planSweep } = proxyActivities<Activities>(PLANNING);
-const { listUnfinishedTrials, finishSweep, compareFiniteToInfinite } = proxyActivities<Activities>(BOOKKEEPING);
+// Planning and comparing read a whole sweep (comparing, also every prediction file): time grows with its size.
+const { planSweep, compareFiniteToInfinite } = proxyActivities<Activities>(PLANNING);
+const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKEEPING);
 
 /** Trials fetched from the store per page: the workflow holds ids, never the whole plan. */
 const PAGE_SIZE = 200;
