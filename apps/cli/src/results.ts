@@ -125,6 +125,9 @@ function fitTable(table: ResultTable, wanted: string[], width: number, chosenByD
   if (hidden.length === 0) return { text };
   const constant = chosenByDefault && !table.grouped ? table.fields.filter((f) => !wanted.includes(f)) : [];
   const same = constant.length > 0 ? `; the same wherever set: ${constant.map((f) => `${f}=${readable(table.rows.find((r) => r[f] !== undefined)?.[f])}`).join(', ')}` : '';
-  const note = `${hidden.length} column(s) not shown (\`--columns all\` shows every column, \`--columns a,b,…\` picks)${same}`;
+  // Varying fields that did not fit are named first: without them rows can look like duplicates.
+  const dropped = wanted.filter((c) => !shown.includes(c));
+  const among = dropped.length > 0 ? `, among them ${dropped.join(', ')}` : '';
+  const note = `${hidden.length} column(s) not shown${among} (\`--columns all\` shows every column, \`--columns a,b,…\` picks)${same}`;
   return { text, note: note.length > 3 * width ? `${note.slice(0, 3 * width - 1)}…` : note };
 }
