@@ -1,12 +1,24 @@
 // Timeouts and retries shared by the workflows' activity proxies, by profile.
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
-import { ActivityCancellationType } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 
 /**
  * Errors that no retry can fix (bad configuration or data, or an activity that has failed too often):
  * recorded at once. The names are those of the error classes the libs throw.
  */
 export const DETERMINISTIC_ERRORS = ['SpecError', 'ScheduleError', 'DatasetError', 'NpyError', 'RangeError', 'AttemptsExhausted'];
+
+/**
+ * A stored artifact failed verification (libs/store ArtifactIntegrityError): the activity removed it, so retrying
+ * the activity cannot help, but planning again recomputes it. Workflows that read artifacts loop on it.
+ */
+export const ARTIFACT_INTEGRITY_ERROR = 'ArtifactIntegrityError';
+/** Rounds of recompute-and-retry after a failed verification before the workflow fails (a disk that keeps corrupting). */
+export const MAX_INTEGRITY_ROUNDS = 3;
+
+/** The activity found a stored artifact missing or corrupt (and removed it): plan again. */
+export const isArtifactIntegrityFailure = (err: unknown): boolean =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ARTIFACT_INTEGRITY_ERROR;
 
 /**
  * Work that may run for minutes to hours (training, kernel blocks, solves). It heartbeats, so a dead worker
@@ -19,7 +31,12 @@ export const LONG_RUNNING: ActivityOptions = {
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '30 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: DETERMINISTIC_ERRORS },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: [...DETERMINISTIC_ERRORS, ARTIFACT_INTEGRITY_ERROR],
+  },
 };
 
 /** Store reads and writes: seconds at most. */

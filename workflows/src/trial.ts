@@ -1,7 +1,7 @@
 import { CancellationScope, isCancellation, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
 import { kernelWorkflow } from './kernel.ts';
-import { BOOKKEEPING, LOCAL_CHECK, LONG_RUNNING } from './policies.ts';
+import { BOOKKEEPING, isArtifactIntegrityFailure, LOCAL_CHECK, LONG_RUNNING, MAX_INTEGRITY_ROUNDS } from './policies.ts';
 import { taskQueue, workflowIds } from './queues.ts';
 import { executeChildOnce } from './run-once.ts';
 import type { TrialStatuses, TrialWorkflowInput } from './types.ts';
@@ -22,15 +22,22 @@ export async function trialWorkflow({ storeId, kernelBlockSize, trials }: TrialW
   const { trainFiniteTrial } = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, 'gpu') });
   try {
     if (trials[0]!.kind === 'finite') return { [trialIds[0]!]: (await trainFiniteTrial(trialIds[0]!)).status };
-    // Only kernels not yet stored get a KernelWorkflow: starting one anyway would make every group sharing the
-    // kernel wait its turn (one run per workflow id at a time). Flip-ensemble members' kernels are independent.
-    const missing = await missingKernels(trials[0]!.kernelKeys ?? [], trialIds[0]!);
-    await Promise.all(
-      missing.map((kernelKey) =>
-        executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId: trialIds[0]!, blockSize: kernelBlockSize }]),
-      ),
-    );
-    return await predictInfiniteTrials(trialIds);
+    // The solve verifies the kernels it reads; one that fails is removed and recomputed here, in another round.
+    for (let round = 1; ; round++) {
+      // Only kernels not yet stored get a KernelWorkflow: starting one anyway would make every group sharing the
+      // kernel wait its turn (one run per workflow id at a time). Flip-ensemble members' kernels are independent.
+      const missing = await missingKernels(trials[0]!.kernelKeys ?? [], trialIds[0]!);
+      await Promise.all(
+        missing.map((kernelKey) =>
+          executeChildOnce(kernelWorkflow, workflowIds.kernel(storeId, kernelKey), [{ storeId, kernelKey, trialId: trialIds[0]!, blockSize: kernelBlockSize }]),
+        ),
+      );
+      try {
+        return await predictInfiniteTrials(trialIds);
+      } catch (err) {
+        if (!isArtifactIntegrityFailure(err) || round >= MAX_INTEGRITY_ROUNDS) throw err;
+      }
+    }
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => bookkeeping.recordTrialInterrupted(trialIds));

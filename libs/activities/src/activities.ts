@@ -5,8 +5,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
 import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
-import { matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainOptions, type TrainResult } from '@ntk/nets';
+import { decodeNpy, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
+import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
 import {
   expandTrials,
@@ -19,7 +19,13 @@ import {
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
-import { artifactKeys, type ArtifactStore, type Curve, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
+import {
+  ArtifactIntegrityError,
+  artifactKeys,
+  describeArtifactProblem,
+  type ArtifactProblem,
+  type ArtifactStore,
+  type Curve, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
@@ -126,6 +132,61 @@ export function createActivities(ctx: ActivityContext) {
     await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
   }
 
+  /**
+   * Every read of a stored artifact goes through here or verifyArtifacts: its bytes, checked against the sha256 and
+   * size recorded when it was written (ArtifactStore.readVerified). A missing or altered one is never used: it is
+   * reported (a warning naming key, expected and found hash), removed with its record so that planning sees it
+   * missing and recomputes it, and thrown as ArtifactIntegrityError (the attempt's row records the message).
+   * An artifact with no record (written before records were kept) is read unverified.
+   */
+  async function readArtifact(key: string): Promise<Buffer> {
+    try {
+      return ctx.artifacts.readVerified(key, await ctx.store.artifactRecord(key));
+    } catch (err) {
+      if (err instanceof ArtifactIntegrityError) await discardArtifacts(err.problems);
+      throw err;
+    }
+  }
+
+  /** Verifies files that are read by path elsewhere (assembled kernels, in a compute thread), as readArtifact does. */
+  async function verifyArtifacts(keys: string[]): Promise<void> {
+    const problems: ArtifactProblem[] = [];
+    for (const key of new Set(keys)) {
+      const problem = await ctx.artifacts.verify(key, await ctx.store.artifactRecord(key));
+      if (problem) problems.push(problem);
+    }
+    if (problems.length === 0) return;
+    await discardArtifacts(problems);
+    throw new ArtifactIntegrityError(problems);
+  }
+
+  async function discardArtifacts(problems: ArtifactProblem[]): Promise<void> {
+    for (const problem of problems) {
+      log.warn(`${describeArtifactProblem(problem)}: removed, to be recomputed`);
+      ctx.artifacts.remove(problem.key);
+      await ctx.store.forgetArtifact(problem.key);
+    }
+  }
+
+  /**
+   * A training's checkpoint, if one is stored and intact. A corrupt one is reported and removed, and the training
+   * starts from step 0 (`discarded` says why): slower, never wrong.
+   */
+  async function readCheckpoint(key: string): Promise<{ checkpoint?: TrainingCheckpoint; discarded?: string }> {
+    if (!ctx.artifacts.has(key)) return {};
+    try {
+      return { checkpoint: decodeCheckpoint(await readArtifact(key)) };
+    } catch (err) {
+      if (!(err instanceof ArtifactIntegrityError)) {
+        // Verified (or unrecorded) bytes that still do not decode: as unusable as a corrupt file.
+        log.warn(`checkpoint ${key} cannot be read (${errorMessage(err)}): removed, training from the start`);
+        ctx.artifacts.remove(key);
+        await ctx.store.forgetArtifact(key);
+      }
+      return { discarded: errorMessage(err) };
+    }
+  }
+
   /** A float32 kernel is stored as float32: the file says what was computed (and takes half the space). */
   const storeKernel = (key: string, m: Matrix, precision: Precision) =>
     storeArray(key, precision === 'float32' ? { shape: [m.rows, m.cols], data: Float32Array.from(m.data) } : m);
@@ -160,23 +221,36 @@ export function createActivities(ctx: ActivityContext) {
      */
     async compareFiniteToInfinite(sweepId: string): Promise<{ compared: number }> {
       const trials = await ctx.store.sweepResults(sweepId);
-      const predictions = new Map<string, Matrix>();
-      const predictionOf = (trialId: string) => {
-        const key = artifactKeys.prediction(trialId);
-        if (!predictions.has(trialId)) predictions.set(trialId, ndArrayToMatrix(ctx.artifacts.readArray(key)));
+      // null: the prediction failed verification (reported and removed by readArtifact); its comparisons are skipped.
+      const predictions = new Map<string, Matrix | null>();
+      const predictionOf = async (trialId: string) => {
+        if (!predictions.has(trialId)) predictions.set(trialId, await readPrediction(trialId));
         return predictions.get(trialId)!;
+      };
+      const readPrediction = async (trialId: string) => {
+        try {
+          return ndArrayToMatrix(decodeNpy(await readArtifact(artifactKeys.prediction(trialId))));
+        } catch (err) {
+          if (!(err instanceof ArtifactIntegrityError)) throw err;
+          return null;
+        }
       };
       let compared = 0;
       for (const finite of trials.filter((t) => t.kind === 'finite' && t.status === 'completed')) {
         const matches = Object.entries(matchInfiniteTrials(finite, trials));
-        const metrics = matches.flatMap(([kind, infinite]): Metric[] => {
-          const [a, b] = [predictionOf(finite.id), predictionOf(infinite!.id)];
-          return [
+        const metrics: Metric[] = [];
+        for (const [kind, infinite] of matches) {
+          const [a, b] = [await predictionOf(finite.id), await predictionOf(infinite!.id)];
+          if (!a || !b) {
+            log.warn(`skipped comparing finite trial ${finite.id} with ${kind} ${infinite!.id}: a prediction failed verification`);
+            continue;
+          }
+          metrics.push(
             { split: 'test', name: `rmse_to_${kind}`, value: outputRmse(a, b) },
             { split: 'test', name: `agreement_to_${kind}`, value: classAgreement(a, b) },
-          ];
-        });
-        if (matches.length === 0) continue;
+          );
+        }
+        if (metrics.length === 0) continue;
         await ctx.store.recordMetrics(finite.id, metrics);
         log.info(`compared finite trial ${finite.id} with ${matches.map(([kind, t]) => `${kind} ${t!.id}`).join(', ')}`);
         compared++;
@@ -206,9 +280,10 @@ export function createActivities(ctx: ActivityContext) {
         const backend = await initBackend(ctx.backend ?? 'auto');
         const data = datasets.get(config.dataset);
         const checkpointKey = artifactKeys.checkpoint(trialId);
-        const resumeFrom = ctx.artifacts.has(checkpointKey) ? decodeCheckpoint(ctx.artifacts.read(checkpointKey)) : undefined;
+        const { checkpoint: resumeFrom, discarded } = await readCheckpoint(checkpointKey);
         const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
-        await ctx.store.updateAttempt(attempt.id, { backend, detail: { resumedFrom: resumeFrom ? resumedAt : null } });
+        const detail = { resumedFrom: resumeFrom ? resumedAt : null, ...(discarded && { discardedCheckpoint: discarded }) };
+        await ctx.store.updateAttempt(attempt.id, { backend, detail });
         const result = await trainNetwork({
           ...trainingOptions(config, data),
           onProgress: (step, loss, member) => attempt.report({ member, members: config.ensemble, step, steps: config.steps, loss }),
@@ -283,21 +358,32 @@ export function createActivities(ctx: ActivityContext) {
       });
     },
 
-    /** Assembles the stored blocks into the full train×train, test×train (and valid×train) kernels. */
+    /**
+     * Assembles the stored blocks into the full train×train, test×train (and valid×train) kernels. Blocks that fail
+     * verification are removed and, once every block has been read, thrown together as ArtifactIntegrityError: the
+     * KernelWorkflow then plans again, which recomputes them.
+     */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
       await runAttempt([{ subject: `kernels/${kernelKey}` }], async (attempt) => {
         const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+        const bad: ArtifactProblem[] = [];
         for (const { part, rows, symmetric } of kernelParts(dataset)) {
           for (const kind of KERNEL_KINDS) {
             const kernel = zeros(rows, dataset.train);
             for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
-              const values = ndArrayToMatrix(ctx.artifacts.readArray(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind)));
-              placeTile(kernel, tile, values, symmetric);
+              try {
+                const values = ndArrayToMatrix(decodeNpy(await readArtifact(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind))));
+                placeTile(kernel, tile, values, symmetric);
+              } catch (err) {
+                if (!(err instanceof ArtifactIntegrityError)) throw err;
+                bad.push(...err.problems);
+              }
               await yieldToEventLoop(); // heartbeats and cancellation between tiles
             }
-            await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
+            if (bad.length === 0) await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
           }
         }
+        if (bad.length > 0) throw new ArtifactIntegrityError(bad);
         await ctx.store.completeAttempt(attempt.id);
       });
     },
@@ -322,6 +408,10 @@ export function createActivities(ctx: ActivityContext) {
         todo.map((trialId) => ({ subject: trialId, trialId })),
         async (attempt) => {
           const signal = Context.current().cancellationSignal;
+          // Read by path in a compute thread, so verified here first: a bad kernel fails the attempt (removed, and
+          // the TrialWorkflow recomputes it and calls again) rather than any trial's solve.
+          const configs = await Promise.all(todo.map((trialId) => ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId)));
+          await verifyArtifacts(configs.flatMap(kernelFilesOf));
           for (const [i, trialId] of todo.entries()) {
             const attemptId = attempt.ids[i]!;
             try {
@@ -349,7 +439,7 @@ export function createActivities(ctx: ActivityContext) {
     const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
     const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
     const yValidation: Matrix = { rows: data.nValidation, cols: data.classes, data: data.yValidation };
-    const file = (key: string, part: KernelPart) => ctx.artifacts.pathOf(kernelArtifactKey(key, `${row.kernel}_${part}`));
+    const file = (key: string, part: KernelPart) => ctx.artifacts.pathOf(kernelMatrixKey(row, key, part));
     // Test and validation rows are predicted in one solve: one factorization serves both.
     const members = trialKernels(row).map(({ key }) => ({
       trainTrain: file(key, 'train_train'),
@@ -381,6 +471,13 @@ export function createActivities(ctx: ActivityContext) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The assembled kernel matrix of `part` that an infinite trial solves with, for one of its kernel keys. */
+const kernelMatrixKey = (row: InfiniteTrialConfig, kernelKey: string, part: KernelPart) => kernelArtifactKey(kernelKey, `${row.kernel}_${part}`);
+
+/** Every assembled kernel file an infinite trial's solve reads. */
+const kernelFilesOf = (row: InfiniteTrialConfig) =>
+  trialKernels(row).flatMap(({ key }) => kernelParts(row.dataset).map(({ part }) => kernelMatrixKey(row, key, part)));
 
 const asRows = (data: Float64Array, rows: number): Matrix => ({ rows, cols: rows === 0 ? 0 : data.length / rows, data });
 

@@ -14,6 +14,37 @@ export interface StoredArtifact {
   bytes: number;
 }
 
+/** What the store recorded when an artifact was written: the content it must still have. */
+export type ExpectedArtifact = Pick<StoredArtifact, 'sha256' | 'bytes'>;
+
+/** One artifact that is not what was written: gone, or another size or hash than its record. */
+export interface ArtifactProblem {
+  key: string;
+  /** null: no record of it (written before records were kept). */
+  expected: ExpectedArtifact | null;
+  /** What the file holds now; null when there is no file. */
+  actual: ExpectedArtifact | null;
+}
+
+/**
+ * Artifacts that failed verification (missing, truncated, corrupted). Never use their content: the caller
+ * removes them and recomputes. The workflows recognise the name (workflows/src/policies.ts) and re-plan.
+ */
+export class ArtifactIntegrityError extends Error {
+  constructor(readonly problems: ArtifactProblem[]) {
+    super(problems.map(describeArtifactProblem).join('; '));
+    this.name = 'ArtifactIntegrityError';
+  }
+}
+
+export function describeArtifactProblem({ key, expected, actual }: ArtifactProblem): string {
+  const want = expected ? `expected sha256 ${expected.sha256} (${expected.bytes} bytes)` : 'no recorded sha256';
+  if (!actual) return `artifact ${key} is missing: ${want}`;
+  return `artifact ${key} is corrupt: ${want}, found sha256 ${actual.sha256} (${actual.bytes} bytes)`;
+}
+
+const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
 /** The keys of a trial's artifacts, one definition for the activities that write them and the tools that show them. */
 export const artifactKeys = {
   prediction: (trialId: string) => `predictions/${trialId}.npy`,
@@ -51,11 +82,42 @@ export class ArtifactStore {
       fs.rmSync(temporary, { force: true });
       throw err;
     }
-    return { key, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
+    return { key, sha256: sha256Of(bytes), bytes: bytes.byteLength };
   }
 
   read(key: string): Buffer {
     return fs.readFileSync(this.pathOf(key));
+  }
+
+  /**
+   * The artifact's bytes, checked against what was recorded when it was written; throws ArtifactIntegrityError
+   * when it is missing or differs. `expected` undefined (no record: written before records were kept) reads
+   * it unverified, but a missing file is still an ArtifactIntegrityError.
+   */
+  readVerified(key: string, expected: ExpectedArtifact | undefined): Buffer {
+    const file = this.pathOf(key);
+    if (!fs.existsSync(file)) throw new ArtifactIntegrityError([{ key, expected: expected ?? null, actual: null }]);
+    const bytes = fs.readFileSync(file);
+    if (expected) {
+      const actual = { sha256: sha256Of(bytes), bytes: bytes.byteLength };
+      if (actual.bytes !== expected.bytes || actual.sha256 !== expected.sha256) throw new ArtifactIntegrityError([{ key, expected, actual }]);
+    }
+    return bytes;
+  }
+
+  /**
+   * Checks a file that is read elsewhere (an assembled kernel, read by path in a compute thread) without holding
+   * it in memory: streamed through sha256, so the event loop keeps serving heartbeats. Returns the problem, if any.
+   */
+  async verify(key: string, expected: ExpectedArtifact | undefined): Promise<ArtifactProblem | undefined> {
+    const file = this.pathOf(key);
+    const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
+    if (size === undefined) return { key, expected: expected ?? null, actual: null };
+    if (!expected) return undefined;
+    const hash = createHash('sha256');
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
+    const actual = { sha256: hash.digest('hex'), bytes: size };
+    return actual.bytes === expected.bytes && actual.sha256 === expected.sha256 ? undefined : { key, expected, actual };
   }
 
   writeArray(key: string, array: NdArray): StoredArtifact {

@@ -545,6 +545,11 @@ export class ResultStore {
       .execute();
   }
 
+  /** The sha256 and size recorded when `key` was written; undefined when it has no record. */
+  async artifactRecord(key: string): Promise<{ sha256: string; bytes: number } | undefined> {
+    return this.db.selectFrom('artifacts').select(['sha256', 'bytes']).where('key', '=', key).executeTakeFirst();
+  }
+
   async forgetArtifact(key: string): Promise<void> {
     await this.db.deleteFrom('artifacts').where('key', '=', key).execute();
   }
