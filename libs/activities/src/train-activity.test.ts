@@ -112,4 +112,34 @@ describe('trainFiniteTrial activity', () => {
     }
     assert.deepEqual(resumedLearning.test_accuracy, learning.test_accuracy);
   });
+
+  it('a corrupted checkpoint is reported and the retry trains from the start to the uninterrupted predictions', async () => {
+    const straight = await worker('straight-2');
+    await new MockActivityEnvironment().run(straight.activities.trainFiniteTrial, trial!.id);
+
+    const corrupted = await worker('corrupted');
+    const first = new MockActivityEnvironment();
+    first.on('heartbeat', (details: { member?: number; step?: number }) => details.member === 1 && details.step === 12 && first.cancel('CANCELLED'));
+    await assert.rejects(first.run(corrupted.activities.trainFiniteTrial, trial!.id));
+    const key = `checkpoints/${trial!.id}.ckpt`;
+    const recorded = (await corrupted.store.artifactRecord(key))!;
+    const file = corrupted.artifacts.pathOf(key);
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length >> 1]! ^= 0xff; // one flipped byte in the middle of the parameters
+    fs.writeFileSync(file, bytes);
+
+    const steps: number[] = [];
+    const retry = new MockActivityEnvironment();
+    retry.on('heartbeat', (details: { member?: number; step?: number }) => details.step !== undefined && steps.push(details.member! * 100 + details.step));
+    const outcome: TrialOutcome = await retry.run(corrupted.activities.trainFiniteTrial, trial!.id);
+    assert.equal(outcome.status, 'completed');
+    assert.ok(steps[0]! <= 1, `the retry starts from the beginning, not at ${steps[0]}`);
+    const attempts = await corrupted.store.trialAttempts(trial!.id);
+    const detail = JSON.parse(attempts.at(-1)!.detail!) as { resumedFrom: unknown; discardedCheckpoint: string };
+    assert.equal(detail.resumedFrom, null);
+    assert.match(detail.discardedCheckpoint, new RegExp(`artifact ${key} is corrupt: expected sha256 ${recorded.sha256} \\(${recorded.bytes} bytes\\), found sha256 [0-9a-f]{64}`));
+    // Trained from step 0 with the same seed: the same run as the uninterrupted one, number for number.
+    const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;
+    assert.deepEqual(predictions(corrupted.artifacts), predictions(straight.artifacts));
+  });
 });
