@@ -6,10 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor, type InfiniteTrialConfig } from '@ntk/spec';
-import { ArtifactStore, ResultStore, type TrialRow } from '@ntk/store';
+import { createActivities } from '@ntk/activities';
+import { ArtifactStore, artifactKeys, ResultStore, type TrialRow } from '@ntk/store';
 import { sweepWorkflow, taskQueue, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
@@ -31,6 +32,7 @@ describe('finite-vs-infinite agreement on a sweep with validation rows', () => {
   let store: ResultStore;
   let artifacts: ArtifactStore;
   let rows: TrialRow[];
+  let sweepId: string;
 
   before(async () => {
     assert.ok(temporalCli, 'TEMPORAL_CLI_PATH must name the Temporal CLI (npm test sets it from the bootstrap)');
@@ -39,7 +41,7 @@ describe('finite-vs-infinite agreement on a sweep with validation rows', () => {
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
     artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
     const storeId = await store.storeId();
-    const sweepId = sweepIdFor(spec);
+    sweepId = sweepIdFor(spec);
     const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
     const stop = new AbortController();
     const running = runWorkers(workers, stop.signal);
@@ -104,5 +106,21 @@ describe('finite-vs-infinite agreement on a sweep with validation rows', () => {
       console.log(`${r.kind} ${what}`);
     }
     assert.ok(rows.filter((r) => r.kind === 'infinite').every((r) => !('test_rmse_to_ntk' in r.metrics)), 'only finite trials are compared');
+  });
+
+  it('skips, with a warning, the comparisons of a finite trial whose prediction fails verification, and never uses it', async () => {
+    const [corrupted, intact] = rows.filter((r) => r.kind === 'finite');
+    const key = artifactKeys.prediction(corrupted!.id);
+    const bytes = fs.readFileSync(artifacts.pathOf(key));
+    bytes[bytes.length - 1]! ^= 0x01;
+    fs.writeFileSync(artifacts.pathOf(key), bytes);
+    const recordedBefore = await store.sweepResults(sweepId);
+    const activities = createActivities({ store, artifacts });
+    const { compared } = (await new MockActivityEnvironment().run(activities.compareFiniteToInfinite, sweepId)) as { compared: number };
+    assert.equal(compared, 1, `only ${intact!.id} is compared`);
+    assert.ok(!artifacts.has(key), 'the corrupt prediction is removed');
+    assert.equal(await store.artifactRecord(key), undefined, 'and its record');
+    const after = (await store.sweepResults(sweepId)).find((r) => r.id === corrupted!.id)!;
+    assert.deepEqual(after.metrics, recordedBefore.find((r) => r.id === corrupted!.id)!.metrics, 'nothing recorded from the corrupt prediction');
   });
 });
