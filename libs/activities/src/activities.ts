@@ -25,7 +25,13 @@ import {
   describeArtifactProblem,
   type ArtifactProblem,
   type ArtifactStore,
-  type Curve, type Metric, type ResultStore, type SweepStatus, type TrialOutcome, type TrialStatus } from '@ntk/store';
+  type Curve,
+  type Metric,
+  type ResultStore,
+  type SweepStatus,
+  type TrialOutcome,
+  type TrialStatus,
+} from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
 import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
 
