@@ -140,13 +140,13 @@ function openPostgres(url: string): Kysely<Database> {
 
 async function migrate(db: Kysely<Database>, location: string): Promise<void> {
   const where = `result store ${describeStoreLocation(location)}`;
-  // Kysely's migrator serializes migrations between processes once its tables exist, but creating them is
-  // itself a race on a fresh PostgreSQL database (workers on several machines starting at once): one
-  // process wins, the others fail on a duplicate key; they retry and find the tables.
+  // Workers starting at once on a new store race to create it: on PostgreSQL Kysely's migration lock
+  // serializes them only once its own tables exist, on SQLite it holds within one connection only. The
+  // losers fail on a table or key the winner just created; run again, they find the schema up to date.
   for (let attempt = 1; ; attempt++) {
     const { error } = await new Migrator({ db, provider: staticMigrations }).migrateToLatest();
     if (!error) return;
-    if (attempt < 5 && isRetryable(error)) continue;
+    if (attempt < 5 && (isRetryable(error) || lostCreationRace(error))) continue;
     // A connection refused has an empty message and a code (or several errors, one per address tried).
     const message = (error as Error).message || String((error as { code?: unknown }).code ?? error);
     throw new Error(`${where}: ${message}`);
@@ -159,6 +159,11 @@ async function migrate(db: Kysely<Database>, location: string): Promise<void> {
  */
 const RETRYABLE_PG_CODES = new Set(['40P01', '40001', '23505']);
 const isRetryable = (err: unknown) => RETRYABLE_PG_CODES.has((err as { code?: string }).code ?? '');
+/** A table already there (PostgreSQL 42P07; SQLite says so in words), or SQLite busy past its timeout. */
+const lostCreationRace = (err: unknown) => {
+  const { code, message } = err as { code?: string; message?: string };
+  return code === '42P07' || code === 'SQLITE_BUSY' || /already exists/.test(message ?? '');
+};
 const now = () => new Date().toISOString();
 
 export class ResultStore {
@@ -394,6 +399,7 @@ export class ResultStore {
       .where('run_id', '=', runId)
       .where('activity_id', '=', activityId)
       .orderBy('started_at')
+      .orderBy('attempt')
       .execute();
     // An attempt on several subjects has a row for each: count attempts, not rows.
     const attemptsWith = (outcome: AttemptOutcome) => new Set(rows.filter((r) => r.outcome === outcome).map((r) => r.attempt)).size;
@@ -416,13 +422,15 @@ export class ResultStore {
       .innerJoin('sweep_trials', 'sweep_trials.trial_id', 'attempts.trial_id')
       .selectAll('attempts')
       .where('sweep_trials.sweep_id', '=', sweepId)
+      // Attempts begun in one millisecond tie on started_at; PostgreSQL, unlike SQLite, returns ties in no set order.
       .orderBy('attempts.started_at')
+      .orderBy('attempts.attempt')
       .execute();
   }
 
   /** Every attempt of one trial, oldest first. */
   async trialAttempts(trialId: string): Promise<AttemptRow[]> {
-    return this.db.selectFrom('attempts').selectAll().where('trial_id', '=', trialId).orderBy('started_at').execute();
+    return this.db.selectFrom('attempts').selectAll().where('trial_id', '=', trialId).orderBy('started_at').orderBy('attempt').execute();
   }
 
   /** One trial as stored: its row, every metric (each step), and the sweeps that hold it; undefined when unknown. */
