@@ -87,6 +87,11 @@ const parseKeys = (json: string | null): string[] | null => (json === null ? nul
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
 
 export const DATABASE_URL_SCHEMES = ['postgres://', 'postgresql://'];
+
+/** NTK_DATABASE_URL names no store ntk can open: bad input, like a bad option. */
+export class StoreLocationError extends Error {
+  override name = 'StoreLocationError';
+}
 const isPostgresUrl = (location: string) => DATABASE_URL_SCHEMES.some((scheme) => location.startsWith(scheme));
 
 /** A store's location for messages: a URL without its password. */
@@ -657,7 +662,7 @@ export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = proce
   const databaseFile = path.join(home, 'ntk.db');
   const databaseUrl = env.NTK_DATABASE_URL || undefined;
   if (databaseUrl && !isPostgresUrl(databaseUrl)) {
-    throw new Error(`NTK_DATABASE_URL: "${describeStoreLocation(databaseUrl)}" is not a PostgreSQL URL; use ${DATABASE_URL_SCHEMES.map((s) => `${s}…`).join(' or ')} (unset it to use the SQLite file ${databaseFile})`);
+    throw new StoreLocationError(`NTK_DATABASE_URL: "${describeStoreLocation(databaseUrl)}" is not a PostgreSQL URL; use ${DATABASE_URL_SCHEMES.map((s) => `${s}…`).join(' or ')} (unset it to use the SQLite file ${databaseFile})`);
   }
   return {
     home,
