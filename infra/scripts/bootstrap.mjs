@@ -6,7 +6,8 @@
 //   3. @ntk/linalg's OpenBLAS addon, when OpenBLAS arrived after npm ci,
 //   4. the Temporal CLI, built from Go modules into .bin/ unless TEMPORAL_CLI_PATH or a `temporal`
 //      on PATH is given.
-// ensureChromium (Debian's chromium, for the browser tests) is called by `npm test` only.
+// ensureChromium (Debian's chromium, for the browser tests) and ensurePostgres (Debian's postgresql, for
+// the result store's suites on PostgreSQL) are called by `npm test` only.
 // Each step is skipped when already done, so every entry point can call this cheaply.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -144,6 +145,41 @@ export function ensureChromium() {
     say(`installing Chromium failed (${err.message}); the browser tests will fail`);
   }
   return findChromium();
+}
+
+// PostgreSQL's server binaries, for the store's suites on PostgreSQL (they start their own throwaway cluster).
+const POSTGRES_ROOT = '/usr/lib/postgresql';
+const POSTGRES_INSTALL = 'apt-get update && apt-get install -y postgresql';
+
+/** PG_BIN, else the newest Debian postgresql-NN's bin directory (the same search as libs/store/src/testing.ts). */
+export function findPostgresBin() {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  const versions = fs.existsSync(POSTGRES_ROOT) ? fs.readdirSync(POSTGRES_ROOT).filter((v) => fs.existsSync(path.join(POSTGRES_ROOT, v, 'bin', 'initdb'))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return newest && path.join(POSTGRES_ROOT, newest, 'bin');
+}
+
+/**
+ * For `npm test` only: Debian's postgresql when missing and root, as for Chromium. Never fails; without it
+ * the PostgreSQL suites fail and say how to install it.
+ */
+export function ensurePostgres() {
+  const found = findPostgresBin();
+  if (found) return found;
+  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
+  if (!hasApt || process.getuid?.() !== 0) {
+    say(`PostgreSQL not found (${POSTGRES_ROOT}/*/bin); the store's PostgreSQL tests need it: ${hasApt ? `sudo sh -c '${POSTGRES_INSTALL}'` : 'install PostgreSQL'} or set PG_BIN`);
+    return undefined;
+  }
+  say(`PostgreSQL not found; running: ${POSTGRES_INSTALL}`);
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], { env });
+    run('apt-get', ['install', '-y', 'postgresql'], { env });
+  } catch (err) {
+    say(`installing PostgreSQL failed (${err.message}); the PostgreSQL tests will fail`);
+  }
+  return findPostgresBin();
 }
 
 /** The Temporal CLI to use: TEMPORAL_CLI_PATH, a `temporal` on PATH, or the project-local build. */

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm test`: bootstrap a fresh clone, check module boundaries and types, then run every *.test.ts
-// with Node's test runner (tests talk to a real Temporal dev server and real SQLite files).
+// with Node's test runner (tests talk to a real Temporal dev server, real SQLite files and a throwaway
+// PostgreSQL cluster).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bootstrap, ensureChromium, REPO_ROOT } from './bootstrap.mjs';
+import { bootstrap, ensureChromium, ensurePostgres, REPO_ROOT } from './bootstrap.mjs';
 
 const step = (title) => process.stderr.write(`\n== ${title}\n`);
 
@@ -24,6 +25,7 @@ function testFiles(dir) {
 step('bootstrap');
 const { temporalCli } = bootstrap();
 const chromium = ensureChromium();
+const postgresBin = ensurePostgres();
 const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
 
 step('module boundaries (eslint + @nx/enforce-module-boundaries)');
@@ -36,4 +38,4 @@ run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 
 step('tests');
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['apps', 'libs', 'workflows'].flatMap((d) => testFiles(path.join(REPO_ROOT, d)));
-run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli, ...(chromium && { CHROMIUM_PATH: chromium }) });
+run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli, ...(chromium && { CHROMIUM_PATH: chromium }), ...(postgresBin && { PG_BIN: postgresBin }) });

@@ -1,4 +1,5 @@
 import { SpecError } from '@ntk/spec';
+import { StoreLocationError } from '@ntk/store';
 
 /** Bad input from the user: the message names the option or field and what is allowed. Exit status 2. */
 export class UsageError extends Error {
@@ -19,5 +20,5 @@ export const EXIT = {
 } as const;
 
 export function exitCodeFor(err: unknown): number {
-  return err instanceof UsageError || err instanceof SpecError ? EXIT.usage : EXIT.error;
+  return err instanceof UsageError || err instanceof SpecError || err instanceof StoreLocationError ? EXIT.usage : EXIT.error;
 }

@@ -37,12 +37,13 @@ export async function temporalAddress(home: string, options: { start: boolean; l
  * status, …) says where it looked rather than creating an empty store there.
  */
 export async function openExistingStore(paths = resolveNtkHome()): Promise<ResultStore> {
-  if (!fs.existsSync(paths.databaseFile)) {
+  // A PostgreSQL database is created by its administrator; an empty one is a store without sweeps.
+  if (!paths.databaseUrl && !fs.existsSync(paths.databaseFile)) {
     throw new UsageError(
       `no result store at ${paths.databaseFile} (NTK_HOME from ${paths.source}); run a sweep first (\`ntk sweep run spec.yaml\`), run this in the project that holds .ntk/, or set NTK_HOME to the directory holding ntk.db`,
     );
   }
-  return ResultStore.open(paths.databaseFile);
+  return ResultStore.open(paths.store);
 }
 
 /**
@@ -51,7 +52,7 @@ export async function openExistingStore(paths = resolveNtkHome()): Promise<Resul
  */
 export async function openSweeps(options: { start: boolean; log?: (line: string) => void }) {
   const paths = resolveNtkHome();
-  const store = options.start ? await ResultStore.open(paths.databaseFile) : await openExistingStore(paths);
+  const store = options.start ? await ResultStore.open(paths.store) : await openExistingStore(paths);
   const storeId = await store.storeId();
   let connection: Connection | undefined;
   try {

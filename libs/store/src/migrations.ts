@@ -1,6 +1,6 @@
 // Versioned schema. Add a migration; never edit one that has shipped.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Migration } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
 
 export const migrations: Record<string, Migration> = {
@@ -133,6 +133,17 @@ export const migrations: Record<string, Migration> = {
         await insertTrialFields(db, page.flatMap((t: { id: string; config_json: string }) => trialFieldRows(t.id, JSON.parse(t.config_json))));
         after = page.at(-1)!.id;
       }
+    },
+  },
+  // Column types SQLite reads loosely but PostgreSQL takes literally: `real` is 4 bytes there (a metric would
+  // keep 7 digits), `integer` 4 bytes (an artifact over 2 GiB, a trial running over 24 days of ms). SQLite's
+  // real is already 8 bytes and its integer 8, so only PostgreSQL has anything to change.
+  '0006_postgres_widths': {
+    async up(db: Kysely<any>) {
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      await db.schema.alterTable('metrics').alterColumn('value', (c) => c.setDataType('double precision')).execute();
+      await db.schema.alterTable('artifacts').alterColumn('bytes', (c) => c.setDataType('bigint')).execute();
+      await db.schema.alterTable('trials').alterColumn('duration_ms', (c) => c.setDataType('bigint')).execute();
     },
   },
 };

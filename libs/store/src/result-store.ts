@@ -1,11 +1,13 @@
 // The result store: sweeps, content-addressed trials, metrics. SQLite by default (WAL + busy timeout,
-// so several local worker processes can write). Every multi-row write is one transaction.
+// so several local worker processes can write), PostgreSQL when NTK_DATABASE_URL names one (workers on
+// many machines). One code path: Kysely builds every query for either. Every multi-row write is one transaction.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, sql, SqliteDialect, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect, type MigrationProvider, type Transaction } from 'kysely';
+import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { queryResults, type ResultQuery, type ResultTable } from './result-query.ts';
 import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
@@ -83,35 +85,120 @@ export type SweepMatch = { sweep: { id: string; name: string; status: SweepStatu
 const parseKeys = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
 
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
+
+export const DATABASE_URL_SCHEMES = ['postgres://', 'postgresql://'];
+
+/** NTK_DATABASE_URL names no store ntk can open: bad input, like a bad option. */
+export class StoreLocationError extends Error {
+  override name = 'StoreLocationError';
+}
+const isPostgresUrl = (location: string) => DATABASE_URL_SCHEMES.some((scheme) => location.startsWith(scheme));
+
+/** A store's location for messages: a URL without its password. */
+export function describeStoreLocation(location: string): string {
+  if (!URL.canParse(location)) return location;
+  const url = new URL(location);
+  if (!url.password) return location;
+  url.password = '***';
+  return url.toString();
+}
+
+function openSqlite(file: string): Kysely<Database> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const whatToDo = 'move it aside or delete it to start a new store';
+  // SQLite would take a 0-byte file for a new database and fill it; an existing empty store is more
+  // likely a truncated one (full disk, failed copy), which deserves a look rather than a fresh start.
+  if (fs.statSync(file, { throwIfNoEntry: false })?.size === 0) {
+    throw new Error(`${file} is empty (0 bytes), not an ntk result store: ${whatToDo}`);
+  }
+  const sqlite = new SQLite(file);
+  try {
+    // Opening reads nothing; this first statement is where SQLite finds out the file is not a database.
+    sqlite.pragma('journal_mode = WAL');
+  } catch (err) {
+    sqlite.close();
+    if ((err as { code?: unknown }).code !== 'SQLITE_NOTADB') throw err;
+    throw new Error(`${file} is not an ntk result store (SQLite: ${(err as Error).message}): ${whatToDo}`);
+  }
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('foreign_keys = ON');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+// count() and sum() of integers are bigint (int8) or numeric in PostgreSQL, which pg returns as strings to
+// keep every digit; the store's counts, byte sizes and durations are far below 2^53, so they read as the
+// numbers SQLite gives.
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+function openPostgres(url: string): Kysely<Database> {
+  // A handful of connections per process: a worker runs a few activities at once, and a cluster of many
+  // worker processes must stay under the server's max_connections (100 by default).
+  const pool = new pg.Pool({ connectionString: url, max: 4, types: pgTypes });
+  // An idle connection the server drops (a restart, a network blip) is reported here; without a listener
+  // it would crash the process. The pool discards it and the next query connects afresh.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+async function migrate(db: Kysely<Database>, location: string): Promise<void> {
+  const where = `result store ${describeStoreLocation(location)}`;
+  // Workers starting at once on a new store race to create it: on PostgreSQL Kysely's migration lock
+  // serializes them only once its own tables exist, on SQLite it holds within one connection only. The
+  // losers fail on a table or key the winner just created; run again, they find the schema up to date.
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await new Migrator({ db, provider: staticMigrations }).migrateToLatest();
+    if (!error) return;
+    if (attempt < 5 && (isRetryable(error) || lostCreationRace(error))) continue;
+    // A connection refused has an empty message and a code (or several errors, one per address tried).
+    const message = (error as Error).message || String((error as { code?: unknown }).code ?? error);
+    throw new Error(`${where}: ${message}`);
+  }
+}
+
+/**
+ * PostgreSQL aborts one of two transactions that deadlock (40P01) or conflict (40001), and two processes
+ * creating the same table at once collide on a unique index (23505); each is safe to run again.
+ */
+const RETRYABLE_PG_CODES = new Set(['40P01', '40001', '23505']);
+const isRetryable = (err: unknown) => RETRYABLE_PG_CODES.has((err as { code?: string }).code ?? '');
+/** A table already there (PostgreSQL 42P07; SQLite says so in words), or SQLite busy past its timeout. */
+const lostCreationRace = (err: unknown) => {
+  const { code, message } = err as { code?: string; message?: string };
+  return code === '42P07' || code === 'SQLITE_BUSY' || /already exists/.test(message ?? '');
+};
 const now = () => new Date().toISOString();
 
 export class ResultStore {
   private constructor(readonly db: Kysely<Database>) {}
 
-  /** Opens (creating if needed) the SQLite store at `file` and brings its schema up to date. */
-  static async open(file: string): Promise<ResultStore> {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const whatToDo = 'move it aside or delete it to start a new store';
-    // SQLite would take a 0-byte file for a new database and fill it; an existing empty store is more
-    // likely a truncated one (full disk, failed copy), which deserves a look rather than a fresh start.
-    if (fs.statSync(file, { throwIfNoEntry: false })?.size === 0) {
-      throw new Error(`${file} is empty (0 bytes), not an ntk result store: ${whatToDo}`);
-    }
-    const sqlite = new SQLite(file);
+  /**
+   * Opens (creating if needed) the store at `location` and brings its schema up to date: a postgres:// or
+   * postgresql:// URL (the database must exist), else a SQLite file. `resolveNtkHome().store` is what callers pass.
+   */
+  static async open(location: string): Promise<ResultStore> {
+    const db = isPostgresUrl(location) ? openPostgres(location) : openSqlite(location);
     try {
-      // Opening reads nothing; this first statement is where SQLite finds out the file is not a database.
-      sqlite.pragma('journal_mode = WAL');
+      await migrate(db, location);
     } catch (err) {
-      sqlite.close();
-      if ((err as { code?: unknown }).code !== 'SQLITE_NOTADB') throw err;
-      throw new Error(`${file} is not an ntk result store (SQLite: ${(err as Error).message}): ${whatToDo}`);
+      await db.destroy();
+      throw err;
     }
-    sqlite.pragma('busy_timeout = 10000');
-    sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const { error } = await new Migrator({ db, provider: staticMigrations }).migrateToLatest();
-    if (error) throw new Error(`result store migration failed: ${(error as Error).message}`);
     return new ResultStore(db);
+  }
+
+  /** One transaction, run again when PostgreSQL aborts it for a deadlock or a conflict with a concurrent writer. */
+  private async transaction<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(work);
+      } catch (err) {
+        if (attempt >= 10 || !isRetryable(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -137,7 +224,7 @@ export class ResultStore {
 
   /** Attaches the expanded trials to a sweep. Trials already known (by content id) keep their status and results. */
   async registerTrials(sweepId: string, trials: TrialRecord[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.transaction(async (tx) => {
       for (const [position, trial] of trials.entries()) {
         await tx
           .insertInto('trials')
@@ -247,7 +334,7 @@ export class ResultStore {
   async beginAttempts(a: Omit<AttemptStart, 'subject' | 'trialId'>, subjects: { subject: string; trialId?: string }[]): Promise<string[]> {
     const t = now();
     const ids = subjects.map(() => randomUUID());
-    await this.db.transaction().execute(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx
         .updateTable('attempts')
         .set({ outcome: 'lost', finished_at: t })
@@ -255,30 +342,27 @@ export class ResultStore {
         .where('activity_id', '=', a.activityId)
         .where('outcome', 'is', null)
         .execute();
-      await tx
-        .insertInto('attempts')
-        .values(
-          subjects.map(({ subject, trialId }, i) => ({
-            id: ids[i]!,
-            subject,
-            trial_id: trialId ?? null,
-            activity: a.activity,
-            workflow_id: a.workflowId,
-            run_id: a.runId,
-            activity_id: a.activityId,
-            attempt: a.attempt,
-            task_token: a.taskToken,
-            host: a.host,
-            pid: a.pid,
-            backend: null,
-            started_at: t,
-            finished_at: null,
-            outcome: null,
-            error: null,
-            detail: null,
-          })),
-        )
-        .execute();
+      // In statements of 500 rows at most: PostgreSQL binds at most 65535 parameters per statement.
+      const rows = subjects.map(({ subject, trialId }, i) => ({
+        id: ids[i]!,
+        subject,
+        trial_id: trialId ?? null,
+        activity: a.activity,
+        workflow_id: a.workflowId,
+        run_id: a.runId,
+        activity_id: a.activityId,
+        attempt: a.attempt,
+        task_token: a.taskToken,
+        host: a.host,
+        pid: a.pid,
+        backend: null,
+        started_at: t,
+        finished_at: null,
+        outcome: null,
+        error: null,
+        detail: null,
+      }));
+      for (const chunk of chunks(rows, 500)) await tx.insertInto('attempts').values(chunk).execute();
       const trialIds = subjects.flatMap((s) => s.trialId ?? []);
       for (const chunk of chunks(trialIds, 500)) {
         await tx
@@ -320,6 +404,7 @@ export class ResultStore {
       .where('run_id', '=', runId)
       .where('activity_id', '=', activityId)
       .orderBy('started_at')
+      .orderBy('attempt')
       .execute();
     // An attempt on several subjects has a row for each: count attempts, not rows.
     const attemptsWith = (outcome: AttemptOutcome) => new Set(rows.filter((r) => r.outcome === outcome).map((r) => r.attempt)).size;
@@ -342,13 +427,15 @@ export class ResultStore {
       .innerJoin('sweep_trials', 'sweep_trials.trial_id', 'attempts.trial_id')
       .selectAll('attempts')
       .where('sweep_trials.sweep_id', '=', sweepId)
+      // Attempts begun in one millisecond tie on started_at; PostgreSQL, unlike SQLite, returns ties in no set order.
       .orderBy('attempts.started_at')
+      .orderBy('attempts.attempt')
       .execute();
   }
 
   /** Every attempt of one trial, oldest first. */
   async trialAttempts(trialId: string): Promise<AttemptRow[]> {
-    return this.db.selectFrom('attempts').selectAll().where('trial_id', '=', trialId).orderBy('started_at').execute();
+    return this.db.selectFrom('attempts').selectAll().where('trial_id', '=', trialId).orderBy('started_at').orderBy('attempt').execute();
   }
 
   /** One trial as stored: its row, every metric (each step), and the sweeps that hold it; undefined when unknown. */
@@ -380,7 +467,7 @@ export class ResultStore {
    * duration is the time its attempts spent, interrupted ones included.
    */
   async recordTrialOutcome(trialId: string, outcome: TrialOutcome, attemptId?: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.transaction(async (tx) => {
       const t = now();
       if (attemptId) await tx.updateTable('attempts').set({ outcome: outcome.status, finished_at: t }).where('id', '=', attemptId).execute();
       await tx.deleteFrom('metrics').where('trial_id', '=', trialId).execute();
@@ -392,12 +479,8 @@ export class ResultStore {
           .values(curves.map(([name, curve]) => ({ trial_id: trialId, name, data_json: JSON.stringify(curve) })))
           .execute();
       }
-      if (outcome.metrics.length > 0) {
-        await tx
-          .insertInto('metrics')
-          .values(outcome.metrics.map((m) => ({ trial_id: trialId, split: m.split, name: m.name, step: m.step ?? 0, value: m.value })))
-          .execute();
-      }
+      const metricRows = outcome.metrics.map((m) => ({ trial_id: trialId, split: m.split, name: m.name, step: m.step ?? 0, value: m.value }));
+      for (const chunk of chunks(metricRows, 1000)) await tx.insertInto('metrics').values(chunk).execute();
       const spans = await tx.selectFrom('attempts').select(['started_at', 'finished_at']).where('trial_id', '=', trialId).execute();
       const spent = spans.reduce((sum, a) => sum + (a.finished_at ? Date.parse(a.finished_at) - Date.parse(a.started_at) : 0), 0);
       await tx
@@ -411,7 +494,7 @@ export class ResultStore {
   /** Adds or replaces some of a trial's metrics, keeping the others (metrics computed after the trial, such as agreement). */
   async recordMetrics(trialId: string, metrics: Metric[]): Promise<void> {
     if (metrics.length === 0) return;
-    await this.db.transaction().execute(async (tx) => {
+    await this.transaction(async (tx) => {
       for (const m of metrics) {
         const step = m.step ?? 0;
         await tx.deleteFrom('metrics').where('trial_id', '=', trialId).where('split', '=', m.split).where('name', '=', m.name).execute();
@@ -471,7 +554,7 @@ export class ResultStore {
    * metrics and attempts), in one transaction. Returns those trials and the kernel keys no remaining trial needs.
    */
   async deleteSweep(sweepId: string): Promise<{ trialIds: string[]; kernelKeys: string[] }> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.transaction(async (tx) => {
       const members = await tx.selectFrom('sweep_trials').select('trial_id').where('sweep_id', '=', sweepId).execute();
       await tx.deleteFrom('sweep_trials').where('sweep_id', '=', sweepId).execute();
       await tx.deleteFrom('sweeps').where('id', '=', sweepId).execute();
@@ -573,18 +656,28 @@ function chunks<T>(items: T[], size: number): T[][] {
 }
 
 /**
- * Where ntk keeps its state on this host, and how that was decided: `NTK_HOME` when set; else the nearest
+ * Where ntk keeps its state on this host, and how that was decided: `NTK_DATABASE_URL` (postgres://…) puts
+ * the result store in PostgreSQL, shared by machines; the rest stays under the home: `NTK_HOME` when set; else the nearest
  * `.ntk` directory at or above `cwd`; else `.ntk` at the project root (the nearest ancestor with `.git` or
  * `nx.json`); else `~/.ntk`. So any subdirectory of a project finds the project's store. `NTK_ARTIFACTS`
  * moves the artifacts.
  */
 export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
   const { home, source } = findNtkHome(env, path.resolve(cwd));
+  const databaseFile = path.join(home, 'ntk.db');
+  const databaseUrl = env.NTK_DATABASE_URL || undefined;
+  if (databaseUrl && !isPostgresUrl(databaseUrl)) {
+    throw new StoreLocationError(`NTK_DATABASE_URL: "${describeStoreLocation(databaseUrl)}" is not a PostgreSQL URL; use ${DATABASE_URL_SCHEMES.map((s) => `${s}…`).join(' or ')} (unset it to use the SQLite file ${databaseFile})`);
+  }
   return {
     home,
     /** How `home` was chosen, for messages: "NTK_HOME", "found above <cwd>", "project root", "home directory". */
     source,
-    databaseFile: path.join(home, 'ntk.db'),
+    databaseFile,
+    /** NTK_DATABASE_URL (a PostgreSQL database), when set. */
+    databaseUrl,
+    /** What `ResultStore.open` takes: the PostgreSQL URL when set, else the SQLite file. */
+    store: databaseUrl ?? databaseFile,
     artifactsDir: env.NTK_ARTIFACTS ? path.resolve(cwd, env.NTK_ARTIFACTS) : path.join(home, 'artifacts'),
   };
 }

@@ -3,66 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Migrator } from 'kysely';
 import { ArtifactStore, ResultStore } from './index.ts';
 import { migrations } from './migrations.ts';
+import { STORE_BACKENDS, type StoreBackend } from './testing.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-describe('result store (SQLite file)', () => {
-  let store: ResultStore;
-  before(async () => {
-    store = await ResultStore.open(path.join(dir, 'ntk.db'));
-  });
-  after(() => store.close());
-
-  it('registers trials idempotently and keeps finished results on re-registration', async () => {
-    await store.saveSweep({ id: 's1', name: 'demo', spec: { name: 'demo' } });
-    const trials = ['a', 'b', 'c'].map((id) => ({ id, kind: 'finite' as const, config: { id } }));
-    await store.registerTrials('s1', trials);
-    const attempt = await store.beginAttempt(attemptOf('a', 1));
-    await store.recordTrialOutcome('a', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], backend: 'wasm' }, attempt);
-    await store.registerTrials('s1', trials); // a relaunch
-    const unfinished = await store.listUnfinishedTrials('s1', -1, 10);
-    assert.deepEqual(unfinished.map((t) => t.trialId), ['b', 'c']);
-    const rows = await store.sweepResults('s1');
-    assert.equal(rows[0]!.status, 'completed');
-    assert.equal(rows[0]!.metrics.test_accuracy, 0.9);
-    assert.equal(rows[0]!.attempts, 1);
-    assert.deepEqual(await store.countTrials('s1'), { pending: 2, running: 0, completed: 1, diverged: 0, failed: 0 });
-  });
-
-  it('stores curves with the outcome, and later metrics beside the outcome\'s without replacing them', async () => {
-    await store.saveSweep({ id: 's-curves', name: 'curves', spec: {} });
-    await store.registerTrials('s-curves', [{ id: 'd', kind: 'finite', config: { id: 'd' } }]);
-    const learning = { step: [0, 5, 10], test_accuracy: [0.1, 0.6, 0.9] };
-    const attempt = await store.beginAttempt(attemptOf('d', 1));
-    await store.recordTrialOutcome('d', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], curves: { learning } }, attempt);
-    await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.05 }]);
-    await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.04 }]);
-    assert.deepEqual((await store.trialCurves(['a', 'd'])).get('d'), { learning });
-    assert.equal((await store.trialCurves(['a'])).has('a'), false);
-    assert.deepEqual((await store.sweepResults('s-curves'))[0]!.metrics, { test_accuracy: 0.9, test_rmse_to_ntk: 0.04 });
-    assert.deepEqual((await store.getTrialOutcome('d'))!.curves, { learning });
-  });
-
-  it('pages unfinished trials by position', async () => {
-    const page = await store.listUnfinishedTrials('s1', 1, 10);
-    assert.deepEqual(page.map((t) => t.trialId), ['c']);
-  });
-
-  it('records failures with their message, and the data survives reopening the file', async () => {
-    await store.recordTrialFailure(['b'], 'out of memory');
-    await store.close();
-    store = await ResultStore.open(path.join(dir, 'ntk.db'));
-    const rows = await store.sweepResults('s1');
-    assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
-    const sweep = (await store.listSweeps()).find((s) => s.id === 's1');
-    assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
-  });
-});
 
 /** An attempt of trial `trialId`'s activity in one workflow run, as Temporal numbers it. */
 const attemptOf = (trialId: string, attempt: number, pid = 4242) => ({
@@ -78,85 +25,164 @@ const attemptOf = (trialId: string, attempt: number, pid = 4242) => ({
   pid,
 });
 
-describe('attempts: one row per activity attempt', () => {
-  let store: ResultStore;
-  before(async () => {
-    store = await ResultStore.open(path.join(dir, 'attempts.db'));
-    await store.saveSweep({ id: 'sw', name: 'sw', spec: {} });
-    await store.registerTrials('sw', [{ id: 't', kind: 'finite', config: {} }]);
-  });
-  after(() => store.close());
+for (const { name: backendName, start } of STORE_BACKENDS) {
+  describe(`result store on ${backendName}`, () => {
+    let backend: StoreBackend;
+    before(async () => {
+      backend = await start();
+    });
+    after(() => backend.stop());
 
-  it('counts attempts, names the worker of the one that finished, and separates failures from interruptions and losses', async () => {
-    const first = await store.beginAttempt(attemptOf('t', 1, 100));
-    await store.finishAttempts([first], 'failed', 'disk full');
-    const second = await store.beginAttempt(attemptOf('t', 2, 101));
-    await store.finishAttempts([second], 'interrupted');
-    await store.beginAttempt(attemptOf('t', 3, 102)); // its worker dies: left open
-    assert.deepEqual((await store.openAttempts('host-a')).map((a) => a.pid), [102]);
-    const fourth = await store.beginAttempt(attemptOf('t', 4, 103)); // the next attempt finds the open one lost
-    assert.deepEqual(await store.attemptHistory('run-t', '1'), { failed: 1, lost: 1, lastError: 'disk full' });
-    await store.recordTrialOutcome('t', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.5 }] }, fourth);
-    const [row] = await store.sweepResults('sw');
-    assert.equal(row!.attempts, 4);
-    assert.equal(row!.status, 'completed');
-    assert.deepEqual((await store.sweepAttempts('sw')).map((a) => [a.attempt, a.pid, a.outcome]), [
-      [1, 100, 'failed'],
-      [2, 101, 'interrupted'],
-      [3, 102, 'lost'],
-      [4, 103, 'completed'],
-    ]);
-    assert.deepEqual(await store.getTrialOutcome('t'), { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', step: 0, value: 0.5 }], backend: undefined, durationMs: row!.durationMs! });
-  });
+    describe('sweeps, trials and outcomes', () => {
+      let store: ResultStore;
+      let location: string;
+      before(async () => {
+        location = await backend.location('ntk');
+        store = await ResultStore.open(location);
+      });
+      after(() => store.close());
 
-  it('finds a sweep by id, unique prefix or name, and deletes its rows', async () => {
-    await store.saveSweep({ id: 'sw-2', name: 'sw', spec: {} });
-    const found = async (ref: string) => {
-      const match = await store.findSweep(ref);
-      return 'sweep' in match ? match.sweep.id : match.candidates;
-    };
-    assert.equal(await found('sw'), 'sw', 'an exact id wins over a name');
-    assert.equal(await found('sw-'), 'sw-2', 'a unique id prefix');
-    assert.deepEqual(await found('nope'), []);
-    const { trialIds } = await store.deleteSweep('sw');
-    assert.deepEqual(trialIds, ['t']);
-    assert.equal(await store.getTrialOutcome('t'), undefined);
-    assert.deepEqual(await store.sweepAttempts('sw'), []);
-  });
+      it('registers trials idempotently and keeps finished results on re-registration', async () => {
+        await store.saveSweep({ id: 's1', name: 'demo', spec: { name: 'demo' } });
+        const trials = ['a', 'b', 'c'].map((id) => ({ id, kind: 'finite' as const, config: { id } }));
+        await store.registerTrials('s1', trials);
+        const attempt = await store.beginAttempt(attemptOf('a', 1));
+        await store.recordTrialOutcome('a', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], backend: 'wasm' }, attempt);
+        await store.registerTrials('s1', trials); // a relaunch
+        const unfinished = await store.listUnfinishedTrials('s1', -1, 10);
+        assert.deepEqual(unfinished.map((t) => t.trialId), ['b', 'c']);
+        const rows = await store.sweepResults('s1');
+        assert.equal(rows[0]!.status, 'completed');
+        assert.equal(rows[0]!.metrics.test_accuracy, 0.9);
+        assert.equal(rows[0]!.attempts, 1);
+        assert.deepEqual(await store.countTrials('s1'), { pending: 2, running: 0, completed: 1, diverged: 0, failed: 0 });
+      });
 
-  it('has an identity of its own that survives reopening', async () => {
-    const id = await store.storeId();
-    assert.match(id, /^[0-9a-f]{12}$/);
-    const other = await ResultStore.open(path.join(dir, 'other.db'));
-    assert.notEqual(await other.storeId(), id);
-    await other.close();
-  });
-});
+      it('stores curves with the outcome, and later metrics beside the outcome\'s without replacing them', async () => {
+        await store.saveSweep({ id: 's-curves', name: 'curves', spec: {} });
+        await store.registerTrials('s-curves', [{ id: 'd', kind: 'finite', config: { id: 'd' } }]);
+        const learning = { step: [0, 5, 10], test_accuracy: [0.1, 0.6, 0.9] };
+        const attempt = await store.beginAttempt(attemptOf('d', 1));
+        await store.recordTrialOutcome('d', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.9, step: 10 }], curves: { learning } }, attempt);
+        await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.05 }]);
+        await store.recordMetrics('d', [{ split: 'test', name: 'rmse_to_ntk', value: 0.04 }]);
+        assert.deepEqual((await store.trialCurves(['a', 'd'])).get('d'), { learning });
+        assert.equal((await store.trialCurves(['a'])).has('a'), false);
+        assert.deepEqual((await store.sweepResults('s-curves'))[0]!.metrics, { test_accuracy: 0.9, test_rmse_to_ntk: 0.04 });
+        assert.deepEqual((await store.getTrialOutcome('d'))!.curves, { learning });
+      });
 
-describe('result store migrations', () => {
-  it('carries a store written before 0002 forward: its single kernel key becomes a one-key list', async () => {
-    const file = path.join(dir, 'old.db');
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
-    const first = { '0001_initial': migrations['0001_initial']! };
-    const { error } = await new Migrator({ db, provider: { getMigrations: async () => first } }).migrateToLatest();
-    assert.ifError(error);
-    await db.insertInto('sweeps').values({ id: 's', name: 's', spec_json: '{}', status: 'running', created_at: 'now', updated_at: 'now' }).execute();
-    for (const [id, kind, key] of [['k', 'infinite', 'abc123'], ['f', 'finite', null]]) {
-      await db.insertInto('trials').values({ id, kind, config_json: '{}', kernel_key: key, status: 'pending' }).execute();
-    }
-    await db.insertInto('sweep_trials').values([{ sweep_id: 's', trial_id: 'k', position: 0 }, { sweep_id: 's', trial_id: 'f', position: 1 }]).execute();
-    await db.destroy();
+      it('keeps metrics and byte counts at full width: 15 digits, Infinity, and sizes past 2^31', async () => {
+      await store.saveSweep({ id: 's-wide', name: 'wide', spec: {} });
+      await store.registerTrials('s-wide', [{ id: 'w', kind: 'finite', config: { id: 'w' } }]);
+      const metrics = [
+        { split: 'test', name: 'mse', value: 0.123456789012345, step: 0 },
+        { split: 'train', name: 'loss', value: Infinity, step: 0 },
+      ];
+      await store.recordTrialOutcome('w', { status: 'diverged', metrics, durationMs: 3e9 });
+      assert.deepEqual((await store.getTrial('w'))!.metrics, metrics);
+      assert.equal((await store.getTrial('w'))!.durationMs, 3e9);
+      await store.recordArtifact('kernels/w/ntk.npy', 'f'.repeat(64), 5 * 2 ** 30);
+      assert.equal((await store.artifactsUnder('kernels/w/'))[0]!.bytes, 5 * 2 ** 30);
+    });
 
-    const store = await ResultStore.open(file);
-    try {
-      const unfinished = await store.listUnfinishedTrials('s', -1, 10);
-      assert.deepEqual(unfinished.map((t) => [t.trialId, t.kernelKeys]), [['k', ['abc123']], ['f', null]]);
-      assert.deepEqual((await store.sweepResults('s')).map((t) => t.kernelKeys), [['abc123'], null]);
-    } finally {
-      await store.close();
-    }
+    it('pages unfinished trials by position', async () => {
+        const page = await store.listUnfinishedTrials('s1', 1, 10);
+        assert.deepEqual(page.map((t) => t.trialId), ['c']);
+      });
+
+      it('records failures with their message, and the data survives reopening the store', async () => {
+        await store.recordTrialFailure(['b'], 'out of memory');
+        await store.close();
+        store = await ResultStore.open(location);
+        const rows = await store.sweepResults('s1');
+        assert.equal(rows.find((r) => r.id === 'b')!.error, 'out of memory');
+        const sweep = (await store.listSweeps()).find((s) => s.id === 's1');
+        assert.deepEqual({ trials: sweep!.trials, done: sweep!.done, failed: sweep!.failed }, { trials: 3, done: 1, failed: 1 });
+      });
+    });
+
+    describe('attempts: one row per activity attempt', () => {
+      let store: ResultStore;
+      before(async () => {
+        store = await ResultStore.open(await backend.location('attempts'));
+        await store.saveSweep({ id: 'sw', name: 'sw', spec: {} });
+        await store.registerTrials('sw', [{ id: 't', kind: 'finite', config: {} }]);
+      });
+      after(() => store.close());
+
+      it('counts attempts, names the worker of the one that finished, and separates failures from interruptions and losses', async () => {
+        const first = await store.beginAttempt(attemptOf('t', 1, 100));
+        await store.finishAttempts([first], 'failed', 'disk full');
+        const second = await store.beginAttempt(attemptOf('t', 2, 101));
+        await store.finishAttempts([second], 'interrupted');
+        await store.beginAttempt(attemptOf('t', 3, 102)); // its worker dies: left open
+        assert.deepEqual((await store.openAttempts('host-a')).map((a) => a.pid), [102]);
+        const fourth = await store.beginAttempt(attemptOf('t', 4, 103)); // the next attempt finds the open one lost
+        assert.deepEqual(await store.attemptHistory('run-t', '1'), { failed: 1, lost: 1, lastError: 'disk full' });
+        await store.recordTrialOutcome('t', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.5 }] }, fourth);
+        const [row] = await store.sweepResults('sw');
+        assert.equal(row!.attempts, 4);
+        assert.equal(row!.status, 'completed');
+        assert.deepEqual((await store.sweepAttempts('sw')).map((a) => [a.attempt, a.pid, a.outcome]), [
+          [1, 100, 'failed'],
+          [2, 101, 'interrupted'],
+          [3, 102, 'lost'],
+          [4, 103, 'completed'],
+        ]);
+        assert.deepEqual(await store.getTrialOutcome('t'), { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', step: 0, value: 0.5 }], backend: undefined, durationMs: row!.durationMs! });
+      });
+
+      it('finds a sweep by id, unique prefix or name, and deletes its rows', async () => {
+        await store.saveSweep({ id: 'sw-2', name: 'sw', spec: {} });
+        const found = async (ref: string) => {
+          const match = await store.findSweep(ref);
+          return 'sweep' in match ? match.sweep.id : match.candidates;
+        };
+        assert.equal(await found('sw'), 'sw', 'an exact id wins over a name');
+        assert.equal(await found('sw-'), 'sw-2', 'a unique id prefix');
+        assert.deepEqual(await found('nope'), []);
+        const { trialIds } = await store.deleteSweep('sw');
+        assert.deepEqual(trialIds, ['t']);
+        assert.equal(await store.getTrialOutcome('t'), undefined);
+        assert.deepEqual(await store.sweepAttempts('sw'), []);
+      });
+
+      it('has an identity of its own that survives reopening', async () => {
+        const id = await store.storeId();
+        assert.match(id, /^[0-9a-f]{12}$/);
+        const other = await ResultStore.open(await backend.location('other'));
+        assert.notEqual(await other.storeId(), id);
+        await other.close();
+      });
+    });
+
+    describe('result store migrations', () => {
+      it('carries a store written before 0002 forward: its single kernel key becomes a one-key list', async () => {
+        const file = await backend.location('old');
+        const db = backend.rawDb(file);
+        const first = { '0001_initial': migrations['0001_initial']! };
+        const { error } = await new Migrator({ db, provider: { getMigrations: async () => first } }).migrateToLatest();
+        assert.ifError(error);
+        await db.insertInto('sweeps').values({ id: 's', name: 's', spec_json: '{}', status: 'running', created_at: 'now', updated_at: 'now' }).execute();
+        for (const [id, kind, key] of [['k', 'infinite', 'abc123'], ['f', 'finite', null]]) {
+          await db.insertInto('trials').values({ id, kind, config_json: '{}', kernel_key: key, status: 'pending' }).execute();
+        }
+        await db.insertInto('sweep_trials').values([{ sweep_id: 's', trial_id: 'k', position: 0 }, { sweep_id: 's', trial_id: 'f', position: 1 }]).execute();
+        await db.destroy();
+
+        const store = await ResultStore.open(file);
+        try {
+          const unfinished = await store.listUnfinishedTrials('s', -1, 10);
+          assert.deepEqual(unfinished.map((t) => [t.trialId, t.kernelKeys]), [['k', ['abc123']], ['f', null]]);
+          assert.deepEqual((await store.sweepResults('s')).map((t) => t.kernelKeys), [['abc123'], null]);
+        } finally {
+          await store.close();
+        }
+      });
+    });
   });
-});
+}
 
 describe('artifact store', () => {
   const artifacts = new ArtifactStore(path.join(dir, 'artifacts'));

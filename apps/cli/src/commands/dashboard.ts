@@ -1,6 +1,6 @@
 // `ntk dashboard`: a web UI over this store's sweeps, trials and live progress, on 127.0.0.1 only.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ArtifactStore, resolveNtkHome } from '@ntk/store';
+import { ArtifactStore, describeStoreLocation, resolveNtkHome } from '@ntk/store';
 import { TemporalLink } from '../dashboard/live.ts';
 import { DEFAULT_DASHBOARD_PORT, startDashboard } from '../dashboard/server.ts';
 import { onInterrupt } from '../interrupt.ts';
@@ -30,7 +30,7 @@ export function dashboardCommand(): Command {
         const dashboard = await startDashboard({ store, artifacts: new ArtifactStore(paths.artifactsDir), temporal, temporalUiUrl }, opts.port);
         const ui = await temporalUiUrl();
         console.log(`ntk dashboard: ${dashboard.url}`);
-        console.error(`store ${paths.databaseFile}${ui ? `; Temporal web UI ${ui}` : ''}; Ctrl-C stops`);
+        console.error(`store ${describeStoreLocation(paths.store)}${ui ? `; Temporal web UI ${ui}` : ''}; Ctrl-C stops`);
         await new Promise<void>((resolve) => {
           const release = onInterrupt(() => {
             release();

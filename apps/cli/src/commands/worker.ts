@@ -24,7 +24,7 @@ export function workerCommand(): Command {
       installQuietRuntime();
       const paths = resolveNtkHome();
       const address = (await temporalAddress(paths.home, { start: true, log: (l) => console.error(l) }))!;
-      const store = await ResultStore.open(paths.databaseFile);
+      const store = await ResultStore.open(paths.store);
       const connection = await NativeConnection.connect({ address });
       const client = await Connection.connect({ address });
       try {
