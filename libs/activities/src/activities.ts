@@ -176,20 +176,19 @@ export function createActivities(ctx: ActivityContext) {
 
   /**
    * A training's checkpoint, if one is stored and intact. A corrupt one is reported and removed, and the training
-   * starts from step 0 (`discarded` says why): slower, never wrong.
+   * starts from step 0 (`discarded` says why): slower, never wrong. A checkpoint verifies itself (its own sha256,
+   * checked by decodeCheckpoint) rather than against its row: a worker that dies between rewriting the file and
+   * updating the row leaves a good file with an old row, which must not cost the run its progress.
    */
   async function readCheckpoint(key: string): Promise<{ checkpoint?: TrainingCheckpoint; discarded?: string }> {
     if (!ctx.artifacts.has(key)) return {};
     try {
-      return { checkpoint: decodeCheckpoint(await readArtifact(key)) };
+      return { checkpoint: decodeCheckpoint(ctx.artifacts.read(key)) };
     } catch (err) {
-      if (!(err instanceof ArtifactIntegrityError)) {
-        // Verified (or unrecorded) bytes that still do not decode: as unusable as a corrupt file.
-        log.warn(`checkpoint ${key} cannot be read (${errorMessage(err)}): removed, training from the start`);
-        ctx.artifacts.remove(key);
-        await ctx.store.forgetArtifact(key);
-      }
-      return { discarded: errorMessage(err) };
+      log.warn(`checkpoint ${key} cannot be read (${errorMessage(err)}): removed, training from the start`);
+      ctx.artifacts.remove(key);
+      await ctx.store.forgetArtifact(key);
+      return { discarded: `checkpoint ${key}: ${errorMessage(err)}` };
     }
   }
 

@@ -1,4 +1,5 @@
 // Training state that survives a process: enough to continue a run exactly where it stopped.
+import { createHash } from 'node:crypto';
 import type { LearningCurveState } from './curves.ts';
 
 /** A float32 tensor taken off the device. */
@@ -60,13 +61,16 @@ export interface TrainingCheckpoint {
   };
 }
 
-const MAGIC = 'NTKCKPT1';
+const MAGIC = 'NTKCKPT2';
+const DIGEST_BYTES = 32;
 const ARRAY_KEY = '$float32';
 
 /**
  * One self-contained buffer: the magic, a uint32 (little-endian) header length, a JSON header in which every
  * Float32Array is replaced by {"$float32": [offset, length]}, zero padding to a multiple of 4, then the
- * float32 data (little-endian, as on every platform tfjs runs on).
+ * float32 data (little-endian, as on every platform tfjs runs on), then the sha256 of everything before it.
+ * A checkpoint is rewritten in place many times during a run, and a worker can die between writing the file
+ * and recording its hash elsewhere: so it carries its own, and a damaged file is found wherever it is read.
  */
 export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array {
   const arrays: Float32Array[] = [];
@@ -80,7 +84,7 @@ export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array {
     }),
   );
   const dataStart = align4(MAGIC.length + 4 + header.length);
-  const bytes = new Uint8Array(dataStart + offset * 4);
+  const bytes = new Uint8Array(dataStart + offset * 4 + DIGEST_BYTES);
   bytes.set(new TextEncoder().encode(MAGIC));
   new DataView(bytes.buffer).setUint32(MAGIC.length, header.length, true);
   bytes.set(header, MAGIC.length + 4);
@@ -90,6 +94,7 @@ export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array {
     data.set(array, at);
     at += array.length;
   }
+  bytes.set(createHash('sha256').update(bytes.subarray(0, bytes.length - DIGEST_BYTES)).digest(), bytes.length - DIGEST_BYTES);
   return bytes;
 }
 
@@ -97,6 +102,10 @@ export function decodeCheckpoint(bytes: Uint8Array): TrainingCheckpoint {
   const text = new TextDecoder();
   if (bytes.length < MAGIC.length + 4 || text.decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) {
     throw new Error('not a training checkpoint (bad magic)');
+  }
+  const body = bytes.subarray(0, bytes.length - DIGEST_BYTES);
+  if (!Buffer.from(createHash('sha256').update(body).digest()).equals(bytes.subarray(bytes.length - DIGEST_BYTES))) {
+    throw new Error('corrupt training checkpoint: its contents do not match its sha256 (truncated or damaged)');
   }
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
   const dataStart = bytes.byteOffset + align4(MAGIC.length + 4 + headerLength);

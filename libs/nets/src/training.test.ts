@@ -240,6 +240,10 @@ test('a run resumed from a checkpoint ends where the uninterrupted run does', as
     /taken under other options \(momentum: 0\.9 → 0\.5\)/,
   );
   assert.throws(() => decodeCheckpoint(new Uint8Array(16)), /not a training checkpoint/);
+  const damaged = encodeCheckpoint(last);
+  damaged[damaged.length >> 1]! ^= 0x01;
+  assert.throws(() => decodeCheckpoint(damaged), /corrupt training checkpoint/);
+  assert.throws(() => decodeCheckpoint(encodeCheckpoint(last).subarray(0, 200)), /corrupt training checkpoint/);
 });
 
 test('with early stopping, a resumed run stops and ends where the uninterrupted run does', async () => {
