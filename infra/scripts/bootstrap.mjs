@@ -50,7 +50,6 @@ const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[proces
 const OPENBLAS_FILES = MULTIARCH
   ? [`/usr/include/${MULTIARCH}/cblas.h`, `/usr/lib/${MULTIARCH}/libopenblas.so`]
   : ['/usr/include/cblas.h', '/usr/lib/libopenblas.so'];
-const OPENBLAS_INSTALL = 'apt-get update && apt-get install -y libopenblas-dev';
 const linalgForcedTypescript = () => process.env.NTK_LINALG === 'typescript';
 
 function openblasMissing() {
@@ -74,24 +73,32 @@ export function ensureOpenblas() {
   if (process.platform !== 'linux' || linalgForcedTypescript()) return;
   const missing = openblasMissing();
   if (missing.length === 0) return;
+  const found = `OpenBLAS not found (${missing.join(', ')}); @ntk/linalg's native backend needs it (then npm run bootstrap)`;
+  if (aptInstall('libopenblas-dev', found, 'continuing with the pure-TypeScript fallback')) {
+    say(`OpenBLAS installed (${openblasMissing().length === 0 ? 'cblas.h and libopenblas.so present' : `still missing ${openblasMissing().join(', ')}`})`);
+  }
+}
+
+/**
+ * Installs Debian's `pkg` when apt-get is there and this is root; otherwise says how (`need` says what is
+ * missing and why, `without` what happens without it). Never fails: returns whether the install ran cleanly.
+ */
+function aptInstall(pkg, need, without) {
+  const command = `apt-get update && apt-get install -y ${pkg}`;
   const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
-  const isRoot = process.getuid?.() === 0;
-  if (!hasApt) {
-    say(`OpenBLAS not found (${missing.join(', ')}); install OpenBLAS with its cblas.h to use @ntk/linalg's native backend; continuing with the pure-TypeScript fallback`);
-    return;
+  if (!hasApt || process.getuid?.() !== 0) {
+    say(`${need}: ${hasApt ? `sudo sh -c '${command}'` : `install ${pkg}`}; ${without}`);
+    return false;
   }
-  if (!isRoot) {
-    say(`OpenBLAS not found (${missing.join(', ')}); for @ntk/linalg's native backend run: sudo sh -c '${OPENBLAS_INSTALL}' (then npm run bootstrap); continuing with the pure-TypeScript fallback`);
-    return;
-  }
-  say(`OpenBLAS not found (${missing.join(', ')}); running: ${OPENBLAS_INSTALL}`);
+  say(`${need}; running: ${command}`);
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     run('apt-get', ['update'], { env });
-    run('apt-get', ['install', '-y', 'libopenblas-dev'], { env });
-    say(`OpenBLAS installed (${openblasMissing().length === 0 ? 'cblas.h and libopenblas.so present' : `still missing ${openblasMissing().join(', ')}`})`);
+    run('apt-get', ['install', '-y', pkg], { env });
+    return true;
   } catch (err) {
-    say(`installing OpenBLAS failed (${err.message}); continuing with the pure-TypeScript fallback`);
+    say(`installing ${pkg} failed (${err.message}); ${without}`);
+    return false;
   }
 }
 
@@ -117,7 +124,6 @@ export function ensureLinalgAddon() {
 
 // Headless Chromium for the tests of pages we write (`ntk report`), driven by playwright-core.
 const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const CHROMIUM_INSTALL = 'apt-get update && apt-get install -y chromium';
 
 export function findChromium() {
   if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
@@ -129,27 +135,12 @@ export function findChromium() {
  * for OpenBLAS. Never fails; without it the browser tests fail and say how to install it.
  */
 export function ensureChromium() {
-  const found = findChromium();
-  if (found) return found;
-  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
-  if (!hasApt || process.getuid?.() !== 0) {
-    say(`Chromium not found (${CHROMIUM_CANDIDATES.join(', ')}); the browser tests need it: ${hasApt ? `sudo sh -c '${CHROMIUM_INSTALL}'` : 'install Chromium'} or set CHROMIUM_PATH`);
-    return undefined;
-  }
-  say(`Chromium not found; running: ${CHROMIUM_INSTALL}`);
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    run('apt-get', ['update'], { env });
-    run('apt-get', ['install', '-y', 'chromium'], { env });
-  } catch (err) {
-    say(`installing Chromium failed (${err.message}); the browser tests will fail`);
-  }
+  if (!findChromium()) aptInstall('chromium', `Chromium not found (${CHROMIUM_CANDIDATES.join(', ')}; or set CHROMIUM_PATH)`, 'the browser tests will fail');
   return findChromium();
 }
 
 // PostgreSQL's server binaries, for the store's suites on PostgreSQL (they start their own throwaway cluster).
 const POSTGRES_ROOT = '/usr/lib/postgresql';
-const POSTGRES_INSTALL = 'apt-get update && apt-get install -y postgresql';
 
 /** PG_BIN, else the newest Debian postgresql-NN's bin directory (the same search as libs/store/src/testing.ts). */
 export function findPostgresBin() {
@@ -164,21 +155,7 @@ export function findPostgresBin() {
  * the PostgreSQL suites fail and say how to install it.
  */
 export function ensurePostgres() {
-  const found = findPostgresBin();
-  if (found) return found;
-  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim() !== '';
-  if (!hasApt || process.getuid?.() !== 0) {
-    say(`PostgreSQL not found (${POSTGRES_ROOT}/*/bin); the store's PostgreSQL tests need it: ${hasApt ? `sudo sh -c '${POSTGRES_INSTALL}'` : 'install PostgreSQL'} or set PG_BIN`);
-    return undefined;
-  }
-  say(`PostgreSQL not found; running: ${POSTGRES_INSTALL}`);
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    run('apt-get', ['update'], { env });
-    run('apt-get', ['install', '-y', 'postgresql'], { env });
-  } catch (err) {
-    say(`installing PostgreSQL failed (${err.message}); the PostgreSQL tests will fail`);
-  }
+  if (!findPostgresBin()) aptInstall('postgresql', `PostgreSQL not found (${POSTGRES_ROOT}/*/bin; or set PG_BIN)`, "the store's PostgreSQL tests will fail");
   return findPostgresBin();
 }
 

@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect, type MigrationProvider, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect, type MigrationProvider, type Selectable, type Transaction } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { queryResults, type ResultQuery, type ResultTable } from './result-query.ts';
 import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
-import type { ArtifactsTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialStatus } from './schema.ts';
+import type { ArtifactsTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialsTable, TrialStatus } from './schema.ts';
 
 export interface TrialRecord {
   id: string;
@@ -83,6 +83,20 @@ export type StoredArtifactRow = ArtifactsTable;
 export type SweepMatch = { sweep: { id: string; name: string; status: SweepStatus; created_at: string } } | { candidates: string[] };
 
 const parseKeys = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
+
+/** A trials row as callers see it: parsed configuration and kernel keys, camel-cased names. */
+const trialOf = (t: Selectable<TrialsTable>) => ({
+  id: t.id,
+  kind: t.kind,
+  config: JSON.parse(t.config_json),
+  kernelKeys: parseKeys(t.kernel_keys),
+  status: t.status,
+  attempts: t.attempts,
+  error: t.error,
+  worker: t.worker,
+  backend: t.backend,
+  durationMs: t.duration_ms,
+});
 
 const staticMigrations: MigrationProvider = { getMigrations: async () => migrations };
 
@@ -445,18 +459,9 @@ export class ResultStore {
     const metrics = await this.db.selectFrom('metrics').select(['split', 'name', 'step', 'value']).where('trial_id', '=', trialId).orderBy('split').orderBy('name').orderBy('step').execute();
     const sweeps = await this.db.selectFrom('sweep_trials').select('sweep_id').where('trial_id', '=', trialId).execute();
     return {
-      id: t.id,
-      kind: t.kind,
-      config: JSON.parse(t.config_json),
-      kernelKeys: parseKeys(t.kernel_keys),
-      status: t.status,
-      attempts: t.attempts,
-      error: t.error,
-      worker: t.worker,
-      backend: t.backend,
+      ...trialOf(t),
       startedAt: t.started_at,
       finishedAt: t.finished_at,
-      durationMs: t.duration_ms,
       metrics: metrics as Metric[],
       sweepIds: sweeps.map((s) => s.sweep_id),
     };
@@ -599,20 +604,7 @@ export class ResultStore {
       record[`${m.split}_${m.name}`] = m.value; // ordered by step: the last step wins
       byTrial.set(m.trial_id, record);
     }
-    return trials.map((t) => ({
-      id: t.id,
-      kind: t.kind,
-      config: JSON.parse(t.config_json),
-      kernelKeys: parseKeys(t.kernel_keys),
-      status: t.status,
-      attempts: t.attempts,
-      error: t.error,
-      worker: t.worker,
-      backend: t.backend,
-      durationMs: t.duration_ms,
-      position: t.position,
-      metrics: byTrial.get(t.id) ?? {},
-    }));
+    return trials.map((t) => ({ ...trialOf(t), position: t.position, metrics: byTrial.get(t.id) ?? {} }));
   }
 
   /** Tidy results: filtered, grouped and aggregated in SQL (result-query.ts). Unknown names throw a QueryError listing the known ones. */
