@@ -6,6 +6,8 @@
 //   3. @ntk/linalg's OpenBLAS addon, when OpenBLAS arrived after npm ci,
 //   4. the Temporal CLI, built from Go modules into .bin/ unless TEMPORAL_CLI_PATH or a `temporal`
 //      on PATH is given.
+// With --cluster (and for `npm test`, `ntk cluster up`): ensureTemporalServer builds the real Temporal server,
+// its SQL schema tool and web UI server into .bin/ and copies the server's PostgreSQL schema beside them.
 // ensureChromium (Debian's chromium, for the browser tests) and ensurePostgres (Debian's postgresql, for
 // the result store's suites on PostgreSQL) are called by `npm test` only.
 // Each step is skipped when already done, so every entry point can call this cheaply.
@@ -17,6 +19,10 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 const LOCAL_TEMPORAL = path.join(REPO_ROOT, '.bin', 'temporal');
+// The server version the pinned CLI embeds; its UI server is the one the CLI embeds too.
+export const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server/cmd/server@v1.29.1';
+export const TEMPORAL_SQL_TOOL_MODULE = 'go.temporal.io/server/cmd/tools/sql@v1.29.1';
+export const TEMPORAL_UI_SERVER_MODULE = 'github.com/temporalio/ui-server/v2/cmd/server@v2.42.1';
 
 const say = (line) => process.stderr.write(`[bootstrap] ${line}\n`);
 
@@ -181,6 +187,47 @@ export function ensureTemporalCli() {
   return LOCAL_TEMPORAL;
 }
 
+/** What `ntk cluster` runs (apps/cli/src/cluster.ts looks for the same names). */
+export const CLUSTER_BINARIES = {
+  server: path.join(REPO_ROOT, '.bin', 'temporal-server'),
+  sqlTool: path.join(REPO_ROOT, '.bin', 'temporal-sql-tool'),
+  uiServer: path.join(REPO_ROOT, '.bin', 'temporal-ui-server'),
+  schema: path.join(REPO_ROOT, '.bin', 'temporal-schema'),
+};
+
+/**
+ * The real Temporal server, temporal-sql-tool and the web UI server, built from Go modules (pure Go, like the
+ * CLI; ~3-6 minutes the first time), and the server module's PostgreSQL schema, which the SQL tool applies.
+ */
+export function ensureTemporalServer() {
+  if (Object.values(CLUSTER_BINARIES).every((file) => fs.existsSync(file))) return CLUSTER_BINARIES;
+  const go = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' }).stdout.trim();
+  if (!go) throw new Error('the local cluster needs the Temporal server, built with Go: install Go ≥ 1.24');
+  const env = { ...process.env, CGO_ENABLED: '0' };
+  // Both modules name their binary `server`: each gets its own GOBIN, then a name of its own.
+  const build = fs.mkdtempSync(path.join(REPO_ROOT, '.bin', '.build-'));
+  try {
+    say(`building the Temporal server (go install ${TEMPORAL_SERVER_MODULE} ${TEMPORAL_SQL_TOOL_MODULE}; ~3-6 minutes the first time)`);
+    run(go, ['install', TEMPORAL_SERVER_MODULE, TEMPORAL_SQL_TOOL_MODULE], { env: { ...env, GOBIN: path.join(build, 'server') } });
+    say(`building Temporal's web UI server (go install ${TEMPORAL_UI_SERVER_MODULE})`);
+    run(go, ['install', TEMPORAL_UI_SERVER_MODULE], { env: { ...env, GOBIN: path.join(build, 'ui') } });
+    const modCache = execFileSync(go, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
+    const schema = path.join(modCache, TEMPORAL_SERVER_MODULE.replace('/cmd/server@', '@'), 'schema', 'postgresql');
+    const copied = path.join(build, 'schema');
+    fs.cpSync(schema, path.join(copied, 'postgresql'), { recursive: true });
+    run('chmod', ['-R', 'u+w', copied]); // the module cache is read-only
+    fs.renameSync(path.join(build, 'server', 'server'), CLUSTER_BINARIES.server);
+    fs.renameSync(path.join(build, 'server', 'sql'), CLUSTER_BINARIES.sqlTool);
+    fs.renameSync(path.join(build, 'ui', 'server'), CLUSTER_BINARIES.uiServer);
+    fs.rmSync(CLUSTER_BINARIES.schema, { recursive: true, force: true });
+    fs.renameSync(copied, CLUSTER_BINARIES.schema);
+  } finally {
+    fs.rmSync(build, { recursive: true, force: true });
+  }
+  say(`Temporal server: ${execFileSync(CLUSTER_BINARIES.server, ['--version'], { encoding: 'utf8' }).trim()}`);
+  return CLUSTER_BINARIES;
+}
+
 export function bootstrap() {
   ensureOpenblas();
   ensureNodeModules();
@@ -191,7 +238,8 @@ export function bootstrap() {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     const { temporalCli } = bootstrap();
-    say(`ready (Temporal CLI: ${temporalCli})`);
+    if (process.argv.includes('--cluster')) ensureTemporalServer();
+    say(`ready (Temporal CLI: ${temporalCli}${process.argv.includes('--cluster') ? '; Temporal server for `ntk cluster`' : ''})`);
   } catch (err) {
     say(`failed: ${err.message}`);
     process.exit(1);

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bootstrap, ensureChromium, ensurePostgres, REPO_ROOT } from './bootstrap.mjs';
+import { bootstrap, ensureChromium, ensurePostgres, ensureTemporalServer, REPO_ROOT } from './bootstrap.mjs';
 
 const step = (title) => process.stderr.write(`\n== ${title}\n`);
 
@@ -26,6 +26,7 @@ step('bootstrap');
 const { temporalCli } = bootstrap();
 const chromium = ensureChromium();
 const postgresBin = ensurePostgres();
+ensureTemporalServer(); // the local-cluster tests run the real server
 const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
 
 step('module boundaries (eslint + @nx/enforce-module-boundaries)');

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { SpecError } from '@ntk/spec';
+import { clusterCommands } from './commands/cluster.ts';
 import { dashboardCommand } from './commands/dashboard.ts';
 import { kernelCommands } from './commands/kernel.ts';
 import { reportCommand } from './commands/report.ts';
@@ -23,7 +24,7 @@ const program = new Command('ntk')
     'after',
     '\nExit status: 0 done; 1 internal or environment error; 2 bad input (nothing launched);\n3 the sweep ran and some of its trials failed; 130 interrupted (the sweep stays resumable).\n',
   );
-for (const command of [sweepCommands(), resultsCommand(), reportCommand(), ...kernelCommands(), serverCommands(), workerCommand(), dashboardCommand()]) program.addCommand(command);
+for (const command of [sweepCommands(), resultsCommand(), reportCommand(), ...kernelCommands(), serverCommands(), clusterCommands(), workerCommand(), dashboardCommand()]) program.addCommand(command);
 // Usage errors exit with 2, like spec errors; every subcommand inherits this.
 const exitOverride = (command: Command): void => {
   command.exitOverride().showHelpAfterError();

@@ -1,13 +1,12 @@
 // Test support (`@ntk/store/testing`): a throwaway PostgreSQL cluster, and the two backends the store's
-// suites run against. Not exported from the package's index: production code never starts a database.
-import { spawnSync } from 'node:child_process';
+// suites run against. Not exported from the package's index.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { ensureDatabase, freePort, startPostgresServer, stopPostgresServer } from './postgres-server.ts';
 
 export interface TestPostgres {
   /** postgres:// URL of a fresh, empty database named `name` (created on the first call). */
@@ -15,69 +14,21 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** Debian's server binaries (postgresql-NN), the newest version first; PG_BIN overrides. */
-export function findPostgresBin(): string | undefined {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
-  const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
-  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
-  return newest && path.join(root, newest, 'bin');
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-
-/**
- * A PostgreSQL cluster of its own in a temporary directory (initdb, trust auth, C locale so text sorts as in
- * SQLite), listening on 127.0.0.1 on a free port with its socket in that directory. PostgreSQL refuses to run
- * as root, so as root the cluster belongs to the `postgres` user.
- */
+/** A throwaway PostgreSQL cluster in a temporary directory (trust auth, fsync off), on a free port. */
 export async function startPostgres(): Promise<TestPostgres> {
-  const bin = findPostgresBin();
-  if (!bin) throw new Error('PostgreSQL not found under /usr/lib/postgresql/*/bin (npm test installs Debian\'s postgresql as root; or set PG_BIN)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-pg-'));
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) fs.chownSync(dir, ...postgresUser());
-  const runAs = (tool: string, args: string[]) => {
-    const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
-    const result = spawnSync(cmd, argv, { encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
-  };
-  const data = path.join(dir, 'data');
-  runAs('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-locale', '-E', 'UTF8', '--no-sync']);
-  const port = await freePort();
-  // fsync off: a test cluster need not survive a power cut, and it makes the suites several times faster.
-  const options = `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  runAs('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-o', options, '-w', 'start']);
-  const url = (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`;
-  const admin = new pg.Pool({ connectionString: url('postgres'), max: 1 });
-  const created = new Set<string>();
+  const dataDir = path.join(dir, 'data');
+  const serverUrl = startPostgresServer({ dataDir, port: await freePort(), runDir: dir, throwaway: true });
   return {
     async database(name) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`database name "${name}": use lowercase letters, digits and _`);
-      if (!created.has(name)) await admin.query(`create database ${name}`);
-      created.add(name);
-      return url(name);
+      await ensureDatabase(serverUrl, name);
+      return `${serverUrl}${name}`;
     },
     async stop() {
-      await admin.end();
-      runAs('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      stopPostgresServer(dataDir, 'immediate');
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function postgresUser(): [number, number] {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('no postgres user: install Debian\'s postgresql (apt-get install -y postgresql)');
-  const [, , uid, gid] = line.split(':');
-  return [Number(uid), Number(gid)];
 }
 
 /** Where a suite's stores live: SQLite files in a temporary directory, or databases of a test cluster. */
