@@ -30,7 +30,7 @@ interface DeployedWorker {
   mounts: { source: string; target: string }[];
   gpus: number;
   graceSeconds: number;
-  /** Compose only: an entrypoint override (there should be none). */
+  /** An override of the image's entrypoint (compose `entrypoint`, k8s `command`): there should be none. */
   entrypoint?: unknown;
 }
 
@@ -70,22 +70,20 @@ function k8sWorkers(): DeployedWorker[] {
   return ofKind('Deployment').flatMap((d) => {
     const pod = d.spec.template.spec;
     const claims = new Map<string, string>((pod.volumes ?? []).map((v: Yaml) => [v.name, v.persistentVolumeClaim?.claimName]));
-    return (pod.containers as Yaml[]).map((c) => {
-      // No `command`: the image's entrypoint (the ntk bin, checked below) runs the args.
-      assert.equal(c.command, undefined, `${d.metadata.name}: a container command would bypass the image's ntk entrypoint`);
-      return {
-        where: `k8s Deployment ${d.metadata.name}`,
-        args: c.args,
-        env: k8sEnvironment(c),
-        mounts: (c.volumeMounts ?? []).map((m: Yaml) => ({ source: `claim ${claims.get(m.name)}`, target: m.mountPath })),
-        gpus: Number(c.resources?.limits?.['nvidia.com/gpu'] ?? 0),
-        graceSeconds: pod.terminationGracePeriodSeconds ?? 30,
-      };
-    });
+    return (pod.containers as Yaml[]).map((c) => ({
+      where: `k8s Deployment ${d.metadata.name}`,
+      args: c.args,
+      env: k8sEnvironment(c),
+      mounts: (c.volumeMounts ?? []).map((m: Yaml) => ({ source: `claim ${claims.get(m.name)}`, target: m.mountPath })),
+      gpus: Number(c.resources?.limits?.['nvidia.com/gpu'] ?? 0),
+      graceSeconds: pod.terminationGracePeriodSeconds ?? 30,
+      entrypoint: c.command,
+    }));
   });
 }
 
-const workers = [...composeWorkers(), ...k8sWorkers()];
+/** Read inside each test, so a file the helpers cannot follow fails that test with its message. */
+const allWorkers = () => [...composeWorkers(), ...k8sWorkers()];
 
 interface WorkerOptions {
   queues: QueueName[];
@@ -115,7 +113,7 @@ function parseWorkerArgs(where: string, args: string[]): WorkerOptions | undefin
 
 describe('deployment files (infra/deploy) agree with the CLI', () => {
   it('finds the compose and Kubernetes workers, one cpu and one gpu of each', () => {
-    assert.deepEqual(workers.map((w) => w.where).sort(), [
+    assert.deepEqual(allWorkers().map((w) => w.where).sort(), [
       'compose.yaml services.worker-cpu',
       'compose.yaml services.worker-gpu',
       'k8s Deployment ntk-worker-cpu',
@@ -128,11 +126,11 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
     assert.ok(entrypoint, `${DOCKERFILE}: no exec-form ENTRYPOINT ["…"]`);
     const bin = path.posix.join('apps/cli', (JSON.parse(read('apps/cli/package.json')) as { bin: { ntk: string } }).bin.ntk);
     assert.deepEqual(JSON.parse(entrypoint[1]!), ['node', bin]);
-    for (const w of composeWorkers()) assert.equal(w.entrypoint, undefined, `${w.where}: an entrypoint would bypass the image's`);
+    for (const w of allWorkers()) assert.equal(w.entrypoint, undefined, `${w.where}: overrides the image's entrypoint`);
   });
 
   it("every worker command line parses with `ntk worker`'s own options", () => {
-    for (const w of workers) parseWorkerArgs(w.where, w.args);
+    for (const w of allWorkers()) parseWorkerArgs(w.where, w.args);
   });
 
   it("docs/DEPLOY.md's `ntk worker` lines parse too", () => {
@@ -143,7 +141,7 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
 
   it('every worker gets the variables a worker needs, and only ones ntk reads', () => {
     const known: string[] = WORKER_ENVIRONMENT.map((v) => v.name);
-    for (const w of workers) {
+    for (const w of allWorkers()) {
       for (const name of Object.keys(w.env)) assert.ok(known.includes(name), `${w.where} sets ${name}, which ntk does not read (WORKER_ENVIRONMENT: ${known.join(', ')})`);
       for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'NTK_DATABASE_URL', 'NTK_ARTIFACTS']) assert.ok(w.env[name], `${w.where} does not set ${name}`);
       assert.match(w.env.NTK_DATABASE_URL!, /^postgres(ql)?:\/\//, `${w.where}: NTK_DATABASE_URL`);
@@ -172,7 +170,7 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
   });
 
   it('a gpu worker takes one GPU and runs one gpu-queue task at a time; a cpu worker takes no GPU', () => {
-    for (const w of workers) {
+    for (const w of allWorkers()) {
       const options = parseWorkerArgs(w.where, w.args);
       assert.ok(options, `${w.where}: runs no worker`);
       if (options.queues.includes('gpu')) {
@@ -186,7 +184,7 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
   });
 
   it("workers get longer than ntk's own graceful-exit deadline before SIGKILL", () => {
-    for (const w of workers) assert.ok(w.graceSeconds > GRACEFUL_EXIT_SECONDS, `${w.where}: ${w.graceSeconds} s grace ≤ ntk's ${GRACEFUL_EXIT_SECONDS} s`);
+    for (const w of allWorkers()) assert.ok(w.graceSeconds > GRACEFUL_EXIT_SECONDS, `${w.where}: ${w.graceSeconds} s grace ≤ ntk's ${GRACEFUL_EXIT_SECONDS} s`);
   });
 
   it('compose runs the Temporal server version the bootstrap builds', () => {
