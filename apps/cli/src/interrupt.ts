@@ -3,8 +3,8 @@
 // threads, training yields between steps), so these handlers run promptly.
 import { EXIT } from './errors.ts';
 
-/** Seconds a graceful stop may take before the process exits anyway. */
-const GRACEFUL_EXIT_SECONDS = 8;
+/** Seconds a graceful stop may take before the process exits anyway (deployments give workers longer before SIGKILL). */
+export const GRACEFUL_EXIT_SECONDS = 8;
 
 /** Calls `graceful` on the first SIGINT/SIGTERM; exits 130 on the second, or when the graceful stop overruns. */
 export function onInterrupt(graceful: (signal: NodeJS.Signals) => void): () => void {

@@ -37,3 +37,9 @@ export function parseSpecYaml(text: string): ExperimentSpec {
   }
   return validateSpec(value);
 }
+
+/**
+ * The YAML 1.2 parser specs are read with, for the project's other YAML (the deployment files' test): the
+ * workspace root hoists an older `yaml` (1.x, a dependency of nx's tooling), so apps import this one.
+ */
+export { parseYaml };
