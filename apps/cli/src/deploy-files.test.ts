@@ -187,12 +187,16 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
     for (const w of allWorkers()) assert.ok(w.graceSeconds > GRACEFUL_EXIT_SECONDS, `${w.where}: ${w.graceSeconds} s grace ≤ ntk's ${GRACEFUL_EXIT_SECONDS} s`);
   });
 
-  it('compose runs the Temporal server version the bootstrap builds', () => {
+  it('compose runs the Temporal server and web UI versions the bootstrap builds', () => {
     const version = /go\.temporal\.io\/server\/cmd\/server@v([0-9.]+)/.exec(read('infra/scripts/bootstrap.mjs'))?.[1];
     assert.ok(version, 'infra/scripts/bootstrap.mjs names no go.temporal.io/server/cmd/server@v… module');
     const temporalImages = Object.entries(compose.services as Yaml).filter(([, s]) => /^temporalio\/(server|admin-tools):/.test(s.image ?? ''));
     assert.ok(temporalImages.some(([, s]) => s.image.startsWith('temporalio/server:')), 'compose runs temporalio/server');
     for (const [name, s] of temporalImages) assert.equal(s.image.split(':')[1], version, `compose.yaml services.${name}.image`);
+    // The web UI is the ui-server version `ntk cluster` runs.
+    const uiVersion = /ui-server\/v2\/cmd\/server@v([0-9.]+)/.exec(read('infra/scripts/bootstrap.mjs'))?.[1];
+    const ui = Object.entries(compose.services as Yaml).find(([, s]) => (s.image ?? '').startsWith('temporalio/ui:'));
+    assert.equal(ui?.[1].image.split(':')[1], uiVersion, 'compose.yaml runs temporalio/ui at the version the bootstrap builds');
   });
 
   it("compose's addresses name its own services, databases and files", () => {

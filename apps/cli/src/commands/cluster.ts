@@ -8,10 +8,6 @@ import { renderTable } from '../table.ts';
 
 const exports = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join('\n');
 
-function nonNegativeInt(value: string): number {
-  return value === '0' ? 0 : positiveInt(value);
-}
-
 export function clusterCommands(): Command {
   const cluster = new Command('cluster').description(
     'a local cluster: PostgreSQL + the real Temporal server + its web UI + workers, as a lab runs them across hosts (state under NTK_HOME/cluster)',
@@ -19,8 +15,8 @@ export function clusterCommands(): Command {
   cluster
     .command('up')
     .description('start every component that is not running (also restarts one that died); prints the environment workers and clients need')
-    .addOption(new Option('--cpu-workers <n>', 'worker processes serving the cpu queue (workflows, bookkeeping, CPU kernels and training)').argParser(nonNegativeInt))
-    .addOption(new Option('--gpu-workers <n>', 'worker processes serving the gpu queue (training and kernel blocks; one per GPU)').argParser(nonNegativeInt))
+    .addOption(new Option('--cpu-workers <n>', 'worker processes serving the cpu queue (workflows, planning, bookkeeping, kernel assembly and solves; default 1)').argParser(positiveInt))
+    .addOption(new Option('--gpu-workers <n>', 'worker processes serving the gpu queue (training and kernel blocks; one per GPU; default 1)').argParser(positiveInt))
     .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS))
     .addOption(new Option('--postgres-port <port>', `PostgreSQL on 127.0.0.1 (default ${DEFAULT_PORTS.postgres})`).argParser(positiveInt))
     .addOption(new Option('--temporal-port <port>', `Temporal frontend on 127.0.0.1; its other services use the next ports (default ${DEFAULT_PORTS.temporal})`).argParser(positiveInt))
