@@ -23,7 +23,7 @@ export function workerCommand(): Command {
       "serve this store's task queues (TEMPORAL_ADDRESS, else the local dev server) until SIGTERM or Ctrl-C, then drain: " +
         'take no more work, trainings checkpoint at once, other running work may finish; a second signal exits at once',
     )
-    .addOption(new Option('--queues <queues>', 'comma-separated: cpu (workflows, solves; 4 at a time), gpu (trainings, kernel blocks)').default('cpu,gpu'))
+    .addOption(new Option('--queues <queues>', 'comma-separated: cpu (workflows, kernel assembly, solves; 4 at a time), gpu (trainings, kernel blocks; --concurrency at a time)').default('cpu,gpu'))
     .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS).default('auto'))
     .addOption(
       new Option(
@@ -34,15 +34,18 @@ export function workerCommand(): Command {
         .default(1),
     )
     .addOption(
-      new Option('--drain-timeout <seconds>', `on SIGTERM, exit 0 once drained, or 130 after this long (work still running after ${DRAIN_RESERVE_SECONDS} s less is cancelled)`)
+      new Option(
+        '--drain-timeout <seconds>',
+        `after SIGTERM, exit 0 once drained, 130 at the latest after this long; work still running ${DRAIN_RESERVE_SECONDS} s before then is cancelled`,
+      )
         .argParser(positiveInt)
         .default(DEFAULT_DRAIN_SECONDS),
     )
     .addHelpText(
       'after',
       example(
-        'TEMPORAL_ADDRESS=temporal.lab:7233 CUDA_VISIBLE_DEVICES=0 ntk worker --queues gpu --backend tensorflow',
         'TEMPORAL_ADDRESS=temporal.lab:7233 ntk worker --queues cpu,gpu --backend wasm --concurrency 4',
+        'TEMPORAL_ADDRESS=temporal.lab:7233 CUDA_VISIBLE_DEVICES=1 ntk worker --queues gpu --backend tensorflow   # one per GPU',
       ),
     )
     .action(async (opts: { queues: string; backend: BackendPreference; concurrency: number; drainTimeout: number }) => {
