@@ -87,9 +87,11 @@ describe('ntk worker drains on SIGTERM', () => {
       if (!open) worker.child.kill('SIGCONT');
       return open?.id;
     });
+    const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
     worker.child.kill('SIGCONT');
     const status = await worker.exited;
+    console.log(`worker drained ${((Date.now() - signalledAt) / 1000).toFixed(1)} s after SIGTERM (mid-kernel-block)`);
     assert.equal(status, 0, worker.output());
     const block = await home.withStore((s) => s.db.selectFrom('attempts').selectAll().where('id', '=', running).executeTakeFirstOrThrow());
     assert.equal(block.outcome, 'completed', 'the running block was finished, not cancelled');
