@@ -126,7 +126,8 @@ describe('ntk dashboard with a sweep running', () => {
     await page.click(`#results tr[data-trial="${trials[0]!.trial}"] a`);
     await page.waitForURL(`${url}trials/${trials[0]!.trial}`);
     assert.equal(await textOf(page, 'h1'), `Trial ${trials[0]!.trial}`);
-    assert.match((await textOf(page, 'table.attempts tbody')) ?? '', /trainFiniteTrial.*completed/s);
+    // Backend, then the device it ran on (this machine's CPU), then times and the outcome.
+    assert.match((await textOf(page, 'table.attempts tbody')) ?? '', /trainFiniteTrial.*cpu: .* ×\d+.*completed/s);
     assert.match((await textOf(page, 'table.artifacts')) ?? '', new RegExp(`predictions/${trials[0]!.trial}\\.npy`));
     assert.equal(await textOf(page, '#trial-status .status'), 'completed');
     assert.deepEqual(errors, [], 'no script errors on any page');

@@ -10,7 +10,6 @@ import { parseYaml } from '@ntk/spec';
 import type { QueueName } from '@ntk/workflows';
 import { REPO_ROOT } from '../test/cli.ts';
 import { WORKER_ENVIRONMENT, workerCommand } from './commands/worker.ts';
-import { GRACEFUL_EXIT_SECONDS } from './interrupt.ts';
 
 /** Parsed YAML, checked field by field. */
 type Yaml = Record<string, any>;
@@ -89,6 +88,7 @@ interface WorkerOptions {
   queues: QueueName[];
   backend: string;
   concurrency: number;
+  drainTimeout: number;
 }
 
 /** Parses `ntk worker …` with the CLI's own definition of the command, its action replaced by a no-op. */
@@ -183,8 +183,11 @@ describe('deployment files (infra/deploy) agree with the CLI', () => {
     }
   });
 
-  it("workers get longer than ntk's own graceful-exit deadline before SIGKILL", () => {
-    for (const w of allWorkers()) assert.ok(w.graceSeconds > GRACEFUL_EXIT_SECONDS, `${w.where}: ${w.graceSeconds} s grace ≤ ntk's ${GRACEFUL_EXIT_SECONDS} s`);
+  it("workers get longer than their drain timeout before SIGKILL", () => {
+    for (const w of allWorkers()) {
+      const drain = parseWorkerArgs(w.where, w.args)!.drainTimeout;
+      assert.ok(w.graceSeconds > drain, `${w.where}: ${w.graceSeconds} s grace ≤ the worker's --drain-timeout ${drain} s`);
+    }
   });
 
   it('compose runs the Temporal server and web UI versions the bootstrap builds', () => {

@@ -47,6 +47,12 @@ describe('ntk with NTK_DATABASE_URL: the result store on PostgreSQL', () => {
       const stored = await store.sweepResults(sweepId);
       assert.deepEqual(stored.map((r) => r.metrics.test_accuracy).sort(), rows.map((r) => r.test_accuracy).sort());
       assert.ok(stored.every((r) => r.attempts >= 1 && r.durationMs! > 0), 'attempts recorded in PostgreSQL');
+      // Each attempt names its device (migration 0007 on PostgreSQL): this machine's CPU.
+      const devices = (await store.sweepAttempts(sweepId)).map((a) => a.device);
+      assert.ok(devices.length > 0 && devices.every((d) => d?.startsWith(`cpu: ${os.cpus()[0]!.model.trim()} ×`)), JSON.stringify(devices));
+      const status = ntk(['sweep', 'status', sweepId], env);
+      assert.match(status.stdout, /\bdevice\b/);
+      assert.ok(status.stdout.includes(devices[0]!), status.stdout);
     } finally {
       await store.close();
     }

@@ -87,6 +87,13 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     assert.ok(artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
     assert.deepEqual(blockFiles(kernelKey).length, (10 + 8) * 2);
     assert.equal((await store.listSweeps())[0]!.status, 'completed');
+    // Every computing attempt names the device it ran on: here, this machine's CPU (for tfjs's wasm or cpu
+    // backend, and for the float64 kernel blocks and solves).
+    const cpuModel = os.cpus()[0]!.model.trim();
+    // Kernel blocks' attempts belong to no trial (their subject is the block), so all rows are read.
+    const computing = await store.db.selectFrom('attempts').selectAll().where('activity', '!=', 'assembleKernelMatrices').execute();
+    assert.deepEqual([...new Set(computing.map((a) => a.activity))].sort(), ['computeKernelBlockArtifacts', 'predictInfiniteTrials', 'trainFiniteTrial']);
+    for (const a of computing) assert.ok(a.device?.startsWith(`cpu: ${cpuModel} ×${os.availableParallelism()}`), `${a.activity} (${a.backend}) device: ${a.device}`);
   });
 
   function blockFiles(kernelKey: string): string[] {

@@ -13,8 +13,13 @@ export interface WorkerOptions {
   namespace?: string;
   queues: QueueName[];
   context: ActivityContext;
-  /** Concurrent training / kernel activities on the gpu queue: one per device. */
+  /** Concurrent training / kernel activities on the gpu queue: 1 on a GPU (one worker process per device). */
   gpuSlots?: number;
+  /**
+   * Seconds running activities may go on after shutdown begins before they are cancelled (Temporal's
+   * shutdownGraceTime; default 0: cancelled at once). Trainings stop sooner, by `context.draining`.
+   */
+  shutdownGraceSeconds?: number;
 }
 
 let bundle: Promise<WorkflowBundle> | undefined;
@@ -56,6 +61,7 @@ export async function createWorkers(options: WorkerOptions): Promise<Worker[]> {
         identity: `${os.hostname()}:${process.pid}/${queue}`,
         // Progress (step, loss) reaches the server within 2 s, for `ntk sweep watch`; cancellation too.
         maxHeartbeatThrottleInterval: '2 seconds',
+        shutdownGraceTime: (options.shutdownGraceSeconds ?? 0) * 1000,
         // Workflows (and the cheap bookkeeping activities) live on the cpu queue.
         ...(queue === 'cpu'
           ? { workflowBundle: await workflowBundle(), maxConcurrentActivityTaskExecutions: 4 }

@@ -5,9 +5,9 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
 import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
-import { decodeNpy, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
+import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
-import { computeKernelBlockFloat32, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
+import { computeKernelBlockFloat32, describeDevice, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
 import {
   expandTrials,
   flipSeed,
@@ -40,6 +40,11 @@ export interface ActivityContext {
   artifacts: ArtifactStore;
   /** tfjs backend preference for training and float32 kernels ('auto' picks the best available). */
   backend?: BackendPreference;
+  /**
+   * Aborted when the worker starts to drain (SIGTERM): a training checkpoints and ends its attempt at once, as
+   * interrupted, so that its retry can start elsewhere; other work may finish within the worker's grace time.
+   */
+  draining?: AbortSignal;
 }
 
 const KERNEL_KINDS = ['nngp', 'ntk'] as const;
@@ -60,6 +65,8 @@ const MAX_FAILED_ATTEMPTS = 3;
 const MAX_LOST_ATTEMPTS = 10;
 /** Between keep-alive heartbeats while the work runs off the event loop (kernel threads, a long step). */
 const KEEP_ALIVE_MS = 2000;
+/** Why a drained attempt ended (its row's error, and the failure Temporal retries). */
+const WORKER_DRAINED = 'its worker stopped (drain) after checkpointing';
 /** A training checkpoints at least this often, whatever its length, so a lost worker costs little. */
 const CHECKPOINT_SECONDS = 30;
 
@@ -74,6 +81,8 @@ interface Attempt {
 
 /** Where an attempt computes: the tfjs backend for training and float32 kernels, the CPU otherwise. */
 const onCpu = (precision: string) => `${precision}-cpu`;
+/** CPU work (float64 kernel blocks, solves) runs on the linalg engine: the CPU, and OpenBLAS's threads or TypeScript. */
+const cpuWork = (precision: string) => ({ backend: onCpu(precision), device: linalgDevice() });
 
 export function createActivities(ctx: ActivityContext) {
   const datasets = new DatasetCache();
@@ -117,8 +126,11 @@ export function createActivities(ctx: ActivityContext) {
     try {
       return await work({ ids, id: ids[0]!, report: (d) => context.heartbeat((details = d)) });
     } catch (err) {
-      const interrupted = context.cancellationSignal.aborted;
-      await ctx.store.finishAttempts(ids, interrupted ? 'interrupted' : 'failed', errorMessage(err));
+      // Stopped by its worker draining: the work checkpointed; Temporal retries it (elsewhere) as a plain failure.
+      const drained = ctx.draining?.aborted === true && err === ctx.draining.reason;
+      const interrupted = context.cancellationSignal.aborted || drained;
+      await ctx.store.finishAttempts(ids, interrupted ? 'interrupted' : 'failed', drained ? WORKER_DRAINED : errorMessage(err));
+      if (drained) throw ApplicationFailure.retryable(`${WORKER_DRAINED} (${os.hostname()}:${process.pid})`, 'WorkerDrained');
       // A broken tfjs backend (a wasm trap, a full heap) would fail every later trial of this process: the
       // retry, here or elsewhere, gets a fresh one. One tfjs activity runs at a time (gpu slots = 1 per device).
       if (isBackendFault(err)) await resetBackend();
@@ -288,7 +300,7 @@ export function createActivities(ctx: ActivityContext) {
         const { checkpoint: resumeFrom, discarded } = await readCheckpoint(checkpointKey);
         const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
         const detail = { resumedFrom: resumeFrom ? resumedAt : null, ...(discarded && { discardedCheckpoint: discarded }) };
-        await ctx.store.updateAttempt(attempt.id, { backend, detail });
+        await ctx.store.updateAttempt(attempt.id, { backend, device: describeDevice(), detail });
         const result = await trainNetwork({
           ...trainingOptions(config, data),
           onProgress: (step, loss, member) => attempt.report({ member, members: config.ensemble, step, steps: config.steps, loss }),
@@ -300,7 +312,7 @@ export function createActivities(ctx: ActivityContext) {
             await ctx.store.recordArtifact(written.key, written.sha256, written.bytes);
           },
           resumeFrom,
-          signal: Context.current().cancellationSignal,
+          signal: ctx.draining ? AbortSignal.any([Context.current().cancellationSignal, ctx.draining]) : Context.current().cancellationSignal,
         });
         await storeArray(artifactKeys.prediction(trialId), { shape: [data.nTest, data.classes], data: result.testPredictions });
         if (result.members.length > 1) await storeArray(memberPredictionsKey(trialId), memberPredictions(result, data.nTest, data.classes));
@@ -341,8 +353,8 @@ export function createActivities(ctx: ActivityContext) {
       if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
       await runAttempt([{ subject: blockArtifactKey(kernelKey, block, 'ntk') }], async (attempt) => {
         const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-        const backend = config.precision === 'float32' ? await initBackend(ctx.backend ?? 'auto') : onCpu(config.precision);
-        await ctx.store.updateAttempt(attempt.id, { backend });
+        const float32 = config.precision === 'float32';
+        await ctx.store.updateAttempt(attempt.id, float32 ? { backend: await initBackend(ctx.backend ?? 'auto'), device: describeDevice() } : cpuWork(config.precision));
         const data = datasets.get(config.dataset, kernelOf(config, kernelKey).flipMember);
         const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
         const rowsOfPart: Record<KernelPart, Matrix> = {
@@ -354,7 +366,7 @@ export function createActivities(ctx: ActivityContext) {
         const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
         const signal = Context.current().cancellationSignal;
         const kernels: Kernels =
-          config.precision === 'float32'
+          float32
             ? await computeKernelBlockFloat32(request.arch, x1, x2, request.rows, request.cols, request.get, request.options)
             : await untilAborted(computeKernelBlockInThreads(request), signal);
         signal.throwIfAborted();
@@ -421,7 +433,7 @@ export function createActivities(ctx: ActivityContext) {
             const attemptId = attempt.ids[i]!;
             try {
               const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-              await ctx.store.updateAttempt(attemptId, { backend: onCpu(row.precision) });
+              await ctx.store.updateAttempt(attemptId, cpuWork(row.precision));
               statuses[trialId] = (await predictWithKernels(trialId, row, attemptId)).status;
             } catch (err) {
               if (signal.aborted) throw err;

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path, { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { patchWasmBatchMatMul } from './wasm_matmul.ts';
+import { cpuDevice, linalgDevice } from '@ntk/linalg';
+import { patchWasmBatchMatMul, wasmMatmulOnOpenblas } from './wasm_matmul.ts';
 import { guardWasmHeap, WasmHeapExhaustedError, type WasmModule } from './wasm_heap.ts';
 import { patchWasmSlice } from './wasm_slice.ts';
 
@@ -63,6 +64,47 @@ export function backendName(): string | undefined {
   return tf.engine().backendName ?? undefined;
 }
 
+/** The package that registered the 'tensorflow' backend: tfjs-node-gpu computes on CUDA, tfjs-node on the CPU. */
+let tensorflowPackage: string | undefined;
+/** The WebGPU adapter Dawn found, described when initialized (the adapter tfjs-backend-webgpu asks for). */
+let webgpuAdapter: string | undefined;
+
+/**
+ * What the current backend computes on, recorded with each attempt beside the backend's name: the CPU (model and
+ * cores; for wasm also the engine of its matrix products), the WebGPU adapter, or CUDA for tfjs-node-gpu.
+ */
+export function describeDevice(): string {
+  switch (backendName()) {
+    case 'webgpu':
+      return `webgpu: ${webgpuAdapter ?? 'unknown adapter'}`;
+    case 'tensorflow':
+      return tensorflowPackage === TFJS_NODE_GPU ? cudaDevice() : cpuDevice();
+    case 'wasm':
+      return wasmMatmulOnOpenblas() ? linalgDevice() : `${cpuDevice()}, XNNPACK`;
+    default:
+      return cpuDevice();
+  }
+}
+
+/** Whether the current backend computes on a GPU: then one activity at a time (they would share the device). */
+export function backendOnGpu(): boolean {
+  const name = backendName();
+  return name === 'webgpu' || (name === 'tensorflow' && tensorflowPackage === TFJS_NODE_GPU);
+}
+
+// Which GPU CUDA uses is chosen outside the process (CUDA_VISIBLE_DEVICES; Kubernetes sets it per pod).
+const cudaDevice = () => `cuda${process.env.CUDA_VISIBLE_DEVICES ? ` (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES})` : ''}`;
+
+/** GPUAdapterInfo, read from `adapter.info` (current Dawn) or `requestAdapterInfo()` (older). */
+async function describeAdapter(adapter: GPUAdapter): Promise<string> {
+  const withInfo = adapter as GPUAdapter & { info?: GPUAdapterInfo; requestAdapterInfo?: () => Promise<GPUAdapterInfo> };
+  const info = withInfo.info ?? (await withInfo.requestAdapterInfo?.().catch(() => undefined));
+  if (!info) return 'unknown adapter';
+  const name = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unknown vendor';
+  const detail = info.description || info.device;
+  return detail ? `${name} (${detail})` : name;
+}
+
 async function initialize(preference: BackendPreference): Promise<string> {
   switch (preference) {
     case 'cpu':
@@ -120,17 +162,20 @@ async function useTensorflow(): Promise<string> {
   return 'tensorflow';
 }
 
+const TFJS_NODE_GPU = '@tensorflow/tfjs-node-gpu';
+
 /**
  * Imports tfjs-node(-gpu), which registers the 'tensorflow' backend without making it current. Optional
  * packages (their install downloads libtensorflow); the names are variables so the typechecker does not
  * require them to be installed.
  */
 async function importTensorflow(): Promise<void> {
-  const candidates = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+  const candidates = [TFJS_NODE_GPU, '@tensorflow/tfjs-node'];
   const failures: string[] = [];
   for (const specifier of candidates) {
     try {
       await import(specifier);
+      tensorflowPackage = specifier;
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -163,7 +208,9 @@ async function requestGpu() {
   if (!vulkanLoaderInstalled()) throw new Error('no WebGPU adapter: the Vulkan loader (libvulkan.so.1) is not installed');
   const { create, globals } = await import('webgpu');
   const gpu = create([]);
-  if (!(await gpu.requestAdapter())) throw new Error('no WebGPU adapter: Dawn found no Vulkan GPU');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter: Dawn found no Vulkan GPU');
+  webgpuAdapter = await describeAdapter(adapter);
   return { gpu, globals };
 }
 

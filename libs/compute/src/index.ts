@@ -1,4 +1,4 @@
-export { initBackend, backendName, backendProblem, isBackendFault, resetBackend, type BackendPreference } from './backend.ts';
+export { initBackend, backendName, backendOnGpu, describeDevice, backendProblem, isBackendFault, resetBackend, type BackendPreference } from './backend.ts';
 export { WasmHeapExhaustedError } from './wasm_heap.ts';
 export { ensureGradients } from './gradients.ts';
 export { patchWasmBatchMatMul, shippedWasmBatchMatMul } from './wasm_matmul.ts';

@@ -18,6 +18,13 @@ export function shippedWasmBatchMatMul(): KernelConfig | undefined {
   return shippedBatchMatMul;
 }
 
+let matmulOnOpenblas = false;
+
+/** Whether the wasm backend's float32 products run on OpenBLAS's sgemm (else XNNPACK in wasm). */
+export function wasmMatmulOnOpenblas(): boolean {
+  return matmulOnOpenblas;
+}
+
 /** Re-registers the wasm BatchMatMul with transpose-first operands. Safe to call more than once. */
 export function patchWasmBatchMatMul(): void {
   if (shippedBatchMatMul) return;
@@ -28,6 +35,7 @@ export function patchWasmBatchMatMul(): void {
   const transposeFunc = transposeKernel.kernelFunc;
 
   const sgemm = process.env.NTK_WASM_MATMUL === 'xnnpack' ? undefined : nativeSgemm();
+  matmulOnOpenblas = sgemm !== undefined;
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as unknown as BatchMatMulInputs;
     const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;

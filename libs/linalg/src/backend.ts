@@ -11,6 +11,7 @@
 // The choice is made once, on first use, and holds for the process.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';
 import { symmetricEigen as symmetricEigenTs, type SymmetricEigen } from './eigen.ts';
@@ -162,6 +163,18 @@ export function linalgBackendInfo(): LinalgBackendInfo {
     addonPath: ADDON_PATH,
     ...(loaded && 'addon' in loaded ? { openblas: loaded.addon.info() } : {}),
   };
+}
+
+/** The CPU this process computes on: "cpu: <model> ×<cores it may use>" (attempt rows record it). */
+export function cpuDevice(): string {
+  const model = os.cpus()[0]?.model.trim() || 'unknown model';
+  return `cpu: ${model} ×${os.availableParallelism()}`;
+}
+
+/** Where the float64 operations run: the CPU and the engine, e.g. "cpu: … ×8, OpenBLAS 8 threads" or "cpu: … ×8, TypeScript". */
+export function linalgDevice(): string {
+  const { backend, openblas } = linalgBackendInfo();
+  return `${cpuDevice()}, ${openblas ? `OpenBLAS ${openblas.threads} thread${openblas.threads === 1 ? '' : 's'}` : backend === 'openblas' ? 'OpenBLAS' : 'TypeScript'}`;
 }
 
 /**

@@ -15,6 +15,8 @@ export {
   symmetricEigen,
   linalgBackend,
   linalgBackendInfo,
+  cpuDevice,
+  linalgDevice,
   openblasOps,
   setOpenblasThreads,
   typescriptOps,

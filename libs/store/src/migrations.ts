@@ -146,4 +146,10 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('trials').alterColumn('duration_ms', (c) => c.setDataType('bigint')).execute();
     },
   },
+  // What an attempt ran on beside its backend: the CPU model and linalg engine, the GPU adapter, CUDA.
+  '0007_attempt_device': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('attempts').addColumn('device', 'text').execute();
+    },
+  },
 };

@@ -370,6 +370,7 @@ export class ResultStore {
         host: a.host,
         pid: a.pid,
         backend: null,
+        device: null,
         started_at: t,
         finished_at: null,
         outcome: null,
@@ -389,11 +390,15 @@ export class ResultStore {
     return ids;
   }
 
-  /** Notes what an attempt found as it started: the backend it runs on, the step it resumed from. */
-  async updateAttempt(id: string, update: { backend?: string; detail?: Record<string, unknown> }): Promise<void> {
+  /** Notes what an attempt found as it started: the backend it runs on and its device, the step it resumed from. */
+  async updateAttempt(id: string, update: { backend?: string; device?: string; detail?: Record<string, unknown> }): Promise<void> {
     await this.db
       .updateTable('attempts')
-      .set({ ...(update.backend !== undefined && { backend: update.backend }), ...(update.detail !== undefined && { detail: JSON.stringify(update.detail) }) })
+      .set({
+        ...(update.backend !== undefined && { backend: update.backend }),
+        ...(update.device !== undefined && { device: update.device }),
+        ...(update.detail !== undefined && { detail: JSON.stringify(update.detail) }),
+      })
       .where('id', '=', id)
       .execute();
   }

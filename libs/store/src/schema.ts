@@ -99,6 +99,8 @@ export interface AttemptsTable {
   host: string;
   pid: number;
   backend: string | null;
+  /** What the backend ran on, e.g. "cpu: AMD EPYC 7B13 ×2, OpenBLAS 2 threads" or "webgpu: nvidia hopper (NVIDIA H200)". */
+  device: string | null;
   started_at: string;
   finished_at: string | null;
   outcome: AttemptOutcome | null;

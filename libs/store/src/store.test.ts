@@ -120,15 +120,16 @@ for (const { name: backendName, start } of STORE_BACKENDS) {
         assert.deepEqual((await store.openAttempts('host-a')).map((a) => a.pid), [102]);
         const fourth = await store.beginAttempt(attemptOf('t', 4, 103)); // the next attempt finds the open one lost
         assert.deepEqual(await store.attemptHistory('run-t', '1'), { failed: 1, lost: 1, lastError: 'disk full' });
+        await store.updateAttempt(fourth, { backend: 'wasm', device: 'cpu: Test CPU ×4, OpenBLAS 4 threads' });
         await store.recordTrialOutcome('t', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.5 }] }, fourth);
         const [row] = await store.sweepResults('sw');
         assert.equal(row!.attempts, 4);
         assert.equal(row!.status, 'completed');
-        assert.deepEqual((await store.sweepAttempts('sw')).map((a) => [a.attempt, a.pid, a.outcome]), [
-          [1, 100, 'failed'],
-          [2, 101, 'interrupted'],
-          [3, 102, 'lost'],
-          [4, 103, 'completed'],
+        assert.deepEqual((await store.sweepAttempts('sw')).map((a) => [a.attempt, a.pid, a.outcome, a.backend, a.device]), [
+          [1, 100, 'failed', null, null],
+          [2, 101, 'interrupted', null, null],
+          [3, 102, 'lost', null, null],
+          [4, 103, 'completed', 'wasm', 'cpu: Test CPU ×4, OpenBLAS 4 threads'],
         ]);
         assert.deepEqual(await store.getTrialOutcome('t'), { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', step: 0, value: 0.5 }], backend: undefined, durationMs: row!.durationMs! });
       });

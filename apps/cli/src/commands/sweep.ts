@@ -135,7 +135,7 @@ export function sweepCommands(): Command {
 
   sweep
     .command('status')
-    .description('counts by state, ETA, kernel blocks, failures with their errors, and every attempt (worker, backend, outcome)')
+    .description('counts by state, ETA, kernel blocks, failures with their errors, and every attempt (worker, backend, device, outcome)')
     .argument('<sweep>', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
     .addHelpText('after', example('ntk sweep status quickstart'))
     .action((ref: string) => withSweeps(false, (sweeps) => printStatus(sweeps, ref)));
@@ -286,6 +286,7 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
         { header: 'activity', value: (a) => a.activity },
         { header: 'worker', value: (a) => `${a.host}:${a.pid}` },
         { header: 'backend', value: (a) => a.backend },
+        { header: 'device', value: (a) => a.device },
         { header: 'started', value: (a) => a.started_at },
         { header: 'ended', value: (a) => a.finished_at },
         { header: 'outcome', value: (a) => a.outcome ?? 'running' },

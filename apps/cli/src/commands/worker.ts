@@ -1,11 +1,13 @@
-// `ntk worker`: serve this store's task queues on this host until interrupted.
+// `ntk worker`: serve this store's task queues on this host until interrupted, then drain.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { BackendPreference } from '@ntk/activities';
+import { backendOnGpu, initBackend } from '@ntk/compute';
 import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { QUEUE_NAMES, type QueueName } from '@ntk/workflows';
+import { UsageError } from '../errors.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
 import { installQuietRuntime, namespace, temporalAddress } from '../sweeps.ts';
@@ -30,16 +32,46 @@ export function queueList(value: string): QueueName[] {
   return queues as QueueName[];
 }
 
+/** Within the grace period between SIGTERM and SIGKILL that the deployments give a worker (60 s; k8s's default is 30). */
+export const DEFAULT_DRAIN_SECONDS = 60;
+/** Of the drain timeout, what is kept for cancelling the work still running and recording its attempts. */
+const DRAIN_RESERVE_SECONDS = 10;
+
 export function workerCommand(): Command {
   return new Command('worker')
-    .description("serve this store's task queues (TEMPORAL_ADDRESS, else the local dev server) until interrupted; Ctrl-C stops gracefully, twice at once")
-    .addOption(new Option('--queues <queues>', 'comma-separated: cpu, gpu').argParser(queueList).default([...QUEUE_NAMES], 'cpu,gpu'))
+    .description(
+      "serve this store's task queues (TEMPORAL_ADDRESS, else the local dev server) until SIGTERM or Ctrl-C, then drain: " +
+        'take no more work, trainings checkpoint at once, other running work may finish; a second signal exits at once',
+    )
+    .addOption(new Option('--queues <queues>', 'comma-separated: cpu (workflows, kernel assembly, solves; 4 at a time), gpu (trainings, kernel blocks; --concurrency at a time)').argParser(queueList).default([...QUEUE_NAMES], 'cpu,gpu'))
     .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS).default('auto'))
-    .addOption(new Option('--concurrency <n>', 'concurrent training / kernel activities (gpu queue)').argParser(positiveInt).default(1))
-    .addHelpText('after', example('TEMPORAL_ADDRESS=temporal.lab:7233 ntk worker --queues gpu --backend webgpu'))
+    .addOption(
+      new Option(
+        '--concurrency <n>',
+        'gpu-queue activities at once: with a CPU backend they share the cores; a GPU backend (webgpu, tfjs-node-gpu) takes 1 — run one worker per GPU',
+      )
+        .argParser(positiveInt)
+        .default(1),
+    )
+    .addOption(
+      new Option(
+        '--drain-timeout <seconds>',
+        `after SIGTERM, exit 0 once drained, 130 at the latest after this long; work still running ${DRAIN_RESERVE_SECONDS} s before then is cancelled`,
+      )
+        .argParser(positiveInt)
+        .default(DEFAULT_DRAIN_SECONDS),
+    )
+    .addHelpText(
+      'after',
+      example(
+        'TEMPORAL_ADDRESS=temporal.lab:7233 ntk worker --queues cpu,gpu --backend wasm --concurrency 4',
+        'TEMPORAL_ADDRESS=temporal.lab:7233 CUDA_VISIBLE_DEVICES=1 ntk worker --queues gpu --backend tensorflow   # one per GPU',
+      ),
+    )
     .addHelpText('after', `Environment:\n${WORKER_ENVIRONMENT.map((v) => `  ${v.name.padEnd(20)}${v.meaning}`).join('\n')}\n`)
-    .action(async (opts: { queues: QueueName[]; backend: BackendPreference; concurrency: number }) => {
+    .action(async (opts: { queues: QueueName[]; backend: BackendPreference; concurrency: number; drainTimeout: number }) => {
       const { queues } = opts;
+      if (queues.includes('gpu') && opts.concurrency > 1) await refuseSharedGpu(opts.backend, opts.concurrency);
       installQuietRuntime();
       const paths = resolveNtkHome();
       const address = (await temporalAddress(paths.home, { start: true, log: (l) => console.error(l) }))!;
@@ -47,22 +79,46 @@ export function workerCommand(): Command {
       const connection = await NativeConnection.connect({ address });
       const client = await Connection.connect({ address });
       try {
-        const context = { store, artifacts: new ArtifactStore(paths.artifactsDir), backend: opts.backend };
-        const workers = await createWorkers({ connection, namespace: namespace(), queues, context, gpuSlots: opts.concurrency });
-        const stop = new AbortController();
-        const release = onInterrupt(() => {
-          console.error('stopping: running trainings checkpoint; Ctrl-C again to exit at once');
-          stop.abort();
+        const drain = new AbortController();
+        const context = { store, artifacts: new ArtifactStore(paths.artifactsDir), backend: opts.backend, draining: drain.signal };
+        const workers = await createWorkers({
+          connection,
+          namespace: namespace(),
+          queues,
+          context,
+          gpuSlots: opts.concurrency,
+          shutdownGraceSeconds: Math.max(0, opts.drainTimeout - DRAIN_RESERVE_SECONDS),
         });
-        const running = runWorkers(workers, stop.signal);
+        let drainingSince = 0;
+        const release = onInterrupt((signal) => {
+          drainingSince = Date.now();
+          console.error(`${signal}: draining (trainings checkpoint, other running work may finish; exit within ${opts.drainTimeout} s); again to exit at once`);
+          drain.abort();
+        }, opts.drainTimeout);
+        const running = runWorkers(workers, drain.signal);
         const lost = await failLostAttempts(context, client, namespace());
         console.error(`worker ${process.pid} serving ${queues.join(', ')} of store ${await store.storeId()} on ${address}${lost ? `; ${lost} lost attempt(s) retried now` : ''}; Ctrl-C to stop`);
         await running;
         release();
+        if (drainingSince) console.error(`worker ${process.pid} drained in ${((Date.now() - drainingSince) / 1000).toFixed(1)} s`);
       } finally {
         await client.close();
         await connection.close();
         await store.close();
       }
     });
+}
+
+/**
+ * Activities in one process share its tfjs backend, so on a GPU they would share one device (and its memory):
+ * such a worker takes one gpu-queue activity at a time, and a machine with several GPUs runs a worker per GPU.
+ */
+async function refuseSharedGpu(backend: BackendPreference, concurrency: number): Promise<void> {
+  // 'auto' and 'tensorflow' are on a GPU only if they found one (webgpu's adapter, tfjs-node-gpu): ask them.
+  const onGpu = backend === 'webgpu' || ((backend === 'auto' || backend === 'tensorflow') && (await initBackend(backend), backendOnGpu()));
+  if (!onGpu) return;
+  throw new UsageError(
+    `--concurrency ${concurrency} with a GPU backend (--backend ${backend}): activities of one worker would share one GPU; ` +
+      'run one worker per GPU, each with --concurrency 1 (CUDA_VISIBLE_DEVICES=<i>, or nvidia.com/gpu: 1 per pod)',
+  );
 }

@@ -224,7 +224,7 @@ export function trialPage(d: TrialDetail, temporal: TemporalInfo): string {
   const fields = Object.entries(d.fields).map(([k, v]) => html`<tr><td>${k}</td><td>${String(v)}</td></tr>`);
   const metrics = t.metrics.map((m) => html`<tr><td>${m.split}</td><td>${m.name}</td><td class="num">${m.step}</td><td class="num">${m.value}</td></tr>`);
   const attempts = d.attempts.map(
-    (a) => html`<tr><td class="num">${a.attempt}</td><td>${a.activity}</td><td>${a.host}</td><td class="num">${a.pid}</td><td>${a.backend}</td><td>${when(a.started_at)}</td><td>${when(a.finished_at)}</td>
+    (a) => html`<tr><td class="num">${a.attempt}</td><td>${a.activity}</td><td>${a.host}</td><td class="num">${a.pid}</td><td>${a.backend}</td><td>${a.device}</td><td>${when(a.started_at)}</td><td>${when(a.finished_at)}</td>
 <td>${a.outcome ?? 'running'}</td><td class="error">${a.error && html`<pre>${a.error}</pre>`}</td><td>${a.detail !== null && JSON.stringify(a.detail)}</td></tr>`,
   );
   const artifacts = d.artifacts.map((a) => html`<tr><td>${a.kind}</td><td><code>${a.path}</code></td><td class="num">${a.bytes}</td></tr>`);
@@ -237,7 +237,7 @@ ${liveSection('trial-status', `/trials/${encodeURIComponent(t.id)}?part=status`,
 ${Object.keys(d.curves).length > 0 && html`<h2>Curves</h2>${curveCharts(d.curves)}`}
 <h2>Attempts</h2>${
     attempts.length > 0
-      ? html`<table class="attempts"><thead><tr><th>#</th><th>activity</th><th>host</th><th>pid</th><th>backend</th><th>started</th><th>ended</th><th>outcome</th><th>error</th><th>detail</th></tr></thead><tbody>${attempts}</tbody></table>`
+      ? html`<table class="attempts"><thead><tr><th>#</th><th>activity</th><th>host</th><th>pid</th><th>backend</th><th>device</th><th>started</th><th>ended</th><th>outcome</th><th>error</th><th>detail</th></tr></thead><tbody>${attempts}</tbody></table>`
       : html`<p class="muted">none yet</p>`
   }
 <h2>Artifacts</h2>${artifacts.length > 0 ? html`<table class="artifacts"><tbody>${artifacts}</tbody></table>` : html`<p class="muted">no files stored for this trial</p>`}`;
