@@ -5,6 +5,7 @@
 // is recomputed, and its results equal the embedded default's (SQLite + dev server) for the same spec.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -30,8 +31,7 @@ async function freeTemporalBase(): Promise<number> {
   }
 }
 
-async function isTaken(port: number): Promise<boolean> {
-  const net = await import('node:net');
+function isTaken(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer().once('error', () => resolve(true));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
@@ -132,6 +132,8 @@ describe('the local cluster: PostgreSQL, the real Temporal server, stateless wor
     }
     const resumedFrom = JSON.parse(trialTries(wide).at(-1)!.detail ?? '{}').resumedFrom?.step ?? 0;
     assert.ok(resumedFrom >= 300, `the replacement resumed from step ${resumedFrom}`);
+    // Each attempt names the device it ran on (this machine's CPU: no GPU here).
+    assert.ok(tries.every((a) => a.device && a.device.includes(os.cpus()[0]!.model.trim())), JSON.stringify(tries.map((a) => a.device)));
     // Both queues were served, by different processes.
     assert.ok(new Set(tries.map((a) => a.pid)).size >= 3, 'cpu worker, gpu worker, its replacement');
 
