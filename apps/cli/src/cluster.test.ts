@@ -161,3 +161,50 @@ describe('the local cluster: PostgreSQL, the real Temporal server, stateless wor
     }
   });
 });
+
+describe('the local cluster on a network address (--listen), for workers on other hosts', () => {
+  // This host's first non-loopback IPv4 address: what a worker elsewhere would connect to.
+  const address = Object.values(os.networkInterfaces())
+    .flatMap((a) => a ?? [])
+    .find((a) => a.family === 'IPv4' && !a.internal)?.address;
+
+  it('listens there, with password auth on PostgreSQL, and prints addresses a remote worker can use', { skip: !address && 'this machine has no non-loopback IPv4 address' }, async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-cluster-listen-'));
+    fs.chmodSync(root, 0o755);
+    const home = path.join(root, 'home');
+    const clusterNtk = (...args: string[]) => ntk(['cluster', ...args], { NTK_HOME: home });
+    try {
+      const bad = clusterNtk('up', '--listen', '203.0.113.9');
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, /--listen: "203\.0\.113\.9" is not an IP address of this host/);
+      const [postgres, ui, temporal] = [await freePort(), await freePort(), await freeTemporalBase()];
+      const up = clusterNtk('up', '--listen', address!, '--postgres-port', String(postgres), '--temporal-port', String(temporal), '--ui-port', String(ui));
+      assert.equal(up.status, 0, up.stderr);
+      const env = parseExports(up.stdout);
+      assert.equal(env.TEMPORAL_ADDRESS, `${address}:${temporal}`);
+      const url = new URL(env.NTK_DATABASE_URL!);
+      assert.equal(url.host, `${address}:${postgres}`);
+      // PostgreSQL takes the password from that address, and nothing without it.
+      const { default: pg } = await import('pg');
+      const withPassword = new pg.Client({ connectionString: env.NTK_DATABASE_URL });
+      await withPassword.connect();
+      assert.equal((await withPassword.query('select count(*)::int as n from store_meta')).rows[0].n, 1, 'the result store is there');
+      await withPassword.end();
+      url.password = 'wrong';
+      const withoutPassword = new pg.Client({ connectionString: url.toString() });
+      await assert.rejects(withoutPassword.connect(), /password authentication failed/);
+      // Temporal's frontend and the web UI answer on that address; the workers serve through it.
+      assert.equal((await fetch(`http://${address}:${ui}/api/v1/namespaces`)).status, 200);
+      const status = clusterNtk('status');
+      assert.equal(status.status, 0, status.stdout);
+      assert.match(status.stdout, new RegExp(`^temporal +running +\\d+ +${address!.replaceAll('.', '\\.')}:${temporal}`, 'm'));
+      // Its addresses are fixed while it runs.
+      const moved = clusterNtk('up', '--listen', '127.0.0.1');
+      assert.equal(moved.status, 2);
+      assert.match(moved.stderr, /ntk cluster down` before changing --listen or ports/);
+    } finally {
+      clusterNtk('down', '--purge');
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
@@ -37,6 +38,8 @@ export interface ClusterPorts {
 export const DEFAULT_PORTS: ClusterPorts = { postgres: 55432, temporal: 7933, ui: 8933 };
 
 export interface ClusterOptions {
+  /** The address every component listens on and clients use: 127.0.0.1, or this host's address for workers elsewhere. */
+  host: string;
   ports: ClusterPorts;
   cpuWorkers: number;
   gpuWorkers: number;
@@ -117,10 +120,10 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-function portIsFree(port: number): Promise<boolean> {
+function portIsFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer().once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
   });
 }
 
@@ -129,9 +132,10 @@ function temporalPorts(frontend: number): number[] {
   return [0, 1, 2, 3, 10, 100, 101, 102, 103].map((offset) => frontend + offset);
 }
 
-export const temporalAddress = (ports: ClusterPorts) => `127.0.0.1:${ports.temporal}`;
-export const uiUrl = (ports: ClusterPorts) => `http://127.0.0.1:${ports.ui}`;
-const postgresUrl = (state: ClusterState, database: string) => `postgres://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.ports.postgres}/${database}`;
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+const temporalAddress = (state: ClusterOptions) => hostPort(state.host, state.ports.temporal);
+const uiUrl = (state: ClusterOptions) => `http://${hostPort(state.host, state.ports.ui)}`;
+const postgresUrl = (state: ClusterState, database: string) => `postgres://postgres:${encodeURIComponent(state.password)}@${hostPort(state.host, state.ports.postgres)}/${database}`;
 
 /** What a worker (here or on another host) and a client need: the same four variables on every host. */
 export function clusterEnvironment(home: string): Record<string, string> {
@@ -143,11 +147,19 @@ export function clusterEnvironment(home: string): Record<string, string> {
 
 function environmentOf(dir: string, state: ClusterState): Record<string, string> {
   return {
-    TEMPORAL_ADDRESS: temporalAddress(state.ports),
+    TEMPORAL_ADDRESS: temporalAddress(state),
     TEMPORAL_NAMESPACE: NAMESPACE,
     NTK_DATABASE_URL: postgresUrl(state, DATABASES.results),
     NTK_ARTIFACTS: path.join(dir, 'artifacts'),
   };
+}
+
+/** --listen must be an IP address of this host (a name would resolve differently on other hosts). */
+function checkHost(host: string): void {
+  const own = Object.values(os.networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((a) => a.address));
+  if (!net.isIP(host) || !own.includes(host)) {
+    throw new UsageError(`--listen: "${host}" is not an IP address of this host; use 127.0.0.1 or one of ${own.filter((a) => a !== '127.0.0.1').join(', ')}`);
+  }
 }
 
 /** Builds the server binaries when missing (the bootstrap's --cluster step; minutes, once). */
@@ -164,6 +176,7 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
   const previous = readState(dir);
   // A cluster keeps the ports it was made with unless told otherwise: its data (and remote workers) point at them.
   const state: ClusterState = {
+    host: asked.host ?? previous?.host ?? '127.0.0.1',
     ports: { ...DEFAULT_PORTS, ...previous?.ports, ...asked.ports },
     cpuWorkers: asked.cpuWorkers ?? previous?.cpuWorkers ?? 1,
     gpuWorkers: asked.gpuWorkers ?? previous?.gpuWorkers ?? 1,
@@ -173,6 +186,12 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
     uiPid: previous?.uiPid,
     workers: previous?.workers ?? [],
   };
+  checkHost(state.host);
+  // A running cluster keeps its addresses: its config, its clients and remote workers point at them.
+  const running = previous && (alive(previous.temporalPid) || alive(previous.uiPid) || postgresServerPid(pgData(dir)) !== undefined);
+  if (running && (state.host !== previous.host || JSON.stringify(state.ports) !== JSON.stringify(previous.ports))) {
+    throw new UsageError(`the cluster under ${dir} runs on ${previous.host ?? '127.0.0.1'} with ports ${JSON.stringify(previous.ports)}: \`ntk cluster down\` before changing --listen or ports`);
+  }
   ensureBinaries(log);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
@@ -186,15 +205,15 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
   writeState(dir, state);
   await startWorkers(dir, state, log);
   writeState(dir, state);
-  return { env: environmentOf(dir, state), uiUrl: uiUrl(state.ports) };
+  return { env: environmentOf(dir, state), uiUrl: uiUrl(state) };
 }
 
 async function startPostgres(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
   if (postgresServerPid(pgData(dir)) === undefined) {
-    if (!(await portIsFree(state.ports.postgres))) throw new UsageError(`--postgres-port: 127.0.0.1:${state.ports.postgres} is taken; choose another port`);
-    log(`starting PostgreSQL on 127.0.0.1:${state.ports.postgres} (data in ${pgData(dir)})`);
+    if (!(await portIsFree(state.ports.postgres, state.host))) throw new UsageError(`--postgres-port: ${hostPort(state.host, state.ports.postgres)} is taken; choose another port`);
+    log(`starting PostgreSQL on ${hostPort(state.host, state.ports.postgres)} (data in ${pgData(dir)})`);
     makeServerDir(pgDir(dir));
-    startPostgresServer({ dataDir: pgData(dir), port: state.ports.postgres, runDir: pgDir(dir), password: state.password });
+    startPostgresServer({ dataDir: pgData(dir), port: state.ports.postgres, runDir: pgDir(dir), password: state.password, listen: state.host });
   }
   for (const name of Object.values(DATABASES)) await ensureDatabase(postgresUrl(state, ''), name);
 }
@@ -205,7 +224,7 @@ async function migrateTemporalSchema(state: ClusterState, log: (line: string) =>
     const tool = (...args: string[]) => {
       const result = spawnSync(
         BINARIES.sqlTool,
-        ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(state.ports.postgres), '-u', 'postgres', '--db', database, ...args],
+        ['--plugin', 'postgres12', '--ep', state.host, '-p', String(state.ports.postgres), '-u', 'postgres', '--db', database, ...args],
         { encoding: 'utf8', env: { ...process.env, SQL_PASSWORD: state.password } },
       );
       if (result.status !== 0) throw new Error(`temporal-sql-tool ${args[0]} on ${database} failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join('\n')}`);
@@ -218,14 +237,14 @@ async function migrateTemporalSchema(state: ClusterState, log: (line: string) =>
   }
 }
 
-/** The server's static config: PostgreSQL for both stores, every service on 127.0.0.1 at ports derived from one. */
+/** The server's static config: PostgreSQL for both stores, every service on the cluster's host at ports derived from one. */
 function temporalConfig(state: ClusterState, dynamicConfigFile: string): string {
   const p = state.ports.temporal;
   const store = (database: string, conns: number) => `
       sql:
         pluginName: postgres12
         databaseName: ${database}
-        connectAddr: "127.0.0.1:${state.ports.postgres}"
+        connectAddr: "${hostPort(state.host, state.ports.postgres)}"
         connectProtocol: tcp
         user: postgres
         password: ${JSON.stringify(state.password)}
@@ -233,7 +252,7 @@ function temporalConfig(state: ClusterState, dynamicConfigFile: string): string 
         maxIdleConns: ${conns}
         maxConnLifetime: 1h`;
   const service = (name: string, offset: number, extra = '') =>
-    `  ${name}:\n    rpc: { grpcPort: ${p + offset}, membershipPort: ${p + 100 + offset}, bindOnLocalHost: true${extra} }`;
+    `  ${name}:\n    rpc: { grpcPort: ${p + offset}, membershipPort: ${p + 100 + offset}, bindOnIP: "${state.host}"${extra} }`;
   return `# Written by \`ntk cluster up\` (apps/cli/src/cluster.ts); rewritten on every start.
 log: { stdout: true, level: warn }
 persistence:
@@ -244,7 +263,7 @@ persistence:
     default:${store(DATABASES.temporal, 20)}
     visibility:${store(DATABASES.visibility, 4)}
 global:
-  membership: { maxJoinDuration: 30s, broadcastAddress: "127.0.0.1" }
+  membership: { maxJoinDuration: 30s, broadcastAddress: "${state.host}" }
 services:
 ${service('frontend', 0, `, httpPort: ${p + 10}`)}
 ${service('history', 1)}
@@ -256,7 +275,7 @@ clusterMetadata:
   masterClusterName: active
   currentClusterName: active
   clusterInformation:
-    active: { enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:${p}" }
+    active: { enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "${hostPort(state.host, p)}" }
 dcRedirectionPolicy: { policy: noop }
 dynamicConfigClient: { filepath: ${JSON.stringify(dynamicConfigFile)}, pollInterval: 10s }
 `;
@@ -286,12 +305,12 @@ function spawnDetached(command: string, args: string[], log: string, env: NodeJS
 }
 
 async function startTemporal(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
-  const address = temporalAddress(state.ports);
+  const address = temporalAddress(state);
   if (!alive(state.temporalPid)) {
     // Membership ports are stored in a smallint column of Temporal's schema.
     if (state.ports.temporal + 103 > 32767) throw new UsageError(`--temporal-port: ${state.ports.temporal} is too high; Temporal stores its membership ports (base + 100…103) as 16-bit signed numbers, so use at most ${32767 - 103}`);
     for (const port of temporalPorts(state.ports.temporal)) {
-      if (!(await portIsFree(port))) throw new UsageError(`--temporal-port: the Temporal server needs ports ${state.ports.temporal}…+103 and 127.0.0.1:${port} is taken; choose another base port`);
+      if (!(await portIsFree(port, state.host))) throw new UsageError(`--temporal-port: the Temporal server needs ports ${state.ports.temporal}…+103 and ${hostPort(state.host, port)} is taken; choose another base port`);
     }
     const root = path.join(dir, 'temporal');
     fs.mkdirSync(path.join(root, 'config', 'dynamicconfig'), { recursive: true });
@@ -333,16 +352,16 @@ async function ensureNamespace(address: string, log: (line: string) => void): Pr
 
 async function startUi(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
   if (alive(state.uiPid)) return;
-  if (!(await portIsFree(state.ports.ui))) throw new UsageError(`--ui-port: 127.0.0.1:${state.ports.ui} is taken; choose another port`);
+  if (!(await portIsFree(state.ports.ui, state.host))) throw new UsageError(`--ui-port: ${hostPort(state.host, state.ports.ui)} is taken; choose another port`);
   const root = path.join(dir, 'ui');
   fs.mkdirSync(path.join(root, 'config'), { recursive: true });
   fs.writeFileSync(
     path.join(root, 'config', 'cluster.yaml'),
-    `# Written by \`ntk cluster up\`.\ntemporalGrpcAddress: ${temporalAddress(state.ports)}\nhost: 127.0.0.1\nport: ${state.ports.ui}\nenableUi: true\ndefaultNamespace: ${NAMESPACE}\n`,
+    `# Written by \`ntk cluster up\`.\ntemporalGrpcAddress: ${temporalAddress(state)}\nhost: ${state.host}\nport: ${state.ports.ui}\nenableUi: true\ndefaultNamespace: ${NAMESPACE}\n`,
   );
-  log(`starting Temporal's web UI on ${uiUrl(state.ports)}`);
+  log(`starting Temporal's web UI on ${uiUrl(state)}`);
   state.uiPid = spawnDetached(BINARIES.uiServer, ['--root', root, '--config', 'config', '--env', 'cluster', 'start'], logFile(dir, 'ui'));
-  await waitFor("Temporal's web UI", logFile(dir, 'ui'), state.uiPid, () => fetch(uiUrl(state.ports)).then((r) => r.ok, () => false));
+  await waitFor("Temporal's web UI", logFile(dir, 'ui'), state.uiPid, () => fetch(uiUrl(state)).then((r) => r.ok, () => false));
 }
 
 /** cpu-1…cpu-N, gpu-1…gpu-M: each an `ntk worker` with the cluster's environment and an empty NTK_HOME of its own. */
@@ -409,7 +428,7 @@ export async function clusterStatus(home: string): Promise<ClusterComponent[] | 
   const state = readState(dir);
   if (!state) return undefined;
   const pgPid = postgresServerPid(pgData(dir));
-  const address = temporalAddress(state.ports);
+  const address = temporalAddress(state);
   const component = async (name: string, pid: number | undefined, where: string, healthy: () => Promise<boolean>): Promise<ClusterComponent> => ({
     name,
     pid: alive(pid) ? pid : undefined,
@@ -417,16 +436,16 @@ export async function clusterStatus(home: string): Promise<ClusterComponent[] | 
     state: !alive(pid) ? 'stopped' : (await healthy()) ? 'running' : 'not answering',
   });
   return [
-    await component('postgresql', pgPid, `127.0.0.1:${state.ports.postgres}`, () => portAnswers(state.ports.postgres)),
+    await component('postgresql', pgPid, hostPort(state.host, state.ports.postgres), () => portAnswers(state.ports.postgres, state.host)),
     await component('temporal', state.temporalPid, address, () => answers(address)),
-    await component('temporal-ui', state.uiPid, uiUrl(state.ports), () => fetch(uiUrl(state.ports)).then((r) => r.ok, () => false)),
+    await component('temporal-ui', state.uiPid, uiUrl(state), () => fetch(uiUrl(state)).then((r) => r.ok, () => false)),
     ...(await Promise.all(state.workers.map((w) => component(w.name, w.pid, `queue ${w.queue}, log ${logFile(dir, w.name)}`, async () => true)))),
   ];
 }
 
-function portAnswers(port: number): Promise<boolean> {
+function portAnswers(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true)));
+    const socket = net.connect(port, host, () => (socket.end(), resolve(true)));
     socket.once('error', () => resolve(false));
   });
 }

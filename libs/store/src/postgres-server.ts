@@ -71,6 +71,8 @@ export interface PostgresServerOptions {
   runDir: string;
   /** Superuser `postgres`'s password; without one, connections are trusted (test clusters only). */
   password?: string;
+  /** Also listen on this address (password auth from anywhere), besides 127.0.0.1: for clients on other hosts. */
+  listen?: string;
   /** fsync off: for throwaway test clusters, several times faster; never for data that must survive a crash. */
   throwaway?: boolean;
 }
@@ -90,10 +92,19 @@ export function startPostgresServer(options: PostgresServerOptions): string {
       fs.rmSync(path.join(runDir, 'pwfile'), { force: true });
     }
   }
-  const settings = [`-h 127.0.0.1 -p ${port} -k ${runDir} -c max_connections=200`];
+  const addresses = options.listen && options.listen !== '127.0.0.1' ? `127.0.0.1,${options.listen}` : '127.0.0.1';
+  if (addresses !== '127.0.0.1') allowNetworkClients(dataDir);
+  const settings = [`-h ${addresses} -p ${port} -k ${runDir} -c max_connections=200`];
   if (options.throwaway) settings.push('-c fsync=off -c synchronous_commit=off -c full_page_writes=off');
   runTool('pg_ctl', ['-D', dataDir, '-l', path.join(runDir, 'postgres.log'), '-o', settings.join(' '), '-w', '-t', '60', 'start']);
   return `postgres://postgres${password ? `:${encodeURIComponent(password)}` : ''}@127.0.0.1:${port}/`;
+}
+
+/** initdb's pg_hba.conf admits local clients only: add password logins from any address (once). */
+function allowNetworkClients(dataDir: string): void {
+  const hba = path.join(dataDir, 'pg_hba.conf');
+  const line = 'host all all all scram-sha-256 # ntk cluster --listen';
+  if (!fs.readFileSync(hba, 'utf8').includes(line)) fs.appendFileSync(hba, `${line}\n`);
 }
 
 function writePasswordFile(dir: string, password: string): string {

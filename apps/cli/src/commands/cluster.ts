@@ -18,17 +18,18 @@ export function clusterCommands(): Command {
     .addOption(new Option('--cpu-workers <n>', 'worker processes serving the cpu queue (workflows, planning, bookkeeping, kernel assembly and solves; default 1)').argParser(positiveInt))
     .addOption(new Option('--gpu-workers <n>', 'worker processes serving the gpu queue (training and kernel blocks; one per GPU; default 1)').argParser(positiveInt))
     .addOption(new Option('--backend <backend>', BACKEND_HELP).choices(BACKENDS))
+    .addOption(new Option('--listen <address>', "the address every component listens on and clients use: 127.0.0.1 (default), or one of this host's addresses so workers on other hosts can join (no TLS; Temporal and its UI have no authentication: a trusted network only)"))
     .addOption(new Option('--postgres-port <port>', `PostgreSQL on 127.0.0.1 (default ${DEFAULT_PORTS.postgres})`).argParser(positiveInt))
     .addOption(new Option('--temporal-port <port>', `Temporal frontend on 127.0.0.1; its other services use the next ports (default ${DEFAULT_PORTS.temporal})`).argParser(positiveInt))
     .addOption(new Option('--ui-port <port>', `Temporal web UI on 127.0.0.1 (default ${DEFAULT_PORTS.ui})`).argParser(positiveInt))
     .addHelpText('after', example('ntk cluster up --cpu-workers 1 --gpu-workers 1', 'eval "$(ntk cluster env)" && ntk sweep launch experiments/quickstart.yaml'))
-    .action(async (opts: { cpuWorkers?: number; gpuWorkers?: number; backend?: (typeof BACKENDS)[number]; postgresPort?: number; temporalPort?: number; uiPort?: number }) => {
+    .action(async (opts: { listen?: string; cpuWorkers?: number; gpuWorkers?: number; backend?: (typeof BACKENDS)[number]; postgresPort?: number; temporalPort?: number; uiPort?: number }) => {
       const ports: Partial<ClusterPorts> = {};
       if (opts.postgresPort) ports.postgres = opts.postgresPort;
       if (opts.temporalPort) ports.temporal = opts.temporalPort;
       if (opts.uiPort) ports.ui = opts.uiPort;
       const home = resolveNtkHome().home;
-      const up = await clusterUp(home, { ports, cpuWorkers: opts.cpuWorkers, gpuWorkers: opts.gpuWorkers, backend: opts.backend }, (l) => console.error(l));
+      const up = await clusterUp(home, { host: opts.listen, ports, cpuWorkers: opts.cpuWorkers, gpuWorkers: opts.gpuWorkers, backend: opts.backend }, (l) => console.error(l));
       console.error(renderStatus((await clusterStatus(home))!));
       console.error(`\nTemporal web UI: ${up.uiUrl}`);
       console.error('Clients and workers on this host (`eval "$(ntk cluster env)"`) use:');
