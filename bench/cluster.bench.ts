@@ -4,26 +4,27 @@
 //
 //   node --import tsx bench/cluster.bench.ts     # → bench/results/cluster-<date>.json
 //
-// 1. Scaling: one kernel-heavy sweep (four FCN kernels in 300-row blocks, NNGP + NTK predictions) on a fresh
-//    cluster with 1, then 2 gpu-queue worker processes: trials/s and kernel blocks/s.
-// 2. Overhead: 200 tiny kernel-regression trials sharing one kernel (nearly all time is orchestration), on the
-//    cluster and embedded (SQLite + dev server + in-process workers): seconds per trial, each way.
+// 1. Scaling: one kernel-heavy sweep (four FCN kernels on 4,500 rows in 500-row blocks, NNGP + NTK predictions)
+//    on a fresh cluster with 1, then 2 gpu-queue worker processes: trials/s and kernel blocks/s.
+// 2. Overhead: 1,000 tiny kernel-regression trials sharing one kernel (nearly all time is orchestration), launched
+//    the same way (`ntk sweep launch`, one cpu + one gpu worker process already serving) on the cluster (Temporal
+//    and results on PostgreSQL) and on the embedded default (dev server on SQLite, SQLite store): seconds per trial.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ResultStore } from '@ntk/store';
 import { ntk } from '../apps/cli/test/cli.ts';
-import { freePort, waitFor } from '../apps/cli/test/lab.ts';
+import { Lab, waitFor } from '../apps/cli/test/lab.ts';
 import { BENCH_DIR, machine, today } from './machine.ts';
 
 const KERNEL_HEAVY = `
 name: cluster-bench-kernels
-dataset: { name: mnist, train: 1500, test: 300, seed: 0 }
+dataset: { name: mnist, train: 4000, test: 500, seed: 0 }
 architectures:
 ${[1, 2, 3, 4].map((depth) => `  - { kind: fcn, depth: ${depth}, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }`).join('\n')}
 infinite: { kernels: [nngp, ntk], diag_reg: [1e-4, 1e-2] }
 `;
-const TINY_TRIALS = 200;
+const TINY_TRIALS = 1000;
 const TINY = `
 name: cluster-bench-tiny
 dataset: { name: synthetic, train: 16, test: 8, seed: 0, shape: [4], classes: 2 }
@@ -55,7 +56,7 @@ const clusterDown = () => ntk(['cluster', 'down', '--purge'], { NTK_HOME: home }
 /** Launches `spec` on the cluster, waits for it, and reads its timing from the store's rows. */
 async function runOnCluster(env: Record<string, string>, spec: string) {
   const startedAt = Date.now();
-  const launch = ntk(['sweep', 'launch', spec, '--kernel-block', '300'], { ...env, NTK_HOME: path.join(root, 'client') });
+  const launch = ntk(['sweep', 'launch', spec, '--kernel-block', '500', '--concurrency', '100'], { ...env, NTK_HOME: path.join(root, 'client') });
   if (launch.status !== 0) throw new Error(`launch failed: ${launch.stderr}`);
   const sweepId = launch.stdout.trim();
   const store = await ResultStore.open(env.NTK_DATABASE_URL!);
@@ -79,6 +80,28 @@ async function workDone(store: ResultStore, sweepId: string) {
   return { trials, kernelBlocks: blocks.length, kernelSeconds: span, blockWorkers: new Set(blocks.map((b) => b.pid)).size };
 }
 
+/** The same launch on the embedded default: a dev server (SQLite), one `ntk worker` per queue, a SQLite store. */
+async function runEmbedded(spec: string): Promise<number> {
+  const lab = await Lab.start();
+  try {
+    const home = lab.home('embedded');
+    const workers = [lab.spawn(home, ['worker', '--queues', 'cpu']), lab.spawn(home, ['worker', '--queues', 'gpu'])];
+    for (const w of workers) await waitFor('the worker to serve', 120, () => / serving /.test(w.output()));
+    const startedAt = Date.now();
+    const launch = home.ntk(['sweep', 'launch', spec, '--kernel-block', '500', '--concurrency', '100']);
+    if (launch.status !== 0) throw new Error(`launch failed: ${launch.stderr}`);
+    const sweepId = launch.stdout.trim();
+    const status = await waitFor('the sweep', 3600, async () => {
+      const s = await home.withStore(async (store) => (await store.getSweep(sweepId))?.status);
+      return s !== 'running' && s;
+    }, 500);
+    if (status !== 'completed') throw new Error(`embedded sweep ended ${status}`);
+    return (Date.now() - startedAt) / 1000;
+  } finally {
+    await lab.stop();
+  }
+}
+
 try {
   const scaling: Record<string, unknown> = {};
   const kernelSpec = write('kernels', KERNEL_HEAVY);
@@ -100,21 +123,15 @@ try {
   const tinySpec = write('tiny', TINY);
   const cluster = await runOnCluster(clusterUp(1), tinySpec);
   clusterDown();
-  const embeddedEnv = { NTK_HOME: path.join(root, 'embedded'), NTK_TEMPORAL_PORT: String(await freePort()) };
-  const embeddedStart = Date.now();
-  const embedded = ntk(['sweep', 'run', tinySpec, '--no-progress'], embeddedEnv);
-  const embeddedSeconds = (Date.now() - embeddedStart) / 1000;
-  ntk(['server', 'stop'], embeddedEnv);
-  if (embedded.status !== 0) throw new Error(`embedded run failed: ${embedded.stderr}`);
+  const embeddedSeconds = await runEmbedded(tinySpec);
   const overhead = {
     trials: TINY_TRIALS,
     cluster_seconds_per_trial: round(cluster.seconds / TINY_TRIALS),
     embedded_seconds_per_trial: round(embeddedSeconds / TINY_TRIALS),
     cluster_over_embedded_seconds_per_trial: round((cluster.seconds - embeddedSeconds) / TINY_TRIALS),
-    note: 'cluster: launch + stateless workers on PostgreSQL; embedded: `ntk sweep run` (dev server on SQLite, in-process workers, SQLite store), its dev-server start included',
   };
   console.error(`overhead: ${JSON.stringify(overhead)}`);
-  const record = { date: today(), machine: machine(), how: 'ntk cluster up (1 cpu worker + N gpu workers), ntk sweep launch --kernel-block 300; embedded: ntk sweep run', scaling, overhead };
+  const record = { date: today(), machine: machine(), how: 'ntk sweep launch --kernel-block 500 --concurrency 100; cluster: ntk cluster up (1 cpu + N gpu workers); embedded: dev server + one worker per queue', scaling, overhead };
   const file = path.join(BENCH_DIR, 'results', `cluster-${today()}.json`);
   fs.writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   console.log(JSON.stringify(record, null, 2));
