@@ -15,6 +15,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import type { BackendPreference } from '@ntk/activities';
 import { ensureDatabase, makeServerDir, postgresServerPid, startPostgresServer, stopPostgresServer, tableExists } from '@ntk/store/postgres-server';
 import { UsageError } from './errors.ts';
+import { answers, isAlive, portIsFree } from './temporal-server.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const NTK_BIN = path.join(REPO_ROOT, 'apps', 'cli', 'bin', 'ntk.mjs');
@@ -90,22 +91,12 @@ function writeState(dir: string, state: ClusterState): void {
   fs.renameSync(tmp, stateFile(dir));
 }
 
-function alive(pid: number | undefined): pid is number {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(what: string, log: string, pid: number, ready: () => Promise<boolean>, seconds = 90): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
-    if (!alive(pid)) throw new Error(`${what} exited during start; its log ${log} ends:\n${tail(log)}`);
+    if (!isAlive(pid)) throw new Error(`${what} exited during start; its log ${log} ends:\n${tail(log)}`);
     if (await ready()) return;
     await sleep(250);
   }
@@ -118,13 +109,6 @@ function tail(file: string, lines = 15): string {
   } catch {
     return '(no log)';
   }
-}
-
-function portIsFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().once('error', () => resolve(false));
-    probe.listen(port, host, () => probe.close(() => resolve(true)));
-  });
 }
 
 /** Every port the Temporal server binds, named for the error a clash gives. */
@@ -188,7 +172,7 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
   };
   checkHost(state.host);
   // A running cluster keeps its addresses: its config, its clients and remote workers point at them.
-  const running = previous && (alive(previous.temporalPid) || alive(previous.uiPid) || postgresServerPid(pgData(dir)) !== undefined);
+  const running = previous && (isAlive(previous.temporalPid) || isAlive(previous.uiPid) || postgresServerPid(pgData(dir)) !== undefined);
   if (running && (state.host !== previous.host || JSON.stringify(state.ports) !== JSON.stringify(previous.ports))) {
     throw new UsageError(`the cluster under ${dir} runs on ${previous.host ?? '127.0.0.1'} with ports ${JSON.stringify(previous.ports)}: \`ntk cluster down\` before changing --listen or ports`);
   }
@@ -281,20 +265,6 @@ dynamicConfigClient: { filepath: ${JSON.stringify(dynamicConfigFile)}, pollInter
 `;
 }
 
-async function answers(address: string): Promise<boolean> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.getSystemInfo({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
 function spawnDetached(command: string, args: string[], log: string, env: NodeJS.ProcessEnv = process.env): number {
   const out = fs.openSync(log, 'a');
   const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], env });
@@ -306,7 +276,7 @@ function spawnDetached(command: string, args: string[], log: string, env: NodeJS
 
 async function startTemporal(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
   const address = temporalAddress(state);
-  if (!alive(state.temporalPid)) {
+  if (!isAlive(state.temporalPid)) {
     // Membership ports are stored in a smallint column of Temporal's schema.
     if (state.ports.temporal + 103 > 32767) throw new UsageError(`--temporal-port: ${state.ports.temporal} is too high; Temporal stores its membership ports (base + 100…103) as 16-bit signed numbers, so use at most ${32767 - 103}`);
     for (const port of temporalPorts(state.ports.temporal)) {
@@ -351,7 +321,7 @@ async function ensureNamespace(address: string, log: (line: string) => void): Pr
 }
 
 async function startUi(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
-  if (alive(state.uiPid)) return;
+  if (isAlive(state.uiPid)) return;
   if (!(await portIsFree(state.ports.ui, state.host))) throw new UsageError(`--ui-port: ${hostPort(state.host, state.ports.ui)} is taken; choose another port`);
   const root = path.join(dir, 'ui');
   fs.mkdirSync(path.join(root, 'config'), { recursive: true });
@@ -375,7 +345,7 @@ async function startWorkers(dir: string, state: ClusterState, log: (line: string
   const env = { ...process.env, ...environmentOf(dir, state) };
   const starting: Promise<void>[] = [];
   state.workers = wanted.map((worker) => {
-    const running = state.workers.find((w) => w.name === worker.name && alive(w.pid));
+    const running = state.workers.find((w) => w.name === worker.name && isAlive(w.pid));
     if (running) return running;
     const home = path.join(dir, 'workers', worker.name);
     fs.mkdirSync(home, { recursive: true });
@@ -392,11 +362,11 @@ async function startWorkers(dir: string, state: ClusterState, log: (line: string
 
 /** SIGTERM, then SIGKILL after `graceMs`: workers drain (trainings checkpoint) before they exit. */
 async function stopProcess(pid: number | undefined, graceMs: number): Promise<boolean> {
-  if (!alive(pid)) return false;
+  if (!isAlive(pid)) return false;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(100);
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   return true;
 }
 
@@ -431,9 +401,9 @@ export async function clusterStatus(home: string): Promise<ClusterComponent[] | 
   const address = temporalAddress(state);
   const component = async (name: string, pid: number | undefined, where: string, healthy: () => Promise<boolean>): Promise<ClusterComponent> => ({
     name,
-    pid: alive(pid) ? pid : undefined,
+    pid: isAlive(pid) ? pid : undefined,
     address: where,
-    state: !alive(pid) ? 'stopped' : (await healthy()) ? 'running' : 'not answering',
+    state: !isAlive(pid) ? 'stopped' : (await healthy()) ? 'running' : 'not answering',
   });
   return [
     await component('postgresql', pgPid, hostPort(state.host, state.ports.postgres), () => portAnswers(state.ports.postgres, state.host)),

@@ -43,7 +43,8 @@ function readState(home: string): ServerState | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number | undefined): pid is number {
+  if (!pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -52,7 +53,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function answers(address: string): Promise<boolean> {
+/** Whether a Temporal frontend answers on `address` (host:port). */
+export async function answers(address: string): Promise<boolean> {
   try {
     const connection = await Connection.connect({ address, connectTimeout: 1000 });
     try {
@@ -72,11 +74,11 @@ export async function serverStatus(home: string): Promise<(ServerState & { healt
   return { ...state, healthy: await answers(state.address) };
 }
 
-/** Whether nothing listens on 127.0.0.1:`port` yet. */
-function portIsFree(port: number): Promise<boolean> {
+/** Whether nothing listens on `host`:`port` yet. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer().once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
   });
 }
 
