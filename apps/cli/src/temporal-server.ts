@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import { processAlive } from '@ntk/worker';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -43,14 +44,9 @@ function readState(home: string): ServerState | undefined {
   }
 }
 
+/** Whether process `pid` runs (a zombie does not). */
 export function isAlive(pid: number | undefined): pid is number {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return Boolean(pid) && processAlive(pid!);
 }
 
 /** Whether a Temporal frontend answers on `address` (host:port). */

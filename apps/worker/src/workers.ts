@@ -1,6 +1,7 @@
 // Builds the Temporal workers of one process: one per task queue it serves, named for the process's
 // result store. Workflows run on the cpu queue; activities are routed by the queue their workflow
 // proxies name.
+import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Client, type ConnectionLike } from '@temporalio/client';
@@ -89,12 +90,21 @@ export async function failLostAttempts(context: Pick<ActivityContext, 'store'>, 
   return lost.length;
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether process `pid` runs. A killed detached process stays a zombie until whoever adopted it reaps it (some
+ * init processes do so only every few seconds), and signal 0 still reaches a zombie: /proc says what it is.
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // The state is the field after the parenthesised command name: R, S, D, …, or Z for a zombie.
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 
