@@ -109,7 +109,7 @@ describe('corrupted artifacts are detected and recomputed', () => {
 
   it('a kernel block corrupted before assembly is reported, removed and recomputed; the kernel is as before', async () => {
     for (const part of ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train']) {
-      artifacts.remove(artifactKeys.kernelMatrix(kernelKey, part));
+      await artifacts.remove(artifactKeys.kernelMatrix(kernelKey, part));
       await store.forgetArtifact(artifactKeys.kernelMatrix(kernelKey, part));
     }
     const flipped = `kernels/${kernelKey}/blocks-${BLOCK}/train_train/0_1.ntk.npy`;
