@@ -8,7 +8,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
-import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ArtifactStore } from './artifact-store.ts';
 import { openArtifactStore, parseS3Url, s3ClientConfig } from './s3-artifacts.ts';
 import { ensureDatabase, freePort, startPostgresServer, stopPostgresServer } from './postgres-server.ts';
@@ -81,6 +81,8 @@ export interface TestMinio {
   client: S3Client;
   /** Creates bucket `name` (once) and returns its s3:// URL. */
   bucket(name: string): Promise<string>;
+  /** The keys of the objects under an s3://bucket/prefix URL, relative to the prefix, sorted (one page: ≤ 1,000). */
+  keys(url: string): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -123,6 +125,11 @@ export async function startMinio(): Promise<TestMinio> {
       if (!buckets.has(name)) await client.send(new CreateBucketCommand({ Bucket: name }));
       buckets.add(name);
       return `s3://${name}`;
+    },
+    async keys(url) {
+      const { bucket, prefix } = parseS3Url(url);
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix ? `${prefix}/` : '' }));
+      return (page.Contents ?? []).map((o) => o.Key!.slice(prefix ? prefix.length + 1 : 0)).sort();
     },
     async stop() {
       client.destroy();
