@@ -77,6 +77,15 @@ describe('ntk with NTK_ARTIFACTS=s3://…: artifacts in MinIO', () => {
     assert.equal(cached.length, 4, 'the solve fetched the kernels it reads by path into the working copy');
   });
 
+  it('refuses a bad NTK_ARTIFACTS URL or NTK_S3_ENDPOINT, naming the variable and the form it takes (exit 2)', () => {
+    const badUrl = ntk(['sweep', 'status', first], { ...env, NTK_ARTIFACTS: 's3://B/lab' });
+    assert.equal(badUrl.status, 2, badUrl.stderr);
+    assert.match(badUrl.stderr, /NTK_ARTIFACTS: "s3:\/\/B\/lab" is not an S3 URL; use s3:\/\/<bucket>\[\/<prefix>\]/);
+    const badEndpoint = ntk(['sweep', 'status', first], { ...env, NTK_S3_ENDPOINT: '127.0.0.1:9000' });
+    assert.equal(badEndpoint.status, 2, badEndpoint.stderr);
+    assert.match(badEndpoint.stderr, /NTK_S3_ENDPOINT: "127.0.0.1:9000" is not an endpoint; use http:\/\/host:port/);
+  });
+
   it('ntk sweep delete --artifacts removes the objects', async () => {
     for (const id of [second, first]) {
       const r = ntk(['sweep', 'delete', id, '--artifacts'], env);

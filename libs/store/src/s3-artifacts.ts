@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ArtifactStore, type ExpectedArtifact, type RemoteArtifacts } from './artifact-store.ts';
+import { StoreLocationError } from './result-store.ts';
 
 /** What resolveNtkHome says about artifacts: the directory, and the s3:// URL when they live in S3. */
 export interface ArtifactLocation {
@@ -29,7 +30,7 @@ export interface S3Location {
 /** s3://bucket or s3://bucket/some/prefix. */
 export function parseS3Url(url: string): S3Location {
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/.*)?$/.exec(url);
-  if (!match) throw new Error(`NTK_ARTIFACTS: "${url}" is not an S3 URL; use s3://<bucket>[/<prefix>] with a bucket name of 3-63 lowercase letters, digits, "." and "-"`);
+  if (!match) throw new StoreLocationError(`NTK_ARTIFACTS: "${url}" is not an S3 URL; use s3://<bucket>[/<prefix>] with a bucket name of 3-63 lowercase letters, digits, "." and "-"`);
   return { bucket: match[1]!, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
@@ -41,10 +42,10 @@ export function parseS3Url(url: string): S3Location {
 export function s3ClientConfig(env: NodeJS.ProcessEnv) {
   const endpoint = env.NTK_S3_ENDPOINT || undefined;
   if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) {
-    throw new Error(`NTK_S3_ENDPOINT: "${endpoint}" is not an endpoint; use http://host:port or https://host[:port] (unset it for AWS S3)`);
+    throw new StoreLocationError(`NTK_S3_ENDPOINT: "${endpoint}" is not an endpoint; use http://host:port or https://host[:port] (unset it for AWS S3)`);
   }
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
-  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) throw new Error('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both or neither');
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) throw new StoreLocationError('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both or neither');
   return {
     region: env.AWS_REGION || 'us-east-1',
     ...(accessKeyId && secretAccessKey && { credentials: { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) } }),
