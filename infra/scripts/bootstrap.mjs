@@ -8,8 +8,9 @@
 //      on PATH is given.
 // With --cluster (and for `npm test`, `ntk cluster up`): ensureTemporalServer builds the real Temporal server,
 // its SQL schema tool and web UI server into .bin/ and copies the server's PostgreSQL schema beside them.
-// ensureChromium (Debian's chromium, for the browser tests) and ensurePostgres (Debian's postgresql, for
-// the result store's suites on PostgreSQL) are called by `npm test` only.
+// ensureChromium (Debian's chromium, for the browser tests), ensurePostgres (Debian's postgresql, for
+// the result store's suites on PostgreSQL) and ensureMinio (MinIO, for the S3 artifact store's tests) are
+// called by `npm test` only.
 // Each step is skipped when already done, so every entry point can call this cheaply.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -226,6 +227,28 @@ export function ensureTemporalServer() {
   }
   say(`Temporal server: ${execFileSync(CLUSTER_BINARIES.server, ['--version'], { encoding: 'utf8' }).trim()}`);
   return CLUSTER_BINARIES;
+}
+
+/** MinIO, the S3-compatible server the S3 artifact store's tests run against (pure Go; ~2-3 minutes the first time). */
+export const MINIO_MODULE = 'github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c';
+const LOCAL_MINIO = path.join(REPO_ROOT, '.bin', 'minio');
+
+export function ensureMinio() {
+  if (fs.existsSync(LOCAL_MINIO)) return LOCAL_MINIO;
+  const go = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' }).stdout.trim();
+  if (!go) throw new Error('the S3 artifact store tests need MinIO, built with Go: install Go ≥ 1.24');
+  // Built into a temporary GOBIN and renamed, so an interrupted build never leaves a half-written .bin/minio.
+  fs.mkdirSync(path.dirname(LOCAL_MINIO), { recursive: true });
+  const build = fs.mkdtempSync(path.join(REPO_ROOT, '.bin', '.build-'));
+  try {
+    say(`building MinIO (go install ${MINIO_MODULE}; ~2-3 minutes the first time)`);
+    run(go, ['install', MINIO_MODULE], { env: { ...process.env, CGO_ENABLED: '0', GOBIN: build } });
+    fs.renameSync(path.join(build, 'minio'), LOCAL_MINIO);
+  } finally {
+    fs.rmSync(build, { recursive: true, force: true });
+  }
+  say(`MinIO: ${execFileSync(LOCAL_MINIO, ['--version'], { encoding: 'utf8' }).split('\n')[0]}`);
+  return LOCAL_MINIO;
 }
 
 export function bootstrap() {

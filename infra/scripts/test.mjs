@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bootstrap, ensureChromium, ensurePostgres, ensureTemporalServer, REPO_ROOT } from './bootstrap.mjs';
+import { bootstrap, ensureChromium, ensureMinio, ensurePostgres, ensureTemporalServer, REPO_ROOT } from './bootstrap.mjs';
 
 const step = (title) => process.stderr.write(`\n== ${title}\n`);
 
@@ -27,6 +27,7 @@ const { temporalCli } = bootstrap();
 const chromium = ensureChromium();
 const postgresBin = ensurePostgres();
 ensureTemporalServer(); // the local-cluster tests run the real server
+const minio = ensureMinio(); // the S3 artifact store's tests run a real MinIO
 const bin = path.join(REPO_ROOT, 'node_modules', '.bin');
 
 step('module boundaries (eslint + @nx/enforce-module-boundaries)');
@@ -39,4 +40,4 @@ run(path.join(bin, 'tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 
 step('tests');
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['apps', 'libs', 'workflows'].flatMap((d) => testFiles(path.join(REPO_ROOT, d)));
-run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli, ...(chromium && { CHROMIUM_PATH: chromium }), ...(postgresBin && { PG_BIN: postgresBin }) });
+run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { TEMPORAL_CLI_PATH: temporalCli, ...(chromium && { CHROMIUM_PATH: chromium }), ...(postgresBin && { PG_BIN: postgresBin }), MINIO_BIN: minio });

@@ -94,7 +94,7 @@ export function checkOutPath(out: string, kind: 'file' | 'directory'): void {
 }
 
 /** Writes `m` as .npy in the given dtype (float32 results are stored as what they are), atomically (temporary name, then rename). */
-export function writeMatrix(file: string, m: Matrix, dtype: 'float64' | 'float32' = 'float64'): void {
+export async function writeMatrix(file: string, m: Matrix, dtype: 'float64' | 'float32' = 'float64'): Promise<void> {
   const data = dtype === 'float32' ? Float32Array.from(m.data) : m.data;
-  new ArtifactStore(path.dirname(path.resolve(file))).writeArray(path.basename(file), { shape: [m.rows, m.cols], dtype, data });
+  await new ArtifactStore(path.dirname(path.resolve(file))).writeArray(path.basename(file), { shape: [m.rows, m.cols], dtype, data });
 }

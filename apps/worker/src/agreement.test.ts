@@ -67,25 +67,25 @@ describe('finite-vs-infinite agreement on a sweep with validation rows', () => {
 
   const predictionOf = (trialId: string) => artifacts.readArray(`predictions/${trialId}.npy`);
 
-  it('completes every trial; kernels have a valid×train part and infinite trials validation metrics', () => {
+  it('completes every trial; kernels have a valid×train part and infinite trials validation metrics', async () => {
     assert.deepEqual(rows.map((r) => `${r.kind} ${r.status}`).sort(), [...Array(2).fill('finite completed'), ...Array(4).fill('infinite completed')]);
     for (const row of rows.filter((r) => r.kind === 'infinite')) {
       // Chance is 0.1; kernels on 60 MNIST rows reach ~0.5-0.7.
       assert.ok(row.metrics.validation_accuracy! > 0.3, `${row.id} validation accuracy ${row.metrics.validation_accuracy}`);
       assert.ok(Number.isFinite(row.metrics.validation_mse), `${row.id} validation mse`);
-      for (const kind of ['nngp', 'ntk']) assert.deepEqual(artifacts.readArray(`kernels/${row.kernelKeys![0]}/${kind}_valid_train.npy`).shape, [20, 60]);
+      for (const kind of ['nngp', 'ntk']) assert.deepEqual((await artifacts.readArray(`kernels/${row.kernelKeys![0]}/${kind}_valid_train.npy`)).shape, [20, 60]);
     }
     // Early stopping evaluated on the dataset's validation rows.
     for (const row of rows.filter((r) => r.kind === 'finite')) assert.ok(Number.isFinite(row.metrics.validation_loss), `${row.id} validation loss`);
   });
 
-  it('records each finite trial’s RMSE and class agreement to the best-validated NNGP and NTK, as recomputed from the predictions', () => {
+  it('records each finite trial’s RMSE and class agreement to the best-validated NNGP and NTK, as recomputed from the predictions', async () => {
     for (const finite of rows.filter((r) => r.kind === 'finite')) {
-      const a = predictionOf(finite.id);
+      const a = await predictionOf(finite.id);
       for (const kind of ['nngp', 'ntk']) {
         const candidates = rows.filter((r) => (r.config as InfiniteTrialConfig).kernel === kind);
         const best = candidates.reduce((x, y) => (y.metrics.validation_accuracy! > x.metrics.validation_accuracy! ? y : x));
-        const b = predictionOf(best.id);
+        const b = await predictionOf(best.id);
         assert.deepEqual(a.shape, [30, 10]);
         assert.deepEqual(b.shape, a.shape);
         const rmse = Math.sqrt(Array.from(a.data).reduce((sum, v, i) => sum + (v - b.data[i]!) ** 2, 0) / a.data.length);
@@ -118,7 +118,7 @@ describe('finite-vs-infinite agreement on a sweep with validation rows', () => {
     const activities = createActivities({ store, artifacts });
     const { compared } = (await new MockActivityEnvironment().run(activities.compareFiniteToInfinite, sweepId)) as { compared: number };
     assert.equal(compared, 1, `only ${intact!.id} is compared`);
-    assert.ok(!artifacts.has(key), 'the corrupt prediction is removed');
+    assert.ok(!(await artifacts.has(key)), 'the corrupt prediction is removed');
     assert.equal(await store.artifactRecord(key), undefined, 'and its record');
     const after = (await store.sweepResults(sweepId)).find((r) => r.id === corrupted!.id)!;
     assert.deepEqual(after.metrics, recordedBefore.find((r) => r.id === corrupted!.id)!.metrics, 'nothing recorded from the corrupt prediction');

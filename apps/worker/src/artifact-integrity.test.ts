@@ -1,7 +1,9 @@
 // Stored artifacts are verified against their recorded sha256 when read, through a real Temporal dev server,
-// real SQLite and a real artifact directory: a kernel block corrupted before assembly and an assembled kernel
-// truncated before a solve are each detected, reported in the attempt's row, removed and recomputed, and what
-// the workflows end with is byte for byte what an uncorrupted run stored.
+// real SQLite and a real artifact store (a directory, and S3 on a real MinIO, changed behind the store's back
+// through the S3 API with the worker's working copy dropped): a kernel block corrupted before assembly and an
+// assembled kernel truncated before a solve are each detected, reported in the attempt's row, removed and
+// recomputed, a deleted kernel is reassembled, and what the workflows end with is byte for byte what an
+// uncorrupted run stored.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +13,8 @@ import SQLite from 'better-sqlite3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
-import { ArtifactStore, artifactKeys, ResultStore } from '@ntk/store';
+import { artifactKeys, ResultStore, type ArtifactStore } from '@ntk/store';
+import { ARTIFACT_BACKENDS, type ArtifactBackend } from '@ntk/store/testing';
 import { kernelWorkflow, sweepWorkflow, taskQueue, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
@@ -26,8 +29,9 @@ infinite: { kernels: ntk, diag_reg: ${diagReg}, time: inf }
 /** 48 train / 20 test in blocks of 16: 6 train×train tiles (upper triangle) and 6 test×train tiles. */
 const BLOCK = 16;
 
-describe('corrupted artifacts are detected and recomputed', () => {
+for (const { name, start } of ARTIFACT_BACKENDS) describe(`corrupted artifacts are detected and recomputed (${name})`, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-integrity-'));
+  let backend: ArtifactBackend;
   let env: TestWorkflowEnvironment;
   let store: ResultStore;
   let artifacts: ArtifactStore;
@@ -43,7 +47,8 @@ describe('corrupted artifacts are detected and recomputed', () => {
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_CLI_PATH! } } });
     store = await ResultStore.open(path.join(dir, 'ntk.db'));
     storeId = await store.storeId();
-    artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
+    backend = await start();
+    artifacts = await backend.open('integrity');
     const [row] = await runSweep(specWith('intact', 1e-3));
     kernelKey = row!.kernelKeys![0]!;
     trialId = row!.id;
@@ -54,6 +59,7 @@ describe('corrupted artifacts are detected and recomputed', () => {
   after(async () => {
     await store?.close();
     await env?.teardown();
+    await backend?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -100,22 +106,25 @@ describe('corrupted artifacts are detected and recomputed', () => {
     }
   }
 
-  const flipByte = (key: string) => {
-    const bytes = fs.readFileSync(artifacts.pathOf(key));
+  const flipByte = async (key: string) => {
+    const bytes = await artifacts.read(key);
     bytes[bytes.length - 3]! ^= 0x01; // the last float's low mantissa bits: still a valid .npy, a subtly wrong number
-    fs.writeFileSync(artifacts.pathOf(key), bytes);
+    await backend.tamper(artifacts, key, bytes);
   };
-  const truncate = (key: string) => fs.truncateSync(artifacts.pathOf(key), Math.floor(fs.statSync(artifacts.pathOf(key)).size / 2));
+  const truncate = async (key: string) => {
+    const bytes = await artifacts.read(key);
+    await backend.tamper(artifacts, key, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  };
 
   it('a kernel block corrupted before assembly is reported, removed and recomputed; the kernel is as before', async () => {
     for (const part of ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train']) {
-      artifacts.remove(artifactKeys.kernelMatrix(kernelKey, part));
+      await artifacts.remove(artifactKeys.kernelMatrix(kernelKey, part));
       await store.forgetArtifact(artifactKeys.kernelMatrix(kernelKey, part));
     }
     const flipped = `kernels/${kernelKey}/blocks-${BLOCK}/train_train/0_1.ntk.npy`;
     const truncated = `kernels/${kernelKey}/blocks-${BLOCK}/test_train/1_0.nngp.npy`;
-    flipByte(flipped);
-    truncate(truncated);
+    await flipByte(flipped);
+    await truncate(truncated);
     const assembliesBefore = attemptsOf('assembleKernelMatrices').length;
 
     await withWorkers(() =>
@@ -136,8 +145,8 @@ describe('corrupted artifacts are detected and recomputed', () => {
 
   it('an assembled kernel truncated before a solve is reported, removed and reassembled; the trial solves with it', async () => {
     const key = artifactKeys.kernelMatrix(kernelKey, 'ntk_train_train');
-    const size = fs.statSync(artifacts.pathOf(key)).size;
-    truncate(key);
+    const size = (await artifacts.locate(key))!.bytes;
+    await truncate(key);
     const solvesBefore = attemptsOf('predictInfiniteTrials').length;
 
     // Another diag_reg: a new trial that needs the (now corrupt) stored kernel, which missingKernels sees as stored.
@@ -148,6 +157,14 @@ describe('corrupted artifacts are detected and recomputed', () => {
     const solves = attemptsOf('predictInfiniteTrials').slice(solvesBefore);
     assert.deepEqual(solves.map((a) => a.outcome), ['failed', 'completed'], 'the solve refused the kernel, the next one used the reassembled kernel');
     assert.equal(solves[0]!.error, `artifact ${key} is corrupt: expected sha256 ${uncorrupted.get(key)} (${size} bytes), found sha256 ${solves[0]!.error!.match(/found sha256 ([0-9a-f]{64})/)?.[1]} (${Math.floor(size / 2)} bytes)`);
+    assert.deepEqual(await kernelHashes(), uncorrupted, 'the kernel is reassembled bit for bit');
+  });
+
+  it('an assembled kernel deleted behind the store\'s back (its record kept) is reassembled from its blocks', async () => {
+    const key = artifactKeys.kernelMatrix(kernelKey, 'ntk_test_train');
+    await backend.tamper(artifacts, key, undefined);
+    const [row] = await runSweep(specWith('after-deletion', 1e-1));
+    assert.equal(row!.status, 'completed', `${row!.id}: ${row!.error}`);
     assert.deepEqual(await kernelHashes(), uncorrupted, 'the kernel is reassembled bit for bit');
   });
 });

@@ -68,9 +68,9 @@ describe('kernel precision and flip ensembles in a sweep', () => {
     assert.equal(row.status, 'completed', `${row.id}: ${row.error}`);
     return row;
   };
-  const storedPrediction = (row: TrialRow) => ndArrayToMatrix(artifacts.readArray(`predictions/${row.id}.npy`));
+  const storedPrediction = async (row: TrialRow) => ndArrayToMatrix(await artifacts.readArray(`predictions/${row.id}.npy`));
 
-  it('runs the four trials; an ensemble of 2 needs 2 kernels of its own', () => {
+  it('runs the four trials; an ensemble of 2 needs 2 kernels of its own', async () => {
     assert.equal(rows.length, 4);
     const plain = trial('float64', undefined);
     const ensemble = trial('float64', 2);
@@ -78,11 +78,11 @@ describe('kernel precision and flip ensembles in a sweep', () => {
     assert.equal(ensemble.kernelKeys!.length, 2);
     for (const key of ensemble.kernelKeys!) {
       assert.ok(!plain.kernelKeys!.includes(key));
-      assert.ok(artifacts.has(`kernels/${key}/ntk_train_train.npy`));
+      assert.ok(await artifacts.has(`kernels/${key}/ntk_train_train.npy`));
     }
   });
 
-  it('predicts with the mean of its members, each fitted on its own flipped training set', () => {
+  it('predicts with the mean of its members, each fitted on its own flipped training set', async () => {
     const row = trial('float64', 2);
     const config = row.config as InfiniteTrialConfig;
     const data = prepareDataset(config.dataset);
@@ -98,20 +98,20 @@ describe('kernel precision and flip ensembles in a sweep', () => {
       const [prediction] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg: config.diag_reg, times: ['inf'] });
       prediction!.data.forEach((v, i) => (expected[i]! += v / 2));
     }
-    const stored = storedPrediction(row).data;
+    const stored = (await storedPrediction(row)).data;
     const worst = Math.max(...stored.map((v, i) => Math.abs(v - expected[i]!)));
     assert.ok(worst < 1e-10, `largest difference ${worst}`);
-    const plain = storedPrediction(trial('float64', undefined)).data;
+    const plain = (await storedPrediction(trial('float64', undefined))).data;
     assert.ok(stored.some((v, i) => Math.abs(v - plain[i]!) > 1e-6), 'the flips changed nothing');
   });
 
-  it('computes float32 kernels on tfjs, stores them as float32, and predicts like float64 to float32 precision', () => {
+  it('computes float32 kernels on tfjs, stores them as float32, and predicts like float64 to float32 precision', async () => {
     for (const flips of [undefined, 2]) {
       const single = trial('float32', flips);
       const double = trial('float64', flips);
-      assert.equal(artifacts.readArray(`kernels/${single.kernelKeys![0]}/ntk_train_train.npy`).dtype, 'float32');
-      const a = storedPrediction(single).data;
-      const b = storedPrediction(double).data;
+      assert.equal((await artifacts.readArray(`kernels/${single.kernelKeys![0]}/ntk_train_train.npy`)).dtype, 'float32');
+      const a = (await storedPrediction(single)).data;
+      const b = (await storedPrediction(double)).data;
       const scale = Math.max(...b.map(Math.abs));
       const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
       assert.ok(worst < 1e-3 * scale, `float32 vs float64 prediction: ${worst} (scale ${scale})`);

@@ -81,10 +81,10 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       const floor = row.kind === 'finite' ? 0.2 : 0.5;
       assert.ok(row.metrics.test_accuracy! > floor, `${row.id} (${row.kind}) accuracy ${row.metrics.test_accuracy}`);
       assert.ok(Number.isFinite(row.metrics.test_mse));
-      assert.ok(artifacts.has(`predictions/${row.id}.npy`));
+      assert.ok(await artifacts.has(`predictions/${row.id}.npy`));
     }
     const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKeys![0]!;
-    assert.ok(artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
+    assert.ok(await artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
     assert.deepEqual(blockFiles(kernelKey).length, (10 + 8) * 2);
     assert.equal((await store.listSweeps())[0]!.status, 'completed');
     // Every computing attempt names the device it ran on: here, this machine's CPU (for tfjs's wasm or cpu
@@ -106,7 +106,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     const kernelKey = infinite.kernelKeys![0]!;
     const mtimes = () => new Map(blockFiles(kernelKey).map((f) => [f, fs.statSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/${f}`)).mtimeMs]));
     const before = mtimes();
-    const assembledBefore = artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`);
+    const assembledBefore = await artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`);
     for (const part of ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train']) fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/${part}.npy`));
     fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/train_train/1_2.ntk.npy`));
 
@@ -127,7 +127,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     const rewritten = [...after].filter(([f, t]) => before.get(f) !== t).map(([f]) => f);
     // Both kinds of the deleted tile are recomputed together (one activity); nothing else is.
     assert.deepEqual(rewritten.sort(), ['train_train/1_2.nngp.npy', 'train_train/1_2.ntk.npy']);
-    assert.deepEqual(artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`).data, assembledBefore.data);
+    assert.deepEqual((await artifacts.readArray(`kernels/${kernelKey}/ntk_train_train.npy`)).data, assembledBefore.data);
   });
 
   it('relaunching the same spec recomputes no finished trial and no kernel', async () => {

@@ -56,8 +56,9 @@ export interface KernelBlockRef extends KernelTile {
   blockSize: number;
 }
 /** Blocks are stored per block size, so two tilings never mix. */
+const blockArtifactPrefix = (kernelKey: string, blockSize: number) => `kernels/${kernelKey}/blocks-${blockSize}/`;
 const blockArtifactKey = (kernelKey: string, b: Omit<KernelBlockRef, 'rows' | 'cols'>, kind: string) =>
-  `kernels/${kernelKey}/blocks-${b.blockSize}/${b.part}/${b.row}_${b.col}.${kind}.npy`;
+  `${blockArtifactPrefix(kernelKey, b.blockSize)}${b.part}/${b.row}_${b.col}.${kind}.npy`;
 
 /** Failed attempts (errors) of one activity before it gives up. Interruptions do not count. */
 const MAX_FAILED_ATTEMPTS = 3;
@@ -142,11 +143,15 @@ export function createActivities(ctx: ActivityContext) {
 
   /** Every assembled matrix of the kernel is stored (a dataset with validation rows has valid×train too). */
   const kernelAssembled = (kernelKey: string, dataset: DatasetConfig) =>
-    kernelParts(dataset).every(({ part }) => KERNEL_KINDS.every((kind) => ctx.artifacts.has(kernelArtifactKey(kernelKey, `${kind}_${part}`))));
+    allStored(kernelParts(dataset).flatMap(({ part }) => KERNEL_KINDS.map((kind) => kernelArtifactKey(kernelKey, `${kind}_${part}`))));
+
+  /** Every key is stored (on S3, one HEAD each, in parallel). */
+  const allStored = async (keys: string[]) => (await Promise.all(keys.map((key) => ctx.artifacts.has(key)))).every(Boolean);
+  const blockStored = (kernelKey: string, block: Omit<KernelBlockRef, 'rows' | 'cols'>) => allStored(KERNEL_KINDS.map((kind) => blockArtifactKey(kernelKey, block, kind)));
 
   async function storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }) {
     const array = 'rows' in m ? matrixToNdArray(m) : { shape: m.shape, dtype: 'float32' as const, data: m.data };
-    const stored = ctx.artifacts.writeArray(key, array);
+    const stored = await ctx.artifacts.writeArray(key, array);
     await ctx.store.recordArtifact(stored.key, stored.sha256, stored.bytes);
   }
 
@@ -159,7 +164,7 @@ export function createActivities(ctx: ActivityContext) {
    */
   async function readArtifact(key: string): Promise<Buffer> {
     try {
-      return ctx.artifacts.readVerified(key, await ctx.store.artifactRecord(key));
+      return await ctx.artifacts.readVerified(key, await ctx.store.artifactRecord(key));
     } catch (err) {
       if (err instanceof ArtifactIntegrityError) await discardArtifacts(err.problems);
       throw err;
@@ -181,7 +186,7 @@ export function createActivities(ctx: ActivityContext) {
   async function discardArtifacts(problems: ArtifactProblem[]): Promise<void> {
     for (const problem of problems) {
       log.warn(`${describeArtifactProblem(problem)}: removed, to be recomputed`);
-      ctx.artifacts.remove(problem.key);
+      await ctx.artifacts.remove(problem.key);
       await ctx.store.forgetArtifact(problem.key);
     }
   }
@@ -193,12 +198,12 @@ export function createActivities(ctx: ActivityContext) {
    * updating the row leaves a good file with an old row, which must not cost the run its progress.
    */
   async function readCheckpoint(key: string): Promise<{ checkpoint?: TrainingCheckpoint; discarded?: string }> {
-    if (!ctx.artifacts.has(key)) return {};
+    if (!(await ctx.artifacts.has(key))) return {};
     try {
-      return { checkpoint: decodeCheckpoint(ctx.artifacts.read(key)) };
+      return { checkpoint: decodeCheckpoint(await ctx.artifacts.read(key)) };
     } catch (err) {
       log.warn(`checkpoint ${key} cannot be read (${errorMessage(err)}): removed, training from the start`);
-      ctx.artifacts.remove(key);
+      await ctx.artifacts.remove(key);
       await ctx.store.forgetArtifact(key);
       return { discarded: `checkpoint ${key}: ${errorMessage(err)}` };
     }
@@ -308,7 +313,7 @@ export function createActivities(ctx: ActivityContext) {
           checkpointEvery: Math.max(1, Math.ceil(config.steps / 10)),
           checkpointSeconds: CHECKPOINT_SECONDS,
           onCheckpoint: async (checkpoint) => {
-            const written = ctx.artifacts.write(checkpointKey, encodeCheckpoint(checkpoint));
+            const written = await ctx.artifacts.write(checkpointKey, encodeCheckpoint(checkpoint));
             await ctx.store.recordArtifact(written.key, written.sha256, written.bytes);
           },
           resumeFrom,
@@ -325,7 +330,7 @@ export function createActivities(ctx: ActivityContext) {
         };
         await ctx.store.recordTrialOutcome(trialId, outcome, attempt.id);
         // The outcome is stored: the checkpoint (parameters × ensemble) is dead weight now, not before.
-        ctx.artifacts.remove(checkpointKey);
+        await ctx.artifacts.remove(checkpointKey);
         await ctx.store.forgetArtifact(checkpointKey);
         return outcome;
       });
@@ -334,15 +339,18 @@ export function createActivities(ctx: ActivityContext) {
     /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
     async planKernelBlocks(kernelKey: string, trialId: string, blockSize: number): Promise<{ assembled: boolean; missing: KernelBlockRef[] }> {
       const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      if (kernelAssembled(kernelKey, dataset)) return { assembled: true, missing: [] };
+      if (await kernelAssembled(kernelKey, dataset)) return { assembled: true, missing: [] };
       const blocks: KernelBlockRef[] = kernelBlocks(dataset, blockSize).map((block) => ({ ...block, blockSize }));
-      return { assembled: false, missing: blocks.filter((b) => !KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, b, kind)))) };
+      // One listing rather than a lookup per block: on S3 that is one request per 1,000 blocks.
+      const stored = new Set(await ctx.artifacts.list(blockArtifactPrefix(kernelKey, blockSize)));
+      return { assembled: false, missing: blocks.filter((b) => KERNEL_KINDS.some((kind) => !stored.has(blockArtifactKey(kernelKey, b, kind)))) };
     },
 
     /** The kernels of `trialId` not yet assembled: a trial starts (or joins) a KernelWorkflow for these only. */
     async missingKernels(kernelKeys: string[], trialId: string): Promise<string[]> {
       const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      return kernelKeys.filter((key) => !kernelAssembled(key, dataset));
+      const assembled = await Promise.all(kernelKeys.map((key) => kernelAssembled(key, dataset)));
+      return kernelKeys.filter((_, i) => !assembled[i]);
     },
 
     /**
@@ -350,7 +358,7 @@ export function createActivities(ctx: ActivityContext) {
      * float64 runs the exact CPU executor in threads; float32 the tfjs executor on the worker's backend.
      */
     async computeKernelBlockArtifacts(kernelKey: string, trialId: string, block: KernelBlockRef): Promise<void> {
-      if (KERNEL_KINDS.every((kind) => ctx.artifacts.has(blockArtifactKey(kernelKey, block, kind)))) return;
+      if (await blockStored(kernelKey, block)) return;
       await runAttempt([{ subject: blockArtifactKey(kernelKey, block, 'ntk') }], async (attempt) => {
         const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
         const float32 = config.precision === 'float32';

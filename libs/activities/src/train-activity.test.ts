@@ -74,9 +74,9 @@ describe('trainFiniteTrial activity', () => {
       test_accuracy: [metric('member-0/test_accuracy'), metric('test_accuracy')],
       test_mse: [metric('member-0/test_mse'), metric('test_mse')],
     });
-    const members = straight.artifacts.readArray(memberPredictionsKey(trial!.id));
+    const members = await straight.artifacts.readArray(memberPredictionsKey(trial!.id));
     assert.deepEqual(members.shape, [2, 32, 10]);
-    const mean = straight.artifacts.readArray(`predictions/${trial!.id}.npy`).data;
+    const mean = (await straight.artifacts.readArray(`predictions/${trial!.id}.npy`)).data;
     const half = members.data.length / 2;
     assert.ok(mean.every((v, i) => Math.abs(v - (members.data[i]! + members.data[half + i]!) / 2) < 1e-6), 'the members average to the ensemble');
 
@@ -90,18 +90,18 @@ describe('trainFiniteTrial activity', () => {
     });
     await assert.rejects(first.run(interrupted.activities.trainFiniteTrial, trial!.id));
     assert.deepEqual(lastBeat && { member: lastBeat.member, step: lastBeat.step }, { member: 1, step: 12 });
-    assert.ok(interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'cancellation leaves a checkpoint');
+    assert.ok(await interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'cancellation leaves a checkpoint');
 
     const steps: number[] = [];
     const retry = new MockActivityEnvironment();
     retry.on('heartbeat', (details: { member?: number; step?: number }) => details.step !== undefined && steps.push(details.member! * 100 + details.step));
     const resumed: TrialOutcome = await retry.run(interrupted.activities.trainFiniteTrial, trial!.id);
     assert.equal(resumed.status, 'completed');
-    assert.ok(!interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`), 'a finished trial leaves no checkpoint');
+    assert.ok(!(await interrupted.artifacts.has(`checkpoints/${trial!.id}.ckpt`)), 'a finished trial leaves no checkpoint');
     assert.ok(steps[0]! > 112, `the retry starts after the checkpoint, not at step ${steps[0]}`);
 
-    const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;
-    const [expected, actual] = [predictions(straight.artifacts), predictions(interrupted.artifacts)];
+    const predictions = async (a: ArtifactStore) => (await a.readArray(`predictions/${trial!.id}.npy`)).data;
+    const [expected, actual] = [await predictions(straight.artifacts), await predictions(interrupted.artifacts)];
     const worst = Math.max(...expected.map((v, i) => Math.abs(v - actual[i]!)));
     assert.ok(worst < RESUMED_TOLERANCE, `resumed predictions differ by ${worst}`);
     const resumedLearning = resumed.curves!.learning!;
@@ -138,8 +138,8 @@ describe('trainFiniteTrial activity', () => {
     assert.equal(detail.resumedFrom, null);
     assert.equal(detail.discardedCheckpoint, `checkpoint ${key}: corrupt training checkpoint: its contents do not match its sha256 (truncated or damaged)`);
     // Trained from step 0 with the same seed: the same run as the uninterrupted one, number for number.
-    const predictions = (a: ArtifactStore) => a.readArray(`predictions/${trial!.id}.npy`).data;
-    assert.deepEqual(predictions(corrupted.artifacts), predictions(straight.artifacts));
+    const predictions = async (a: ArtifactStore) => (await a.readArray(`predictions/${trial!.id}.npy`)).data;
+    assert.deepEqual(await predictions(corrupted.artifacts), await predictions(straight.artifacts));
   });
 
   it('a checkpoint whose row is stale (the worker died between writing it and recording it) still resumes', async () => {

@@ -657,7 +657,7 @@ function chunks<T>(items: T[], size: number): T[][] {
  * the result store in PostgreSQL, shared by machines; the rest stays under the home: `NTK_HOME` when set; else the nearest
  * `.ntk` directory at or above `cwd`; else `.ntk` at the project root (the nearest ancestor with `.git` or
  * `nx.json`); else `~/.ntk`. So any subdirectory of a project finds the project's store. `NTK_ARTIFACTS`
- * moves the artifacts.
+ * moves the artifacts: another directory, or s3://bucket/prefix (s3-artifacts.ts).
  */
 export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()) {
   const { home, source } = findNtkHome(env, path.resolve(cwd));
@@ -666,6 +666,7 @@ export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = proce
   if (databaseUrl && !isPostgresUrl(databaseUrl)) {
     throw new StoreLocationError(`NTK_DATABASE_URL: "${describeStoreLocation(databaseUrl)}" is not a PostgreSQL URL; use ${DATABASE_URL_SCHEMES.map((s) => `${s}…`).join(' or ')} (unset it to use the SQLite file ${databaseFile})`);
   }
+  const artifactsUrl = env.NTK_ARTIFACTS?.startsWith('s3://') ? env.NTK_ARTIFACTS : undefined;
   return {
     home,
     /** How `home` was chosen, for messages: "NTK_HOME", "found above <cwd>", "project root", "home directory". */
@@ -675,7 +676,10 @@ export function resolveNtkHome(env: NodeJS.ProcessEnv = process.env, cwd = proce
     databaseUrl,
     /** What `ResultStore.open` takes: the PostgreSQL URL when set, else the SQLite file. */
     store: databaseUrl ?? databaseFile,
-    artifactsDir: env.NTK_ARTIFACTS ? path.resolve(cwd, env.NTK_ARTIFACTS) : path.join(home, 'artifacts'),
+    /** The artifact directory; for S3 artifacts, this host's working copy of them (deletable at any time). */
+    artifactsDir: artifactsUrl ? path.join(home, 'artifact-cache') : env.NTK_ARTIFACTS ? path.resolve(cwd, env.NTK_ARTIFACTS) : path.join(home, 'artifacts'),
+    /** NTK_ARTIFACTS when it is an s3:// URL (`openArtifactStore` takes both). */
+    artifactsUrl,
   };
 }
 

@@ -188,11 +188,11 @@ for (const { name: backendName, start } of STORE_BACKENDS) {
 describe('artifact store', () => {
   const artifacts = new ArtifactStore(path.join(dir, 'artifacts'));
 
-  it('round-trips arrays as .npy and leaves no temporary files', () => {
+  it('round-trips arrays as .npy and leaves no temporary files', async () => {
     const data = Float64Array.from([1, 2, 3, 4, 5, 6]);
-    const stored = artifacts.writeArray('kernels/k1/nngp.npy', { shape: [2, 3], dtype: 'float64', data });
+    const stored = await artifacts.writeArray('kernels/k1/nngp.npy', { shape: [2, 3], dtype: 'float64', data });
     assert.match(stored.sha256, /^[0-9a-f]{64}$/);
-    const back = artifacts.readArray('kernels/k1/nngp.npy');
+    const back = await artifacts.readArray('kernels/k1/nngp.npy');
     assert.deepEqual(back.shape, [2, 3]);
     assert.deepEqual(Array.from(back.data), Array.from(data));
     assert.deepEqual(fs.readdirSync(path.join(dir, 'artifacts/kernels/k1')), ['nngp.npy']);
@@ -226,10 +226,10 @@ describe('result store: a file that is not a store is refused, not overwritten',
 });
 
 describe('artifact store: failed writes', () => {
-  it('removes its temporary file when the rename fails', () => {
+  it('removes its temporary file when the rename fails', async () => {
     const artifacts = new ArtifactStore(path.join(dir, 'artifacts-failing'));
     fs.mkdirSync(path.join(artifacts.root, 'taken.npy'), { recursive: true }); // a directory where the file should go
-    assert.throws(() => artifacts.writeArray('taken.npy', { shape: [1], dtype: 'float64', data: Float64Array.from([1]) }));
+    await assert.rejects(() => artifacts.writeArray('taken.npy', { shape: [1], dtype: 'float64', data: Float64Array.from([1]) }));
     assert.deepEqual(fs.readdirSync(artifacts.root), ['taken.npy']);
   });
 });

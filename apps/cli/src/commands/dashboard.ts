@@ -1,6 +1,6 @@
 // `ntk dashboard`: a web UI over this store's sweeps, trials and live progress, on 127.0.0.1 only.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ArtifactStore, describeStoreLocation, resolveNtkHome } from '@ntk/store';
+import { describeStoreLocation, openArtifactStore, resolveNtkHome } from '@ntk/store';
 import { TemporalLink } from '../dashboard/live.ts';
 import { DEFAULT_DASHBOARD_PORT, startDashboard } from '../dashboard/server.ts';
 import { onInterrupt } from '../interrupt.ts';
@@ -27,7 +27,7 @@ export function dashboardCommand(): Command {
       const temporal = new TemporalLink(await store.storeId(), () => temporalAddress(paths.home, { start: false }));
       const temporalUiUrl = async () => (process.env.TEMPORAL_ADDRESS ? undefined : (await serverStatus(paths.home))?.uiUrl);
       try {
-        const dashboard = await startDashboard({ store, artifacts: new ArtifactStore(paths.artifactsDir), temporal, temporalUiUrl }, opts.port);
+        const dashboard = await startDashboard({ store, artifacts: openArtifactStore(paths), temporal, temporalUiUrl }, opts.port);
         const ui = await temporalUiUrl();
         console.log(`ntk dashboard: ${dashboard.url}`);
         console.error(`store ${describeStoreLocation(paths.store)}${ui ? `; Temporal web UI ${ui}` : ''}; Ctrl-C stops`);

@@ -36,7 +36,7 @@ export function kernelCommands(): Command[] {
       } else {
         kernels = computeKernels(arch, x1, x2, opts.get, { inputShape });
       }
-      for (const kind of opts.get) writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!, opts.precision);
+      for (const kind of opts.get) await writeMatrix(`${opts.out}/${kind}.npy`, kernels[kind]!, opts.precision);
       console.error(`wrote ${opts.get.map((k) => `${opts.out}/${k}.npy`).join(', ')} (${x1.rows} × ${x2?.rows ?? x1.rows}, ${opts.precision})`);
     });
 
@@ -51,7 +51,7 @@ export function kernelCommands(): Command[] {
     .addOption(new Option('--time <t>', '"inf" (kernel regression) or a training time t > 0').argParser(timeValue).default('inf'))
     .requiredOption('--out <file>', 'output .npy of shape (m, k)')
     .addHelpText('after', example('ntk predict --arch arch.json --train-x x.npy --train-y y.npy --test-x t.npy --kernel ntk --diag-reg 1e-3 --time inf --out pred.npy'))
-    .action((opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
+    .action(async (opts: { arch: string; trainX: string; trainY: string; testX: string; kernel: 'nngp' | 'ntk'; diagReg: number; time: 'inf' | number; out: string }) => {
       checkOutPath(opts.out, 'file');
       const arch = readArchitecture(opts.arch);
       const train = { option: '--train-x', ...readInputs(opts.trainX, '--train-x') };
@@ -64,7 +64,7 @@ export function kernelCommands(): Command[] {
       const kTrainTrain = computeKernels(arch, xTrain, undefined, [opts.kernel], { inputShape })[opts.kernel]!;
       const kTestTrain = computeKernels(arch, xTest, xTrain, [opts.kernel], { inputShape })[opts.kernel]!;
       const [prediction] = kernelRegression({ kTrainTrain, kTestTrain, yTrain, diagReg: opts.diagReg, times: [opts.time] });
-      writeMatrix(opts.out, prediction!);
+      await writeMatrix(opts.out, prediction!);
       console.error(`wrote ${opts.out} (${prediction!.rows} × ${prediction!.cols})`);
     });
 

@@ -1,10 +1,9 @@
 // `ntk sweep …`: launch sweeps, steer them while they run, resume them, and see where they stand.
-import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { expandTrials, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
 import { kernelParts } from '@ntk/kernels';
-import { ArtifactStore, artifactKeys, type SweepOptions } from '@ntk/store';
+import { artifactKeys, openArtifactStore, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
 import type { BackendPreference } from '@ntk/activities';
@@ -272,7 +271,7 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
     const p = await sweepHandle(sweeps, sweep.id).query(progressQuery).catch(() => undefined);
     if (p) lines.push(`progress: ${p.done + p.failed}/${p.total}, ${p.running} running, concurrency ${p.concurrency}${p.paused ? ', paused' : ''}, eta ${p.etaSeconds === null ? '?' : `${p.etaSeconds}s`}`);
   }
-  const blocks = kernelBlockCounts(sweeps, sweep.spec as ExperimentSpec, sweep.options);
+  const blocks = await kernelBlockCounts(sweeps, sweep.spec as ExperimentSpec, sweep.options);
   if (blocks) lines.push(`kernel blocks: ${blocks.done}/${blocks.total} stored (${blocks.kernels} kernel(s))`);
   const attempts = await sweeps.store.sweepAttempts(sweep.id);
   const failures = (await sweeps.store.sweepResults(sweep.id)).filter((r) => r.status === 'failed');
@@ -297,20 +296,19 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
 }
 
 /** Stored blocks of the sweep's kernels against those its block size plans (an assembled kernel counts whole). */
-function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?: SweepOptions) {
+async function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?: SweepOptions) {
   const blockSize = (options ?? DEFAULT_OPTIONS).kernelBlockSize;
   const plan = planSummary(spec, blockSize);
   if (plan.kernels === 0) return undefined;
   const perKernel = plan.kernelBlocks / plan.kernels;
-  const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
+  const artifacts = openArtifactStore(sweeps.paths);
   const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
   // Assembly writes the parts in order: the last one stored means the kernel is whole.
   const lastPart = kernelParts(spec.dataset).at(-1)!.part;
   let done = 0;
   for (const key of keys) {
-    const blocks = artifacts.pathOf(`kernels/${key}/blocks-${blockSize}`);
-    if (artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
-    else if (fs.existsSync(blocks)) done += fs.readdirSync(blocks, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ntk.npy')).length;
+    if (await artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
+    else done += (await artifacts.list(`kernels/${key}/blocks-${blockSize}/`)).filter((f) => f.endsWith('.ntk.npy')).length;
   }
   return { kernels: plan.kernels, done, total: plan.kernelBlocks };
 }
@@ -320,16 +318,16 @@ async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean):
   if (sweeps.client && (await workflowState(sweeps, sweep.id)) === 'running') throw new UsageError(`sweep ${sweep.id} is running: \`ntk sweep cancel ${sweep.id}\` first`);
   const { trialIds, kernelKeys } = await sweeps.store.deleteSweep(sweep.id);
   if (withArtifacts) {
-    const artifacts = new ArtifactStore(sweeps.paths.artifactsDir);
+    const artifacts = openArtifactStore(sweeps.paths);
     for (const id of trialIds) {
       for (const key of [artifactKeys.prediction(id), artifactKeys.memberPredictions(id), artifactKeys.checkpoint(id)]) {
-        artifacts.remove(key);
+        await artifacts.remove(key);
         await sweeps.store.forgetArtifact(key);
       }
     }
     for (const key of kernelKeys) {
-      fs.rmSync(artifacts.pathOf(`kernels/${key}`), { recursive: true, force: true });
-      await sweeps.store.forgetArtifactsUnder(`kernels/${key}/`);
+      await artifacts.removePrefix(artifactKeys.kernelDir(key));
+      await sweeps.store.forgetArtifactsUnder(artifactKeys.kernelDir(key));
     }
   }
   log(`deleted sweep ${sweep.id}: ${trialIds.length} trial(s)${withArtifacts ? `, their files and ${kernelKeys.length} kernel(s)` : ' (files kept; --artifacts removes them)'}`);
@@ -342,7 +340,7 @@ async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean):
 async function runSweep(sweeps: Sweeps, specFile: string, opts: { concurrency: number; kernelBlock: number; format: ResultFormat; backend: BackendPreference; progress: boolean }): Promise<number> {
   const { sweepId, options } = await saveSpec(sweeps, specFile, opts);
   const workerConnection = await NativeConnection.connect({ address: sweeps.address! });
-  const context = { store: sweeps.store, artifacts: new ArtifactStore(sweeps.paths.artifactsDir), backend: opts.backend };
+  const context = { store: sweeps.store, artifacts: openArtifactStore(sweeps.paths), backend: opts.backend };
   const workers = await createWorkers({ connection: workerConnection, namespace: namespace(), queues: ['cpu', 'gpu'], context });
   const stopWorkers = new AbortController();
   const workersDone = runWorkers(workers, stopWorkers.signal);

@@ -4,7 +4,7 @@ import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { BackendPreference } from '@ntk/activities';
 import { backendOnGpu, initBackend } from '@ntk/compute';
-import { ArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
+import { openArtifactStore, ResultStore, resolveNtkHome } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { QUEUE_NAMES, type QueueName } from '@ntk/workflows';
 import { UsageError } from '../errors.ts';
@@ -20,7 +20,8 @@ export const WORKER_ENVIRONMENT = [
   { name: 'TEMPORAL_ADDRESS', readIn: 'apps/cli/src/sweeps.ts', meaning: 'host:port of the Temporal frontend (unset: the local dev server of NTK_HOME)' },
   { name: 'TEMPORAL_NAMESPACE', readIn: 'apps/cli/src/sweeps.ts', meaning: 'Temporal namespace (default: default)' },
   { name: 'NTK_DATABASE_URL', readIn: 'libs/store/src/result-store.ts', meaning: 'postgres://… result store shared by every host (unset: SQLite under NTK_HOME)' },
-  { name: 'NTK_ARTIFACTS', readIn: 'libs/store/src/result-store.ts', meaning: 'artifact directory: a shared mount, at the same path on every host' },
+  { name: 'NTK_ARTIFACTS', readIn: 'libs/store/src/result-store.ts', meaning: 'artifact directory (a shared mount, at the same path on every host), or s3://bucket/prefix' },
+  { name: 'NTK_S3_ENDPOINT', readIn: 'libs/store/src/s3-artifacts.ts', meaning: 'http(s)://host:port of an S3-compatible server such as MinIO, for s3:// artifacts (unset: AWS S3)' },
   { name: 'NTK_HOME', readIn: 'libs/store/src/result-store.ts', meaning: "this host's state directory (default: the project's .ntk)" },
   { name: 'NTK_CIFAR10_DIR', readIn: 'libs/data/src/cifar10.ts', meaning: 'cifar-10-batches-bin directory, for specs without dataset.path' },
 ] as const;
@@ -80,7 +81,7 @@ export function workerCommand(): Command {
       const client = await Connection.connect({ address });
       try {
         const drain = new AbortController();
-        const context = { store, artifacts: new ArtifactStore(paths.artifactsDir), backend: opts.backend, draining: drain.signal };
+        const context = { store, artifacts: openArtifactStore(paths), backend: opts.backend, draining: drain.signal };
         const workers = await createWorkers({
           connection,
           namespace: namespace(),

@@ -1,5 +1,4 @@
 // The dashboard's data, one function per JSON endpoint; the pages render the same objects.
-import fs from 'node:fs';
 import { flattenTrialConfig, type TrialConfig } from '@ntk/spec';
 import { artifactKeys, QueryError, type ArtifactStore, type ResultStore, type ResultTable, type WhereClause } from '@ntk/store';
 import { workflowIds } from '@ntk/workflows';
@@ -150,11 +149,9 @@ async function trialArtifacts(ctx: DashboardContext, trialId: string, kernelKeys
     { kind: 'checkpoint' as const, key: artifactKeys.checkpoint(trialId) },
     ...kernelMatrices.flat().map((key) => ({ kind: 'kernel' as const, key })),
   ];
-  return candidates.flatMap(({ kind, key }) => {
-    const file = ctx.artifacts.pathOf(key);
-    const stat = fs.statSync(file, { throwIfNoEntry: false });
-    return stat?.isFile() ? [{ kind, key, path: file, bytes: stat.size }] : [];
-  });
+  const located = await Promise.all(candidates.map(async ({ kind, key }) => ({ kind, key, stored: await ctx.artifacts.locate(key) })));
+  // `path`: the file, or the object's s3:// URL.
+  return located.flatMap(({ kind, key, stored }) => (stored ? [{ kind, key, path: stored.location, bytes: stored.bytes }] : []));
 }
 
 /** GET /api/trials/:id: configuration, attempts, metrics, curves, errors, artifacts, and a running training's heartbeat. */

@@ -78,7 +78,7 @@ describe('ntk dashboard server (real store, no Temporal server)', () => {
     const ok = await store.beginAttempt(attemptOf('trial-ok', 1));
     const learning = { step: [0, 10, 20], test_accuracy: [0.1, 0.5, 0.8] };
     await store.recordTrialOutcome('trial-ok', { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: 0.8, step: 20 }], curves: { learning }, backend: 'wasm' }, ok);
-    const prediction = artifacts.write(artifactKeys.prediction('trial-ok'), new Uint8Array(7));
+    const prediction = await artifacts.write(artifactKeys.prediction('trial-ok'), new Uint8Array(7));
     await store.recordArtifact(prediction.key, prediction.sha256, prediction.bytes);
     const bad = await store.beginAttempt(attemptOf('trial-bad', 1));
     await store.finishAttempts([bad], 'failed', HOSTILE_ERROR);
