@@ -262,6 +262,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   try {
     const { temporalCli } = bootstrap();
     if (process.argv.includes('--cluster')) ensureTemporalServer();
+    if (process.argv.includes('--minio')) ensureMinio();
     say(`ready (Temporal CLI: ${temporalCli}${process.argv.includes('--cluster') ? '; Temporal server for `ntk cluster`' : ''})`);
   } catch (err) {
     say(`failed: ${err.message}`);

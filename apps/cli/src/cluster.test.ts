@@ -22,11 +22,11 @@ finite: { width: [64, 512], optimizer: { lr: 10 }, batch: 32, steps: 3000 }
 infinite: { kernels: [nngp, ntk], diag_reg: 1e-4 }
 `;
 
-/** A base port whose offsets (the Temporal server's nine ports) are all free now. */
-async function freeTemporalBase(): Promise<number> {
+/** A base port whose offsets are all free now (the Temporal server's nine ports by default). */
+async function freePortRange(offsets = [0, 1, 2, 3, 10, 100, 101, 102, 103]): Promise<number> {
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 12_000); // Temporal stores membership ports as smallint
-    const taken = await Promise.all([0, 1, 2, 3, 10, 100, 101, 102, 103].map((o) => isTaken(base + o)));
+    const taken = await Promise.all(offsets.map((o) => isTaken(base + o)));
     if (!taken.some(Boolean)) return base;
   }
 }
@@ -37,6 +37,15 @@ function isTaken(port: number): Promise<boolean> {
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
   });
 }
+
+/** Kernels only, small: NNGP and NTK regressions on one FCN kernel. */
+const KERNEL_SPEC = `
+name: cluster-kernels
+dataset: { name: synthetic, train: 64, test: 32, seed: 1, shape: [8], classes: 3 }
+architectures:
+  - { kind: fcn, depth: 2, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+infinite: { kernels: [nngp, ntk], diag_reg: 1e-3 }
+`;
 
 const parseExports = (text: string) => Object.fromEntries([...text.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
 
@@ -59,7 +68,7 @@ describe('the local cluster: PostgreSQL, the real Temporal server, stateless wor
 
   before(async () => {
     fs.mkdirSync(client, { recursive: true });
-    const [postgres, ui, temporal] = [await freePort(), await freePort(), await freeTemporalBase()];
+    const [postgres, ui, temporal] = [await freePort(), await freePort(), await freePortRange()];
     const up = clusterNtk('up', '--cpu-workers', '1', '--gpu-workers', '1', '--postgres-port', String(postgres), '--temporal-port', String(temporal), '--ui-port', String(ui));
     assert.equal(up.status, 0, up.stderr);
     env = parseExports(up.stdout);
@@ -162,13 +171,13 @@ describe('the local cluster: PostgreSQL, the real Temporal server, stateless wor
   });
 });
 
-describe('the local cluster on a network address (--listen), for workers on other hosts', () => {
+describe('the local cluster on a network address (--listen) with its artifacts in MinIO (--artifacts s3)', () => {
   // This host's first non-loopback IPv4 address: what a worker elsewhere would connect to.
   const address = Object.values(os.networkInterfaces())
     .flatMap((a) => a ?? [])
     .find((a) => a.family === 'IPv4' && !a.internal)?.address;
 
-  it('listens there, with password auth on PostgreSQL, and prints addresses a remote worker can use', { skip: !address && 'this machine has no non-loopback IPv4 address' }, async () => {
+  it('listens there, with password auth on PostgreSQL, prints addresses a remote worker can use, and keeps artifacts as S3 objects', { skip: !address && 'this machine has no non-loopback IPv4 address' }, async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-cluster-listen-'));
     fs.chmodSync(root, 0o755);
     const home = path.join(root, 'home');
@@ -177,13 +186,15 @@ describe('the local cluster on a network address (--listen), for workers on othe
       const bad = clusterNtk('up', '--listen', '203.0.113.9');
       assert.equal(bad.status, 2, bad.stderr);
       assert.match(bad.stderr, /--listen: "203\.0\.113\.9" is not an IP address of this host/);
-      const [postgres, ui, temporal] = [await freePort(), await freePort(), await freeTemporalBase()];
-      const up = clusterNtk('up', '--listen', address!, '--postgres-port', String(postgres), '--temporal-port', String(temporal), '--ui-port', String(ui));
+      const [postgres, ui, temporal, minio] = [await freePort(), await freePort(), await freePortRange(), await freePortRange([0, 1])];
+      const up = clusterNtk('up', '--listen', address!, '--artifacts', 's3', '--postgres-port', String(postgres), '--temporal-port', String(temporal), '--ui-port', String(ui), '--minio-port', String(minio));
       assert.equal(up.status, 0, up.stderr);
       const env = parseExports(up.stdout);
       assert.equal(env.TEMPORAL_ADDRESS, `${address}:${temporal}`);
       const url = new URL(env.NTK_DATABASE_URL!);
       assert.equal(url.host, `${address}:${postgres}`);
+      assert.equal(env.NTK_S3_ENDPOINT, `http://${address}:${minio}`);
+      assert.match(env.NTK_ARTIFACTS!, /^s3:\/\//);
       // PostgreSQL takes the password from that address, and nothing without it.
       const { default: pg } = await import('pg');
       const withPassword = new pg.Client({ connectionString: env.NTK_DATABASE_URL });
@@ -201,7 +212,35 @@ describe('the local cluster on a network address (--listen), for workers on othe
       // Its addresses are fixed while it runs.
       const moved = clusterNtk('up', '--listen', '127.0.0.1');
       assert.equal(moved.status, 2);
-      assert.match(moved.stderr, /ntk cluster down` before changing --listen or ports/);
+      assert.match(moved.stderr, /ntk cluster down` before changing --listen, --artifacts or ports/);
+
+      // A sweep through it stores its predictions and kernels as objects in the cluster's MinIO.
+      const spec = path.join(root, 'kernels.yaml');
+      fs.writeFileSync(spec, KERNEL_SPEC);
+      const client = path.join(root, 'client');
+      fs.mkdirSync(client);
+      const launched = ntk(['sweep', 'launch', spec], { ...env, NTK_HOME: path.join(client, '.ntk') }, client);
+      assert.equal(launched.status, 0, launched.stderr);
+      const sweepId = launched.stdout.trim();
+      const store = await ResultStore.open(env.NTK_DATABASE_URL!);
+      try {
+        const status = await waitFor('the sweep to finish', 240, async () => {
+          const sweep = await store.getSweep(sweepId);
+          return sweep?.status !== 'running' && sweep?.status;
+        });
+        assert.equal(status, 'completed');
+        const trials = await store.sweepResults(sweepId);
+        const s3 = await import('@aws-sdk/client-s3');
+        const objects = new s3.S3Client({ region: 'us-east-1', endpoint: env.NTK_S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+        const [bucket, ...prefix] = env.NTK_ARTIFACTS!.slice('s3://'.length).split('/');
+        const listed = await objects.send(new s3.ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix.join('/')}/` }));
+        objects.destroy();
+        const keys = (listed.Contents ?? []).map((o) => o.Key!);
+        for (const trial of trials) assert.ok(keys.some((k) => k.endsWith(`predictions/${trial.id}.npy`)), `${trial.id}'s prediction is an object: ${keys.join(', ')}`);
+        assert.ok(keys.some((k) => /kernels\/.+\/ntk_train_train\.npy$/.test(k)), 'the assembled kernel is an object');
+      } finally {
+        await store.close();
+      }
     } finally {
       clusterNtk('down', '--purge');
       fs.rmSync(root, { recursive: true, force: true });

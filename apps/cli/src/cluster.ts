@@ -1,7 +1,7 @@
 // The local cluster (`ntk cluster`): the topology a lab runs across hosts, on one machine. PostgreSQL holds
 // Temporal's state and the result store; the real Temporal server (four services in one process) and its web
 // UI run beside it; N `ntk worker` processes serve the cpu and gpu queues with no local state (results in
-// PostgreSQL, artifacts in a shared directory). Everything lives under NTK_HOME/cluster; `up` starts whatever
+// PostgreSQL, artifacts in a shared directory, or in MinIO with `--artifacts s3`). Everything lives under NTK_HOME/cluster; `up` starts whatever
 // is not running, so it also restarts a component that died.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import type { BackendPreference } from '@ntk/activities';
+import { ensureBucket } from '@ntk/store';
 import { ensureDatabase, makeServerDir, postgresServerPid, startPostgresServer, stopPostgresServer, tableExists } from '@ntk/store/postgres-server';
 import { UsageError } from './errors.ts';
 import { answers, isAlive, portIsFree } from './temporal-server.ts';
@@ -26,6 +27,10 @@ const BINARIES = {
   uiServer: path.join(REPO_ROOT, '.bin', 'temporal-ui-server'),
   schema: path.join(REPO_ROOT, '.bin', 'temporal-schema', 'postgresql', 'v12'),
 };
+/** Built by `node infra/scripts/bootstrap.mjs --minio`, for `--artifacts s3`. */
+const MINIO = path.join(REPO_ROOT, '.bin', 'minio');
+const MINIO_USER = 'ntk';
+const ARTIFACTS_URL = 's3://ntk/artifacts';
 const NAMESPACE = 'default';
 /** Temporal's two databases and the result store's, all in the cluster's PostgreSQL. */
 const DATABASES = { temporal: 'temporal', visibility: 'temporal_visibility', results: 'ntk' } as const;
@@ -35,13 +40,18 @@ export interface ClusterPorts {
   /** Temporal's frontend (gRPC); history, matching and worker take the next three, membership +100…+103, HTTP +10. */
   temporal: number;
   ui: number;
+  /** MinIO's S3 API (with --artifacts s3); its console, switched off, is given the next port. */
+  minio: number;
 }
-export const DEFAULT_PORTS: ClusterPorts = { postgres: 55432, temporal: 7933, ui: 8933 };
+export const DEFAULT_PORTS: ClusterPorts = { postgres: 55432, temporal: 7933, ui: 8933, minio: 9933 };
+export const ARTIFACT_KINDS = ['directory', 's3'] as const;
 
 export interface ClusterOptions {
   /** The address every component listens on and clients use: 127.0.0.1, or this host's address for workers elsewhere. */
   host: string;
   ports: ClusterPorts;
+  /** Where artifacts live: a directory every worker mounts at the same path, or a MinIO bucket. */
+  artifacts: (typeof ARTIFACT_KINDS)[number];
   cpuWorkers: number;
   gpuWorkers: number;
   backend: BackendPreference;
@@ -57,6 +67,7 @@ interface ClusterState extends ClusterOptions {
   password: string;
   temporalPid?: number;
   uiPid?: number;
+  minioPid?: number;
   workers: WorkerProcess[];
 }
 
@@ -130,13 +141,12 @@ export function clusterEnvironment(home: string): Record<string, string> {
 }
 
 function environmentOf(dir: string, state: ClusterState): Record<string, string> {
-  return {
-    TEMPORAL_ADDRESS: temporalAddress(state),
-    TEMPORAL_NAMESPACE: NAMESPACE,
-    NTK_DATABASE_URL: postgresUrl(state, DATABASES.results),
-    NTK_ARTIFACTS: path.join(dir, 'artifacts'),
-  };
+  const common = { TEMPORAL_ADDRESS: temporalAddress(state), TEMPORAL_NAMESPACE: NAMESPACE, NTK_DATABASE_URL: postgresUrl(state, DATABASES.results) };
+  if (state.artifacts !== 's3') return { ...common, NTK_ARTIFACTS: path.join(dir, 'artifacts') };
+  return { ...common, NTK_ARTIFACTS: ARTIFACTS_URL, NTK_S3_ENDPOINT: minioUrl(state), AWS_ACCESS_KEY_ID: MINIO_USER, AWS_SECRET_ACCESS_KEY: state.password };
 }
+
+const minioUrl = (state: ClusterOptions) => `http://${hostPort(state.host, state.ports.minio)}`;
 
 /** --listen must be an IP address of this host (a name would resolve differently on other hosts). */
 function checkHost(host: string): void {
@@ -146,12 +156,16 @@ function checkHost(host: string): void {
   }
 }
 
-/** Builds the server binaries when missing (the bootstrap's --cluster step; minutes, once). */
-function ensureBinaries(log: (line: string) => void): void {
-  if (Object.values(BINARIES).every((file) => fs.existsSync(file))) return;
-  log('building the Temporal server, its SQL tool and web UI from Go modules (once; a few minutes)');
-  const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'infra', 'scripts', 'bootstrap.mjs'), '--cluster'], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.status !== 0) throw new Error('building the Temporal server failed (output above); `npm run bootstrap -- --cluster` retries');
+/** Builds the server binaries (and MinIO for s3 artifacts) when missing: the bootstrap's --cluster / --minio steps; minutes, once. */
+function ensureBinaries(state: ClusterOptions, log: (line: string) => void): void {
+  const steps = [
+    ...(Object.values(BINARIES).every((file) => fs.existsSync(file)) ? [] : ['--cluster']),
+    ...(state.artifacts === 's3' && !fs.existsSync(MINIO) ? ['--minio'] : []),
+  ];
+  if (steps.length === 0) return;
+  log(`building ${steps.map((s) => (s === '--cluster' ? 'the Temporal server, its SQL tool and web UI' : 'MinIO')).join(' and ')} from Go modules (once; a few minutes)`);
+  const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'infra', 'scripts', 'bootstrap.mjs'), ...steps], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) throw new Error(`building failed (output above); \`npm run bootstrap -- ${steps.join(' ')}\` retries`);
 }
 
 /** Brings up every component that is not running, in dependency order; returns the cluster's environment. */
@@ -162,21 +176,26 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
   const state: ClusterState = {
     host: asked.host ?? previous?.host ?? '127.0.0.1',
     ports: { ...DEFAULT_PORTS, ...previous?.ports, ...asked.ports },
+    artifacts: asked.artifacts ?? previous?.artifacts ?? 'directory',
     cpuWorkers: asked.cpuWorkers ?? previous?.cpuWorkers ?? 1,
     gpuWorkers: asked.gpuWorkers ?? previous?.gpuWorkers ?? 1,
     backend: asked.backend ?? previous?.backend ?? 'auto',
     password: previous?.password ?? randomBytes(18).toString('base64url'),
     temporalPid: previous?.temporalPid,
     uiPid: previous?.uiPid,
+    minioPid: previous?.minioPid,
     workers: previous?.workers ?? [],
   };
   checkHost(state.host);
   // A running cluster keeps its addresses: its config, its clients and remote workers point at them.
-  const running = previous && (isAlive(previous.temporalPid) || isAlive(previous.uiPid) || postgresServerPid(pgData(dir)) !== undefined);
-  if (running && (state.host !== previous.host || JSON.stringify(state.ports) !== JSON.stringify(previous.ports))) {
-    throw new UsageError(`the cluster under ${dir} runs on ${previous.host ?? '127.0.0.1'} with ports ${JSON.stringify(previous.ports)}: \`ntk cluster down\` before changing --listen or ports`);
+  const running = previous && (isAlive(previous.temporalPid) || isAlive(previous.uiPid) || isAlive(previous.minioPid) || postgresServerPid(pgData(dir)) !== undefined);
+  const changed = (previous?.artifacts ?? 'directory') !== state.artifacts || previous?.host !== state.host || JSON.stringify(state.ports) !== JSON.stringify(previous?.ports);
+  if (running && changed) {
+    throw new UsageError(
+      `the cluster under ${dir} runs on ${previous.host} with ports ${JSON.stringify(previous.ports)} and ${previous.artifacts ?? 'directory'} artifacts: \`ntk cluster down\` before changing --listen, --artifacts or ports`,
+    );
   }
-  ensureBinaries(log);
+  ensureBinaries(state, log);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
   writeState(dir, state);
@@ -186,6 +205,8 @@ export async function clusterUp(home: string, asked: Partial<Omit<ClusterOptions
   await startTemporal(dir, state, log);
   writeState(dir, state);
   await startUi(dir, state, log);
+  writeState(dir, state);
+  if (state.artifacts === 's3') await startMinio(dir, state, log);
   writeState(dir, state);
   await startWorkers(dir, state, log);
   writeState(dir, state);
@@ -334,6 +355,24 @@ async function startUi(dir: string, state: ClusterState, log: (line: string) => 
   await waitFor("Temporal's web UI", logFile(dir, 'ui'), state.uiPid, () => fetch(uiUrl(state)).then((r) => r.ok, () => false));
 }
 
+/** MinIO on the cluster's host, its data under the cluster directory, the `ntk` bucket made once. */
+async function startMinio(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
+  if (!isAlive(state.minioPid)) {
+    for (const port of [state.ports.minio, state.ports.minio + 1]) {
+      if (!(await portIsFree(port, state.host))) throw new UsageError(`--minio-port: MinIO needs ports ${state.ports.minio} and +1, and ${hostPort(state.host, port)} is taken; choose another`);
+    }
+    log(`starting MinIO (S3) on ${minioUrl(state)}`);
+    state.minioPid = spawnDetached(
+      MINIO,
+      ['server', path.join(dir, 'minio'), '--address', hostPort(state.host, state.ports.minio), '--console-address', hostPort(state.host, state.ports.minio + 1), '--quiet'],
+      logFile(dir, 'minio'),
+      { ...process.env, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: state.password, MINIO_BROWSER: 'off' },
+    );
+    await waitFor('MinIO', logFile(dir, 'minio'), state.minioPid, () => fetch(`${minioUrl(state)}/minio/health/live`).then((r) => r.ok, () => false));
+  }
+  await ensureBucket(ARTIFACTS_URL, environmentOf(dir, state));
+}
+
 /** cpu-1…cpu-N, gpu-1…gpu-M: each an `ntk worker` with the cluster's environment and an empty NTK_HOME of its own. */
 async function startWorkers(dir: string, state: ClusterState, log: (line: string) => void): Promise<void> {
   const wanted: WorkerProcess[] = [
@@ -381,12 +420,13 @@ export async function clusterDown(home: string, options: { purge: boolean }, log
   const stopped = await Promise.all(state.workers.map((w) => stopProcess(w.pid, 75_000)));
   if (stopped.some(Boolean)) log(`stopped ${stopped.filter(Boolean).length} worker(s)`);
   if (await stopProcess(state.uiPid, 10_000)) log("stopped Temporal's web UI");
+  if (await stopProcess(state.minioPid, 10_000)) log('stopped MinIO');
   if (await stopProcess(state.temporalPid, 20_000)) log('stopped the Temporal server');
   if (postgresServerPid(pgData(dir)) !== undefined) {
     stopPostgresServer(pgData(dir));
     log('stopped PostgreSQL');
   }
-  writeState(dir, { ...state, temporalPid: undefined, uiPid: undefined, workers: state.workers.map((w) => ({ ...w, pid: undefined })) });
+  writeState(dir, { ...state, temporalPid: undefined, uiPid: undefined, minioPid: undefined, workers: state.workers.map((w) => ({ ...w, pid: undefined })) });
   if (options.purge) {
     fs.rmSync(dir, { recursive: true, force: true });
     log(`removed ${dir} (databases, artifacts, logs)`);
@@ -409,6 +449,7 @@ export async function clusterStatus(home: string): Promise<ClusterComponent[] | 
     await component('postgresql', pgPid, hostPort(state.host, state.ports.postgres), () => portAnswers(state.ports.postgres, state.host)),
     await component('temporal', state.temporalPid, address, () => answers(address)),
     await component('temporal-ui', state.uiPid, uiUrl(state), () => fetch(uiUrl(state)).then((r) => r.ok, () => false)),
+    ...(state.artifacts === 's3' ? [await component('minio', state.minioPid, `${minioUrl(state)} (${ARTIFACTS_URL})`, () => fetch(`${minioUrl(state)}/minio/health/live`).then((r) => r.ok, () => false))] : []),
     ...(await Promise.all(state.workers.map((w) => component(w.name, w.pid, `queue ${w.queue}, log ${logFile(dir, w.name)}`, async () => true)))),
   ];
 }

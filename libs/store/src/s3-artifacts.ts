@@ -56,6 +56,27 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv) {
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
+/**
+ * The SDK, loaded on first use. Its releases from 2027 on need Node 22, and it says so once per process on
+ * Node 20 (which this project supports): a worker log is not the place for that, the pinned version works.
+ */
+function loadSdk(): Promise<S3Sdk> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return import('@aws-sdk/client-s3');
+}
+
+/** Creates the bucket of `url` (s3://bucket/…) unless it exists: for a server we run ourselves (`ntk cluster`). */
+export async function ensureBucket(url: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { bucket } = parseS3Url(url);
+  const s3 = await loadSdk();
+  const client = new s3.S3Client(s3ClientConfig(env));
+  try {
+    await client.send(new s3.HeadBucketCommand({ Bucket: bucket })).catch(() => client.send(new s3.CreateBucketCommand({ Bucket: bucket })));
+  } finally {
+    client.destroy();
+  }
+}
+
 export class S3Artifacts implements RemoteArtifacts {
   readonly url: string;
   private sdk?: Promise<{ s3: S3Sdk; client: S3Client }>;
@@ -135,7 +156,7 @@ export class S3Artifacts implements RemoteArtifacts {
   }
 
   private client() {
-    this.sdk ??= import('@aws-sdk/client-s3').then((s3) => ({ s3, client: new s3.S3Client(this.config) }));
+    this.sdk ??= loadSdk().then((s3) => ({ s3, client: new s3.S3Client(this.config) }));
     return this.sdk;
   }
 }
