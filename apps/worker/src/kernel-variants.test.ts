@@ -17,7 +17,7 @@ import { createWorkers, runWorkers } from './workers.ts';
 
 const spec = parseSpecYaml(`
 name: kernel-variants
-dataset: { name: mnist, train: 48, test: 20, seed: 5 }
+dataset: { name: mnist, train: 48, test: 20, seed: 5, allow_flips: true }
 architectures:
   - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
 infinite: { kernels: ntk, diag_reg: 1e-3, time: inf, precision: [float64, float32], flip_ensemble: [0, 2] }

@@ -11,9 +11,11 @@ import { baseOptions, cnn, fcn, gaussian, syntheticProblem } from './testing.ts'
 // kernels (λ2/λ1 ≲ 0.2) that leaves it far closer than this, which also absorbs float32 gradients.
 const EIGENVALUE_TOLERANCE = 1e-3;
 
-test('η_max = 2·n·k / λ_max(Θ)', () => {
+test('η_max = 2(1 + μ)·n·k / λ_max(Θ)', () => {
   assert.equal(maxLearningRate(4, 2, 3), (2 * 2 * 3) / 4);
+  assert.equal(maxLearningRate(4, 2, 3, 0.5), (2 * 1.5 * 2 * 3) / 4);
   assert.throws(() => maxLearningRate(0, 2, 1), /largest eigenvalue is 0/);
+  assert.throws(() => maxLearningRate(4, 2, 1, 1), /momentum must be in \[0, 1\), got 1/);
 });
 
 test('power iteration on Θ·v finds the largest eigenvalue of the exact empirical NTK (standard-parameterization FCN and CNN)', async () => {
@@ -61,7 +63,8 @@ test('the empirical λ_max lets the event loop run between chunks (timers and si
 });
 
 // A network without hidden layers is linear in its parameters, so it is its own linearization and
-// full-batch GD is stable exactly below η_max: the bound can be checked by training.
+// full-batch GD (with heavy-ball momentum μ) is stable exactly below η_max = 2(1 + μ)·n·k/λ_max: the bound can be
+// checked by training.
 test('full-batch GD on a linear network converges at 0.9·η_max and diverges at 1.1·η_max (analytic and empirical NTK)', async () => {
   const problem = syntheticProblem(16, 8);
   const x = { rows: 16, cols: problem.inputDim, data: problem.xTrain };
@@ -72,16 +75,35 @@ test('full-batch GD on a linear network converges at 0.9·η_max and diverges at
   await assert.rejects(trainingNtkLargestEigenvalue(fcn('relu', 'standard', 0), x, { ...ntkOptions, source: 'analytic' }), /standard-parameterization NTK/);
 
   for (const parameterization of ['ntk', 'standard'] as const) {
-    const options = baseOptions({ arch: fcn('relu', parameterization, 0), ...problem, batchSize: 16, steps: 300 });
-    const initial = await trainNetwork({ ...options, steps: 0 });
-    const before = tf.memory().numTensors;
-    const stable = await trainNetwork({ ...options, lr: { factor: 0.9 } });
-    assert.equal(tf.memory().numTensors, before, 'computing η_max leaks no tensors');
-    assert.equal(stable.status, 'completed', parameterization);
-    assert.ok(stable.trainLoss < 0.5 * initial.trainLoss, `${parameterization}: ${initial.trainLoss} → ${stable.trainLoss}`);
-    assert.ok(stable.etaMax! > 0 && Math.abs(stable.lr - 0.9 * stable.etaMax!) < 1e-12 * stable.lr);
-    const unstable = await trainNetwork({ ...options, lr: { factor: 1.1 } });
-    assert.equal(unstable.status, 'diverged', parameterization);
-    assert.equal(unstable.etaMax, stable.etaMax);
+    for (const momentum of [0, 0.5, 0.9]) {
+      const label = `${parameterization}, μ = ${momentum}`;
+      const options = baseOptions({ arch: fcn('relu', parameterization, 0), ...problem, batchSize: 16, steps: 300, momentum });
+      const initial = await trainNetwork({ ...options, steps: 0 });
+      const before = tf.memory().numTensors;
+      const stable = await trainNetwork({ ...options, lr: { factor: 0.9 } });
+      assert.equal(tf.memory().numTensors, before, 'computing η_max leaks no tensors');
+      assert.equal(stable.status, 'completed', label);
+      assert.ok(stable.trainLoss < 0.5 * initial.trainLoss, `${label}: ${initial.trainLoss} → ${stable.trainLoss}`);
+      assert.ok(stable.etaMax! > 0 && Math.abs(stable.lr - 0.9 * stable.etaMax!) < 1e-12 * stable.lr);
+      const unstable = await trainNetwork({ ...options, lr: { factor: 1.1 } });
+      assert.equal(unstable.status, 'diverged', label);
+      assert.equal(unstable.etaMax, stable.etaMax);
+      if (parameterization === 'ntk') {
+        // η_max is the momentum-aware bound of the analytic λ_max found above, not the plain-GD one.
+        const expected = (2 * (1 + momentum) * 16 * problem.outputs) / analytic;
+        assert.ok(Math.abs(stable.etaMax! - expected) <= 1e-9 * expected, `${label}: η_max ${stable.etaMax} vs ${expected}`);
+      }
+    }
   }
+});
+
+test('with momentum the plain-GD bound 2·n·k/λ_max is not the edge: μ = 0.9 converges at 1.5× it', async () => {
+  const problem = syntheticProblem(16, 8);
+  const options = baseOptions({ arch: fcn('relu', 'ntk', 0), ...problem, batchSize: 16, steps: 300 });
+  const initial = await trainNetwork({ ...options, steps: 0 });
+  const plain = await trainNetwork({ ...options, lr: { factor: 1.5 } });
+  assert.equal(plain.status, 'diverged', 'without momentum 1.5× the plain-GD bound diverges');
+  const withMomentum = await trainNetwork({ ...options, momentum: 0.9, lr: 1.5 * plain.etaMax! });
+  assert.equal(withMomentum.status, 'completed');
+  assert.ok(withMomentum.trainLoss < 0.5 * initial.trainLoss, `${initial.trainLoss} → ${withMomentum.trainLoss}`);
 });

@@ -5,19 +5,22 @@ import type { Architecture } from '@ntk/spec';
 import { empiricalNtkLargestEigenvalue, type InputRows } from './empirical.ts';
 
 /**
- * η_max = 2·n·k / λ_max(Θ) for n training rows, k outputs and Θ the n × n NTK of one output on them.
+ * η_max = 2(1 + μ)·n·k / λ_max(Θ) for n training rows, k outputs, Θ the n × n NTK of one output on them and
+ * heavy-ball momentum μ (0: plain gradient descent, 2·n·k/λ_max).
  *
- * Why: the MSE loss is L = (1/(2·n·k))·Σ(f − y)², so a gradient step on the linearized network
- * f = f_0 + J·(θ − θ_0) (J the (n·k) × P Jacobian) moves the residual r = f − y as
- * r ← (I − (η/(n·k))·J·Jᵀ)·r, and J·Jᵀ = Θ_full = Θ ⊗ I_k has Θ's eigenvalues. Every mode shrinks iff
- * |1 − η·λ/(n·k)| < 1 for all of them, i.e. η < 2·n·k/λ_max(Θ) — KERNELS.md's 2N/λ_max with N = n·k.
- * This is the full-batch, plain-GD bound; heavy-ball momentum μ moves the linear bound to 2(1 + μ)·n·k/λ_max,
- * and cross-entropy (averaged over rows only) has a different curvature, so there it is a scale, not a limit.
+ * Why: the MSE loss is L = (1/(2·n·k))·Σ(f − y)², so on the linearized network f = f_0 + J·(θ − θ_0) (J the
+ * (n·k) × P Jacobian) the loss is quadratic with curvature J·Jᵀ/(n·k) = (Θ ⊗ I_k)/(n·k) on the residual, whose
+ * eigenvalues are h = λ/(n·k). The optimizer (optimizer.ts) steps v ← μ·v + g, θ ← θ − η·v; in a mode of
+ * curvature h that is x_{t+1} = (1 + μ − η·h)·x_t − μ·x_{t−1}, with characteristic roots z² − (1 + μ − η·h)·z + μ.
+ * Both lie inside the unit circle iff 0 ≤ μ < 1 and |1 + μ − η·h| < 1 + μ, i.e. η·h < 2(1 + μ) for every mode:
+ * η < 2(1 + μ)·n·k/λ_max(Θ). With μ = 0 this is KERNELS.md's 2N/λ_max with N = n·k. It is the full-batch bound;
+ * cross-entropy (averaged over rows only) has another curvature, so there it is a scale, not a limit.
  */
-export function maxLearningRate(largestEigenvalue: number, rows: number, outputs: number): number {
+export function maxLearningRate(largestEigenvalue: number, rows: number, outputs: number, momentum = 0): number {
   if (!(Number.isInteger(rows) && rows >= 1)) throw new RangeError(`η_max needs at least one training row, got ${rows}`);
   if (!(largestEigenvalue > 0)) throw new RangeError(`the training NTK's largest eigenvalue is ${largestEigenvalue}; η_max needs a positive one`);
-  return (2 * rows * outputs) / largestEigenvalue;
+  if (!(momentum >= 0 && momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${momentum}`);
+  return (2 * (1 + momentum) * rows * outputs) / largestEigenvalue;
 }
 
 /** 'analytic': the infinite-width NTK (NTK parameterization only). 'empirical': the NTK of one initialized network. */

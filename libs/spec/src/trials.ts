@@ -15,7 +15,7 @@ export interface FiniteTrialConfig {
   arch: Architecture;
   width: number;
   loss: Loss;
-  /** Exactly one of lr (absolute) and lr_factor (× η_max of the NTK on the training set). */
+  /** Exactly one of lr (absolute) and lr_factor (× η_max = 2(1 + μ)·n·k/λ_max of the NTK on the training set). */
   optimizer: { name: 'sgd'; momentum: number; lr?: number; lr_factor?: number };
   batch: number;
   steps: number;
@@ -58,15 +58,32 @@ export interface Trial {
   kernelKeys?: string[];
 }
 
-/** Where a dataset's files live says nothing about the experiment: moving them keeps every id. */
-function datasetIdentity({ path: _path, ...identity }: DatasetConfig): Omit<DatasetConfig, 'path'> {
+/**
+ * Where a dataset's files live says nothing about the experiment: moving them keeps every id. Nor does the opt-in to
+ * flips on data they change (allow_flips): the flips themselves are in the configuration.
+ */
+function datasetIdentity({ path: _path, allow_flips: _allowFlips, ...identity }: DatasetConfig): Omit<DatasetConfig, 'path' | 'allow_flips'> {
   return identity;
 }
 
 export function trialId(config: TrialConfig): string {
   // How often a learning curve is recorded changes no result either.
   const { dataset, curve_every: _curveEvery, ...identity } = config as TrialConfig & { curve_every?: number };
-  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...identity, dataset: datasetIdentity(dataset) });
+  return contentHash({ schema: TRIAL_SCHEMA_VERSION, ...identity, ...revisedMeaning(config), dataset: datasetIdentity(dataset) });
+}
+
+/**
+ * Finite configurations whose results changed meaning after results could have been stored under them, marked so
+ * their ids move (old rows are not reused) while every other id stays: an lr_factor with momentum is now a factor of
+ * the heavy-ball bound 2(1 + μ)·n·k/λ_max, not of the plain-GD 2·n·k/λ_max; a cross-entropy ensemble now averages
+ * its members' probabilities, not their logits.
+ */
+function revisedMeaning(config: TrialConfig): Record<string, string> {
+  if (config.kind !== 'finite') return {};
+  return {
+    ...(config.optimizer.lr_factor !== undefined && config.optimizer.momentum > 0 && { eta_max: 'heavy-ball' }),
+    ...(config.loss === 'cross-entropy' && config.ensemble > 1 && { ensemble_mean: 'probabilities' }),
+  };
 }
 
 /**
