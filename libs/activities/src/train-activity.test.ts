@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { expandTrials, parseSpecYaml } from '@ntk/spec';
+import { prepareDataset } from '@ntk/data';
+import { expandTrials, parseSpecYaml, type FiniteTrialConfig, type Trial } from '@ntk/spec';
 import { ArtifactStore, ResultStore, type TrialOutcome } from '@ntk/store';
 import { createActivities, memberPredictionsKey } from './activities.ts';
 
@@ -40,11 +41,11 @@ describe('trainFiniteTrial activity', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  async function worker(name: string) {
+  async function worker(name: string, registered: Trial = trial!) {
     const store = await ResultStore.open(path.join(root, name, 'ntk.db'));
     stores.push(store);
     await store.saveSweep({ id: 'resume', name: 'resume', spec });
-    await store.registerTrials('resume', [{ id: trial!.id, kind: 'finite', config: trial!.config }]);
+    await store.registerTrials('resume', [{ id: registered.id, kind: 'finite', config: registered.config }]);
     const artifacts = new ArtifactStore(path.join(root, name, 'artifacts'));
     return { store, artifacts, activities: createActivities({ store, artifacts, backend: 'wasm' }) };
   }
@@ -155,5 +156,43 @@ describe('trainFiniteTrial activity', () => {
     const outcome: TrialOutcome = await retry.run(stale.activities.trainFiniteTrial, trial!.id);
     assert.equal(outcome.status, 'completed');
     assert.ok(steps[0]! > 100, `the retry resumes in member 1, not at ${steps[0]}`);
+  });
+
+  it('the stored accuracy and predictions of a cross-entropy ensemble are its members’ averaged probabilities (from .members.npy)', async () => {
+    const [crossEntropy] = expandTrials(parseSpecYaml(`
+name: ce-ensemble
+dataset: { name: mnist, train: 64, test: 40, seed: 4 }
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite: { width: 32, loss: cross-entropy, optimizer: { lr: 0.5 }, ensemble: 3, batch: 16, steps: 20 }
+`));
+    const { store, artifacts, activities } = await worker('cross-entropy', crossEntropy!);
+    const outcome: TrialOutcome = await new MockActivityEnvironment().run(activities.trainFiniteTrial, crossEntropy!.id);
+    assert.equal(outcome.status, 'completed');
+    const members = await artifacts.readArray(memberPredictionsKey(crossEntropy!.id));
+    const [count, rows, k] = members.shape as [number, number, number];
+    const labels = prepareDataset((crossEntropy!.config as FiniteTrialConfig).dataset).labelsTest;
+    // Each member's softmax, in float64, averaged over members.
+    const mean = new Float64Array(rows * k);
+    for (let m = 0; m < count; m++) {
+      for (let row = 0; row < rows; row++) {
+        const logits = Array.from(members.data.subarray((m * rows + row) * k, (m * rows + row + 1) * k));
+        const top = Math.max(...logits);
+        const total = logits.reduce((s, v) => s + Math.exp(v - top), 0);
+        logits.forEach((v, j) => (mean[row * k + j] += Math.exp(v - top) / total / count));
+      }
+    }
+    const rowOf = (a: ArrayLike<number>, row: number) => Array.from({ length: k }, (_, j) => a[row * k + j]!);
+    const correct = Array.from(labels).filter((label, row) => rowOf(mean, row).indexOf(Math.max(...rowOf(mean, row))) === label).length;
+    const metric = (name: string) => outcome.metrics.find((m) => `${m.split}_${m.name}` === name)!.value;
+    assert.equal(metric('test_accuracy'), correct / rows);
+    const stored = (await artifacts.readArray(`predictions/${crossEntropy!.id}.npy`)).data;
+    for (let row = 0; row < rows; row++) {
+      const probabilities = rowOf(stored, row).map(Math.exp); // log-probabilities of the mean
+      assert.ok(probabilities.every((p, j) => Math.abs(p - mean[row * k + j]!) < 1e-6), `row ${row}: ${probabilities} vs ${rowOf(mean, row)}`);
+    }
+    const crossEntropyOfMean = -Array.from(labels).reduce((s, label, row) => s + Math.log(mean[row * k + label]!), 0) / rows;
+    const learning = (await store.trialCurves([crossEntropy!.id])).get(crossEntropy!.id)!.learning!;
+    assert.ok(Math.abs(learning.test_loss!.at(-1)! - crossEntropyOfMean) < 1e-5, `${learning.test_loss!.at(-1)} vs ${crossEntropyOfMean}`);
   });
 });

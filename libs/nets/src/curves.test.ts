@@ -152,3 +152,63 @@ test('a diverged run keeps the points before its divergence and no last point', 
   assert.ok(curve.test_accuracy.every(Number.isFinite), 'losses may overflow on the way; accuracies stay numbers');
   assert.equal(result.ensembleCurve, undefined);
 });
+
+/** Row-wise softmax in float64, written out here so the test does not lean on the code under test. */
+function softmaxRows(logits: Float32Array, k: number): Float64Array {
+  const p = new Float64Array(logits.length);
+  for (let row = 0; row < logits.length / k; row++) {
+    const slice = Array.from(logits.subarray(row * k, (row + 1) * k));
+    const top = Math.max(...slice);
+    const total = slice.reduce((s, v) => s + Math.exp(v - top), 0);
+    slice.forEach((v, j) => (p[row * k + j] = Math.exp(v - top) / total));
+  }
+  return p;
+}
+
+/** Accuracy and mean cross-entropy of probability rows against targets whose class is their argmax. */
+function scoreProbabilities(p: ArrayLike<number>, y: Float32Array, k: number): { accuracy: number; crossEntropy: number } {
+  const rows = y.length / k;
+  let correct = 0;
+  let loss = 0;
+  for (let row = 0; row < rows; row++) {
+    const at = (a: ArrayLike<number>) => Array.from({ length: k }, (_, j) => a[row * k + j]!);
+    const [pr, yr] = [at(p), at(y)];
+    const cls = yr.indexOf(Math.max(...yr));
+    if (pr.indexOf(Math.max(...pr)) === cls) correct++;
+    loss -= Math.log(pr[cls]!);
+  }
+  return { accuracy: correct / rows, crossEntropy: loss / rows };
+}
+
+test('under cross-entropy an ensemble averages its members’ probabilities, not their logits, in its metrics and both curves', async () => {
+  const options = baseOptions({ loss: 'cross-entropy', steps: 30, lr: 0.5, ensembleSize: 3, curveEvery: 10 });
+  const { outputs: k, yTest } = options;
+  const result = await trainNetwork(options);
+  const members = result.members.map((m) => softmaxRows(m.testPredictions, k));
+  const meanProbabilities = (count: number) => members[0]!.map((_, i) => members.slice(0, count).reduce((s, p) => s + p[i]!, 0) / count);
+  const expected = scoreProbabilities(meanProbabilities(3), yTest, k);
+  assert.equal(result.testAccuracy, expected.accuracy);
+  assert.ok(maxAbsDifference(softmaxRows(result.testPredictions, k), meanProbabilities(3)) <= TOLERANCE, 'the stored outputs are logits of the mean probabilities');
+  const curve = result.learningCurve!;
+  assert.ok(Math.abs(curve.test_loss.at(-1)! - expected.crossEntropy) <= TOLERANCE, `${curve.test_loss.at(-1)} vs ${expected.crossEntropy}`);
+  assert.equal(curve.test_accuracy.at(-1), expected.accuracy);
+  assert.equal(curve.train_loss.at(-1), result.trainLoss);
+  // Averaging logits gives another loss: the test tells the two apart.
+  const logitMean = result.members[0]!.testPredictions.map((_, i) => result.members.reduce((s, m) => s + m.testPredictions[i]!, 0) / 3);
+  const ofLogits = scoreProbabilities(softmaxRows(logitMean, k), yTest, k);
+  assert.ok(Math.abs(ofLogits.crossEntropy - expected.crossEntropy) > 100 * TOLERANCE, `${ofLogits.crossEntropy} vs ${expected.crossEntropy}`);
+
+  const sizes = result.ensembleCurve!;
+  assert.deepEqual(sizes.test_accuracy, [1, 2, 3].map((count) => scoreProbabilities(meanProbabilities(count), yTest, k).accuracy));
+  assert.equal(sizes.test_mse[0], result.members[0]!.testMse, 'one member is its own outputs');
+
+  // A checkpoint keeps the earlier members' pooled probabilities: the resumed run records the same curve.
+  const controller = new AbortController();
+  let interrupted: TrainingCheckpoint | undefined;
+  await assert.rejects(
+    trainNetwork({ ...options, progressEvery: 1, onProgress: (step, _loss, member) => void (member === 2 && step === 13 && controller.abort()), onCheckpoint: (c) => void (interrupted = c), signal: controller.signal }),
+    { name: 'AbortError' },
+  );
+  const resumed = await trainNetwork({ ...options, resumeFrom: decodeCheckpoint(encodeCheckpoint(interrupted!)) });
+  assertCurvesClose(resumed.learningCurve, curve, 'cross-entropy ensemble resumed');
+});

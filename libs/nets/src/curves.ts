@@ -1,7 +1,7 @@
 // Curves of a training: the ensemble's losses and accuracies along the steps (learning curve), and its test
 // accuracy and MSE as members are added (ensemble-size curve).
 import type { MemberOutputs } from './checkpoint.ts';
-import { accuracy, dataLossOf, meanOf, meanSquaredError, rowsOf } from './evaluation.ts';
+import { accuracy, addLogProbabilities, dataLossOf, ensembleOutputs, logSoftmax, meanOfLogProbabilities, meanSquaredError, rowsOf } from './evaluation.ts';
 import type { LossKind } from './objective.ts';
 
 /**
@@ -19,7 +19,7 @@ export type LearningCurve = {
   validation_accuracy?: number[];
 };
 
-/** size k: the mean of the first k members' test outputs. */
+/** size k: the first k members' test outputs pooled as ensembleOutputs pools them. */
 export type EnsembleCurve = { size: number[]; test_accuracy: number[]; test_mse: number[] };
 
 /** One learning-curve point. */
@@ -36,7 +36,7 @@ export interface CurvePoint {
 /**
  * What a checkpoint keeps of a learning curve. Members train one after another, so a point before the last
  * step is known only when the last member has passed it: until then `sums` holds the sum of the earlier
- * members' outputs there, and `points` the points the last member has passed (null where not yet).
+ * members' outputs there (under cross-entropy the log of the sum of their softmax probabilities), and `points` the points the last member has passed (null where not yet).
  */
 export interface LearningCurveState {
   every: number;
@@ -69,6 +69,7 @@ export class LearningCurveRecorder {
   private readonly points: (CurvePoint | null)[];
   private readonly sums: (MemberOutputs | null)[];
   private readonly fitTargets: Float32Array;
+  private readonly pooling: Pooling;
 
   constructor(
     private readonly targets: CurveTargets,
@@ -88,6 +89,7 @@ export class LearningCurveRecorder {
     this.points = saved ? [...saved.points] : new Array<null>(count).fill(null);
     this.sums = saved ? [...saved.sums] : new Array<null>(count).fill(null);
     this.fitTargets = targets.fitRows ? rowsOf(targets.yTrain, targets.fitRows, targets.outputs) : targets.yTrain;
+    this.pooling = poolingFor(targets.loss, targets.outputs);
   }
 
   /** Whether a point is taken at `step` while a member trains (the last step's is the trained ensemble's). */
@@ -98,11 +100,16 @@ export class LearningCurveRecorder {
   /** Member `member`'s outputs at a recorded step. */
   record(step: number, member: number, outputs: MemberOutputs): void {
     const index = step / this.every;
-    if (member < this.ensembleSize - 1) {
-      this.sums[index] = this.sums[index] ? addOutputs(this.sums[index], outputs) : copyOutputs(outputs);
+    if (this.ensembleSize === 1) {
+      this.points[index] = this.pointOf(step, outputs); // one member is its own outputs (ensembleOutputs)
       return;
     }
-    this.points[index] = this.pointOf(step, averaged(this.sums[index], outputs, this.ensembleSize));
+    const sum = this.added(this.sums[index], outputs);
+    if (member < this.ensembleSize - 1) {
+      this.sums[index] = sum;
+      return;
+    }
+    this.points[index] = this.pointOf(step, this.mean(sum, this.ensembleSize));
     this.sums[index] = null; // the last member has passed: the point is known
   }
 
@@ -126,10 +133,31 @@ export class LearningCurveRecorder {
       if (divergedAt !== undefined && step >= divergedAt) return [];
       if (point) return [point];
       const sums = this.sums[index];
-      return sums ? [this.pointOf(step, averaged(sums, undefined, finished.length))] : [];
+      return sums ? [this.pointOf(step, this.mean(sums, finished.length))] : [];
     });
-    if (divergedAt === undefined) points.push(this.pointOf(this.steps, ensembleMean(finished)));
+    if (divergedAt === undefined) points.push(this.pointOf(this.steps, this.ensembleOf(finished)));
     return columns(points);
+  }
+
+  /** `sum` (of earlier members' pooled outputs, or none yet) with member outputs `outputs` pooled in. */
+  private added(sum: MemberOutputs | null, outputs: MemberOutputs): MemberOutputs {
+    const { term, add } = this.pooling;
+    return mapOutputs(outputs, (values, key) => (sum ? add(sum[key]!, term(values)) : term(values)));
+  }
+
+  private mean(sum: MemberOutputs, count: number): MemberOutputs {
+    return mapOutputs(sum, (values) => this.pooling.mean(values, count));
+  }
+
+  /** The ensemble's outputs, pooled as trainNetwork pools them for its final metrics. */
+  private ensembleOf(members: MemberOutputs[]): MemberOutputs {
+    const { loss, outputs } = this.targets;
+    const validation = members[0]!.validationOutputs && members.map((m) => m.validationOutputs!);
+    return {
+      trainOutputs: ensembleOutputs(loss, outputs, members.map((m) => m.trainOutputs)),
+      testOutputs: ensembleOutputs(loss, outputs, members.map((m) => m.testOutputs)),
+      ...(validation && { validationOutputs: ensembleOutputs(loss, outputs, validation) }),
+    };
   }
 
   private pointOf(step: number, outputs: MemberOutputs): CurvePoint {
@@ -148,37 +176,45 @@ export class LearningCurveRecorder {
   }
 }
 
-/** Test accuracy and MSE of the mean of the first k members' test outputs, k = 1 … M (means as meanOf takes them). */
-export function ensembleSizeCurve(memberTestOutputs: Float32Array[], yTest: Float32Array, outputs: number): EnsembleCurve {
+/**
+ * Test accuracy and MSE of the first k members' test outputs pooled (ensembleOutputs), k = 1 … M: under MSE their
+ * mean, summed in float64 as meanOf (evaluation.ts) sums; under cross-entropy the log of their mean probabilities.
+ */
+export function ensembleSizeCurve(memberTestOutputs: Float32Array[], yTest: Float32Array, outputs: number, loss: LossKind = 'mse'): EnsembleCurve {
   const curve: EnsembleCurve = { size: [], test_accuracy: [], test_mse: [] };
   const sum = new Float64Array(yTest.length);
+  let logSum: Float32Array | undefined;
   memberTestOutputs.forEach((member, m) => {
-    for (let i = 0; i < sum.length; i++) sum[i] += member[i]!;
-    const mean = Float32Array.from(sum, (s) => s / (m + 1));
+    let pooled: Float32Array;
+    if (loss === 'mse') {
+      for (let i = 0; i < sum.length; i++) sum[i] += member[i]!;
+      pooled = Float32Array.from(sum, (s) => s / (m + 1));
+    } else {
+      logSum = logSum ? addLogProbabilities(logSum, logSoftmax(member, outputs)) : logSoftmax(member, outputs);
+      pooled = m === 0 ? member : meanOfLogProbabilities(logSum, m + 1); // one member is its own outputs
+    }
     curve.size.push(m + 1);
-    curve.test_accuracy.push(accuracy(mean, yTest, outputs));
-    curve.test_mse.push(meanSquaredError(mean, yTest));
+    curve.test_accuracy.push(accuracy(pooled, yTest, outputs));
+    curve.test_mse.push(meanSquaredError(pooled, yTest));
   });
   return curve;
 }
 
-/** The ensemble's outputs, averaged as trainNetwork averages them for its final metrics. */
-function ensembleMean(members: MemberOutputs[]): MemberOutputs {
-  const validation = members[0]!.validationOutputs && members.map((m) => m.validationOutputs!);
-  return {
-    trainOutputs: meanOf(members.map((m) => m.trainOutputs)),
-    testOutputs: meanOf(members.map((m) => m.testOutputs)),
-    ...(validation && { validationOutputs: meanOf(validation) }),
-  };
+/**
+ * How a learning curve pools its members' outputs at a point, as ensembleOutputs does: a sum of outputs under MSE, a
+ * log-sum of softmax probabilities under cross-entropy (kept in a checkpoint's `sums`), and the ensemble from either.
+ */
+interface Pooling {
+  term(values: Float32Array): Float32Array;
+  add(sum: Float32Array, term: Float32Array): Float32Array;
+  mean(sum: Float32Array, count: number): Float32Array;
 }
 
-const copyOutputs = (o: MemberOutputs): MemberOutputs => mapOutputs(o, (a) => Float32Array.from(a));
-const addOutputs = (sum: MemberOutputs, o: MemberOutputs): MemberOutputs => mapOutputs(sum, (a, key) => a.map((v, i) => v + o[key]![i]!));
-
-/** (sum + outputs) / count entrywise; without `sum` outputs / count, without `outputs` sum / count. */
-function averaged(sum: MemberOutputs | null, outputs: MemberOutputs | undefined, count: number): MemberOutputs {
-  const total = sum && outputs ? addOutputs(sum, outputs) : (sum ?? outputs!);
-  return mapOutputs(total, (values) => values.map((v) => v / count));
+function poolingFor(loss: LossKind, outputs: number): Pooling {
+  if (loss === 'mse') {
+    return { term: (values) => Float32Array.from(values), add: (sum, term) => sum.map((v, i) => v + term[i]!), mean: (sum, count) => sum.map((v) => v / count) };
+  }
+  return { term: (values) => logSoftmax(values, outputs), add: addLogProbabilities, mean: meanOfLogProbabilities };
 }
 
 function mapOutputs(o: MemberOutputs, f: (values: Float32Array, key: keyof MemberOutputs) => Float32Array): MemberOutputs {

@@ -58,6 +58,49 @@ export function meanOf(arrays: Float32Array[]): Float32Array {
   return Float32Array.from(sum, (s) => s / arrays.length);
 }
 
+/**
+ * An ensemble's outputs from its members' (each n × outputs, row-major). Under MSE the mean of the outputs; under
+ * cross-entropy the log of the mean of the members' softmax probabilities, a row of logits whose softmax is that
+ * mean, so the accuracy and data loss taken of it are those of the averaged probabilities (averaging logits would be
+ * a geometric mean of probabilities instead). One member is its own outputs.
+ */
+export function ensembleOutputs(loss: LossKind, outputs: number, members: Float32Array[]): Float32Array {
+  if (members.length === 1) return members[0]!;
+  if (loss === 'mse') return meanOf(members);
+  let sum = logSoftmax(members[0]!, outputs);
+  for (const member of members.slice(1)) sum = addLogProbabilities(sum, logSoftmax(member, outputs));
+  return meanOfLogProbabilities(sum, members.length);
+}
+
+/** Row-wise log softmax, f − log Σ exp(f), in float64 before rounding (no probability underflows to log 0). */
+export function logSoftmax(logits: Float32Array, outputs: number): Float32Array {
+  const result = new Float32Array(logits.length);
+  for (let offset = 0; offset < logits.length; offset += outputs) {
+    let largest = -Infinity;
+    for (let j = 0; j < outputs; j++) largest = Math.max(largest, logits[offset + j]!);
+    let exponentials = 0;
+    for (let j = 0; j < outputs; j++) exponentials += Math.exp(logits[offset + j]! - largest);
+    const normalizer = largest + Math.log(exponentials);
+    for (let j = 0; j < outputs; j++) result[offset + j] = logits[offset + j]! - normalizer;
+  }
+  return result;
+}
+
+/** log(exp(a) + exp(b)) entrywise: the log of a sum of probabilities from the logs of its terms. */
+export function addLogProbabilities(a: Float32Array, b: Float32Array): Float32Array {
+  return a.map((x, i) => {
+    const y = b[i]!;
+    const larger = Math.max(x, y);
+    return larger === -Infinity ? -Infinity : larger + Math.log(Math.exp(x - larger) + Math.exp(y - larger));
+  });
+}
+
+/** log(Σ p / count) from log Σ p. */
+export function meanOfLogProbabilities(logSum: Float32Array, count: number): Float32Array {
+  const logCount = Math.log(count);
+  return logSum.map((v) => v - logCount);
+}
+
 /** Mean over all entries of (f − y)². */
 export function meanSquaredError(predictions: Float32Array, targets: Float32Array): number {
   let sum = 0;

@@ -35,7 +35,7 @@ export { sgdStep, type SgdOptions } from './optimizer.ts';
 export { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource, type TrainingNtkOptions } from './learning-rate.ts';
 export { decodeCheckpoint, encodeCheckpoint, type FinishedMember, type HostTensor, type MemberOutputs, type TrainingCheckpoint } from './checkpoint.ts';
 export { ensembleSizeCurve, type CurvePoint, type EnsembleCurve, type LearningCurve, type LearningCurveState } from './curves.ts';
-export type { EvaluationMetrics } from './evaluation.ts';
+export { ensembleOutputs, type EvaluationMetrics } from './evaluation.ts';
 export { trainNetwork, type EarlyStopping, type MemberResult, type TrainOptions, type TrainResult, type WeightDecay } from './train.ts';
 export {
   empiricalNngp,

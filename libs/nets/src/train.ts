@@ -7,7 +7,7 @@ import { backendName, ensureGradients, initBackend } from '@ntk/compute';
 import { canonicalJson, deriveSeed, mulberry32, parseSchedule, permutation, type Architecture } from '@ntk/spec';
 import type { FinishedMember, HostTensor, MemberOutputs, TrainingCheckpoint } from './checkpoint.ts';
 import { ensembleSizeCurve, LearningCurveRecorder, type EnsembleCurve, type LearningCurve, type LearningCurveState } from './curves.ts';
-import { dataLossOf, evaluationMetrics, meanOf, predict, rowsOf, type EvaluationMetrics } from './evaluation.ts';
+import { dataLossOf, ensembleOutputs, evaluationMetrics, predict, rowsOf, type EvaluationMetrics } from './evaluation.ts';
 import { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource } from './learning-rate.ts';
 import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
 import { lossAndGradients, type LossKind, type WeightDecayKind } from './objective.ts';
@@ -54,7 +54,7 @@ export interface TrainOptions {
   weightDecay?: WeightDecay;
   /** Train and predict with f(x; θ_t) − f(x; θ_0). Default false. */
   centering?: boolean;
-  /** Independently initialized members whose outputs are averaged. Default 1. */
+  /** Independently initialized members whose outputs (under cross-entropy, probabilities) are averaged (ensembleOutputs). Default 1. */
   ensembleSize?: number;
   /** Flip each training image horizontally with probability ½, afresh every step. Needs an [H, W, C] inputShape. */
   flipAugmentation?: boolean;
@@ -125,7 +125,7 @@ export interface TrainResult extends EvaluationMetrics {
   etaMax?: number;
   /** With early stopping: the ensemble's validation loss. */
   validationLoss?: number;
-  /** The ensemble's: the mean of the members' outputs; its metrics are the top-level ones. */
+  /** The ensemble's (ensembleOutputs: the mean of the members' outputs, under cross-entropy the log of their mean probabilities); its metrics are the top-level ones. */
   testPredictions: Float32Array;
   /** In member order; a diverged run lists the members up to the diverged one. */
   members: MemberResult[];
@@ -247,7 +247,7 @@ export async function trainNetwork(options: TrainOptions): Promise<TrainResult> 
     }
     const curves = {
       learningCurve: run.curve?.curve(finished, status === 'diverged' ? stepsTaken : undefined),
-      ensembleCurve: finished.length > 1 && status === 'completed' ? ensembleSizeCurve(finished.map((m) => m.testOutputs), options.yTest, outputs) : undefined,
+      ensembleCurve: finished.length > 1 && status === 'completed' ? ensembleSizeCurve(finished.map((m) => m.testOutputs), options.yTest, outputs, options.loss ?? 'mse') : undefined,
     };
     return { status, steps: stepsTaken, lr, etaMax, ...ensembleResults(run), ...curves, backend, seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -421,15 +421,15 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
   const fitTargets = fitted(options.yTrain);
   const metrics = (train: Float32Array, test: Float32Array) =>
     evaluationMetrics(kind, outputs, { predictions: fitted(train), targets: fitTargets }, { predictions: test, targets: yTest });
-  const trainPredictions = meanOf(members.map((m) => m.trainOutputs));
-  const testPredictions = meanOf(members.map((m) => m.testOutputs));
+  const trainPredictions = ensembleOutputs(kind, outputs, members.map((m) => m.trainOutputs));
+  const testPredictions = ensembleOutputs(kind, outputs, members.map((m) => m.testOutputs));
   return {
     ...metrics(trainPredictions, testPredictions),
     ...(validation && {
       validationLoss: dataLossOf(
         kind,
         outputs,
-        validation.rows ? rowsOf(trainPredictions, validation.rows, outputs) : meanOf(members.map((m) => m.validationOutputs!)),
+        validation.rows ? rowsOf(trainPredictions, validation.rows, outputs) : ensembleOutputs(kind, outputs, members.map((m) => m.validationOutputs!)),
         validation.y,
       ),
     }),
