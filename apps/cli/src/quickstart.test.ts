@@ -44,7 +44,7 @@ describe('quickstart path on the embedded Temporal server', async () => {
   it('ntk results reads the same rows from the store, as JSON and CSV', () => {
     const json = ntk(['results', sweepId, '--format', 'json'], env);
     assert.equal(json.status, 0, json.stderr);
-    const rows = JSON.parse(json.stdout) as { kind: string; status: string; width?: number; test_accuracy: number; train_loss?: number; train_lr?: number }[];
+    const rows = JSON.parse(json.stdout) as { kind: string; status: string; width?: number; test_accuracy: number; train_loss?: number; train_lr?: number; train_eta_max?: number }[];
     assert.equal(rows.length, 4);
     for (const row of rows) {
       assert.equal(row.status, 'completed');
@@ -53,6 +53,9 @@ describe('quickstart path on the embedded Temporal server', async () => {
       assert.ok(row.test_accuracy > floor, `${row.kind} ${row.width ?? ''}: accuracy ${row.test_accuracy}`);
     }
     assert.ok(rows.filter((r) => r.kind === 'finite').every((r) => r.train_loss! > 0 && r.train_lr! > 0));
+    // lr_factor 0.5 of the momentum-aware η_max, the same for every width (the analytic NTK of the training rows).
+    const finite = rows.filter((r) => r.kind === 'finite');
+    assert.ok(finite.every((r) => Math.abs(r.train_lr! - 0.5 * r.train_eta_max!) <= 1e-12 * r.train_lr! && r.train_eta_max === finite[0]!.train_eta_max), JSON.stringify(finite));
     const csv = ntk(['results', sweepId, '--format', 'csv'], env);
     const lines = csv.stdout.trim().split('\n');
     assert.equal(lines.length, 5);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec } from './index.ts';
+import { expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig } from './index.ts';
 
 const valid = `
 name: tiny
@@ -246,6 +246,31 @@ describe('expansion into trials', () => {
     const withValidation = { ...spec, dataset: { ...spec.dataset, validation: 20 }, finite: { ...spec.finite, early_stopping: { patience: 2, every: 5 } } };
     const changed = ids(withValidation);
     assert.ok(changed.every(([id], i) => id !== ids(spec)[i]![0]), 'validation rows are part of the dataset identity');
+  });
+
+  it('moves the ids of trials whose results changed meaning (lr_factor with momentum, cross-entropy ensembles) and no others', () => {
+    const spec = {
+      name: 'moved',
+      dataset: { name: 'mnist', train: 60, test: 30, seed: 3 },
+      architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+      finite: { width: 32, loss: ['mse', 'cross-entropy'], optimizer: { momentum: [0, 0.9], lr_factor: 0.5 }, ensemble: [1, 2], batch: 10, steps: 50 },
+    };
+    // The ids before η_max took momentum and cross-entropy ensembles averaged probabilities (a32ddba), in expansion order.
+    const before = ['2d7814ee25e067f6', '6aa3241b020780e4', '5f06323d150a21ee', 'd50c4c0e1f41952c', 'fc7354047c6d478a', 'd7d1bd1c09f29afa', 'bf52269edb963c82', '83428850dd12d7e2'];
+    const moved = expandTrials(validateSpec(spec)).map((t, i) => {
+      const c = t.config as FiniteTrialConfig;
+      return [`${c.loss} μ=${c.optimizer.momentum} ×${c.ensemble}`, t.id !== before[i]];
+    });
+    assert.deepEqual(moved, [
+      ['mse μ=0 ×1', false],
+      ['mse μ=0 ×2', false],
+      ['mse μ=0.9 ×1', true],
+      ['mse μ=0.9 ×2', true],
+      ['cross-entropy μ=0 ×1', false],
+      ['cross-entropy μ=0 ×2', true],
+      ['cross-entropy μ=0.9 ×1', true],
+      ['cross-entropy μ=0.9 ×2', true],
+    ]);
   });
 
   it('rejects validation rows that the training pool cannot hold and an early-stopping fraction beside them', () => {
