@@ -2,6 +2,8 @@
 // same architectures and shapes, measured in one run on this machine. Ratio > 1: ntk-lab is faster.
 //   bash bench/setup-baselines.sh            # once: neural-tangents 0.6.5 + JAX 0.4.23 into bench/.venv
 //   node --import tsx bench/kernels.bench.ts # prints a table, writes bench/results/kernels-<date>.json
+//   node --import tsx bench/kernels.bench.ts cli    # only the larger sizes through `ntk kernel` → kernels-cli-<date>.json
+//   node --import tsx bench/kernels.bench.ts engine # only the library and product paths
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,10 +11,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { computeKernelBlockInThreads } from '@ntk/activities';
 import { computeKernels } from '@ntk/kernels';
-import { linalgBackend, zeros } from '@ntk/linalg';
+import { encodeNpy, linalgBackend, zeros } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const loadAtStart = os.loadavg()[0];
+const NTK_BIN = path.resolve(BENCH_DIR, '../apps/cli/bin/ntk.mjs');
+const part = process.argv[2] as 'engine' | 'cli' | undefined;
+if (part !== undefined && part !== 'engine' && part !== 'cli') throw new Error(`unknown part "${part}": give engine, cli or nothing (both)`);
 const common = { activation: 'relu', W_std: Math.SQRT2, b_std: 0.1, parameterization: 'ntk' };
 const conv = { kind: 'cnn', depth: 5, filter: [3, 3], padding: 'SAME', ...common };
 
@@ -55,7 +61,7 @@ async function bestOfTwo(run: () => Promise<unknown>): Promise<number> {
 }
 
 const results = [];
-for (const c of CASES) {
+for (const c of part === 'cli' ? [] : CASES) {
   const arch = parseArchitecture(c.arch);
   const x = gaussianInputs(c.n, c.shape.reduce((a, b) => a * b, 1), 1);
   const options = { inputShape: c.shape };
@@ -80,14 +86,64 @@ for (const c of CASES) {
   console.log(JSON.stringify(row));
 }
 
+// The sizes issue 11 measured through the CLI, where the one-thread commands lost to neural-tangents on FCN.
+const CLI_CASES = [
+  { ...CASES[0]!, n: 8192 },
+  { ...CASES[1]!, n: 256 },
+  { ...CASES[2]!, n: 8 },
+];
+
+/** Seconds `ntk kernel` takes end to end (start-up, reading the .npy, threads, writing both kernels), as a user runs it. */
+function timeCli(args: string[]): number {
+  const start = performance.now();
+  const run = spawnSync(process.execPath, [NTK_BIN, 'kernel', ...args], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`ntk kernel failed:\n${run.stderr}`);
+  return (performance.now() - start) / 1000;
+}
+
+const cliResults = [];
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-bench-'));
+for (const c of part === 'engine' ? [] : CLI_CASES) {
+  const load_before = os.loadavg()[0]!;
+  const x1 = path.join(work, `${c.name}-${c.n}.npy`);
+  fs.writeFileSync(x1, encodeNpy({ shape: [c.n, ...c.shape], dtype: 'float64', data: gaussianInputs(c.n, c.shape.reduce((a, b) => a * b, 1), 1).data }));
+  const arch = path.join(work, `${c.name}.json`);
+  fs.writeFileSync(arch, JSON.stringify(c.arch));
+  const args = ['--arch', arch, '--x1', x1, '--get', 'nngp,ntk', '--precision', 'float64'];
+  const runs = [1, 2].map((i) => timeCli([...args, '--out', path.join(work, `${c.name}-out-${i}`)]));
+  const oneThread = timeCli([...args, '--threads', '1', '--out', path.join(work, `${c.name}-out-1t`)]);
+  const seconds = Math.min(...runs);
+  const nt = baseline(c.name, c.n);
+  const row = {
+    case: c.name,
+    n: c.n,
+    entries: c.n * c.n,
+    cli_seconds: seconds,
+    cli_runs_seconds: runs,
+    cli_one_thread_seconds: oneThread,
+    nt_seconds: nt?.seconds ?? null,
+    nt_compile_seconds: nt?.compile_seconds ?? null,
+    speedup_vs_nt: nt ? nt.seconds / seconds : null,
+    load_before,
+    load_after: os.loadavg()[0]!,
+  };
+  cliResults.push(row);
+  console.log(JSON.stringify(row));
+}
+fs.rmSync(work, { recursive: true, force: true });
+
 const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model;
 const date = new Date().toISOString().slice(0, 10);
 const record = {
   date,
-  machine: { cpu, cores: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: { cpu, cores: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, load_at_start: loadAtStart },
   ntklab: { precision: 'float64', linalg: linalgBackend(), threads: os.availableParallelism() },
   baseline: 'neural-tangents 0.6.5, jax/jaxlib 0.4.23 CPU, float64 (jax_enable_x64); warm call, best of 2',
   results,
+  cli: {
+    path: '`ntk kernel --get nngp,ntk --precision float64` end to end, wall seconds, best of 2 (one thread per core; one run with --threads 1)',
+    results: cliResults,
+  },
 };
 fs.mkdirSync(path.join(BENCH_DIR, 'results'), { recursive: true });
-fs.writeFileSync(path.join(BENCH_DIR, 'results', `kernels-${date}.json`), `${JSON.stringify(record, null, 2)}\n`);
+fs.writeFileSync(path.join(BENCH_DIR, 'results', `kernels${part ? `-${part}` : ''}-${date}.json`), `${JSON.stringify(record, null, 2)}\n`);

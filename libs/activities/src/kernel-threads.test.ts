@@ -25,6 +25,16 @@ test('threaded blocks equal the single-threaded block bit for bit (FCN, symmetri
   }
 });
 
+test('onBand hears the number of bands first, then each band done, in order', async () => {
+  const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.4, b_std: 0.1 });
+  const x = uniformMatrix(20, 8, mulberry32(4));
+  const heard: [number, number][] = [];
+  await computeKernelBlockInThreads({ arch, x1: x, rows: [0, 20], cols: [0, 20], get: ['nngp'] }, 2, (done, total) => heard.push([done, total]));
+  const total = heard[0]![1];
+  assert.ok(total > 2, `several bands: ${total}`);
+  assert.deepEqual(heard, Array.from({ length: total + 1 }, (_, done) => [done, total]));
+});
+
 test('a CNN-GAP block computes off the main thread: the event loop keeps running', async () => {
   const arch = parseArchitecture({ kind: 'cnn', readout: 'gap', depth: 3, filter: [3, 3], padding: 'SAME', activation: 'relu', W_std: 1.4, b_std: 0.1 });
   const x = uniformMatrix(6, 12 * 12 * 2, mulberry32(3));

@@ -177,9 +177,14 @@ const BANDS_PER_THREAD = 4;
 
 /**
  * computeKernelBlock, split by rows into bands that at most `threads` of the process's kernel threads compute
- * at once. Same bits as one thread; the kernels come back in shared memory.
+ * at once. Same bits as one thread; the kernels come back in shared memory. `onBand` is told the number of bands
+ * before they start and each time one is done (for progress displays).
  */
-export async function computeKernelBlockInThreads(request: KernelBlockRequest, threads = os.availableParallelism()): Promise<Kernels> {
+export async function computeKernelBlockInThreads(
+  request: KernelBlockRequest,
+  threads = os.availableParallelism(),
+  onBand?: (done: number, total: number) => void,
+): Promise<Kernels> {
   const x1 = sharedMatrix(request.x1);
   const x2 = request.x2 && sharedMatrix(request.x2);
   const symmetric = isSymmetric(request);
@@ -200,6 +205,7 @@ export async function computeKernelBlockInThreads(request: KernelBlockRequest, t
     };
   });
   let next = 0;
+  let done = 0;
   const computeBands = async () => {
     while (next < bands.length) {
       await computeThreadPool()
@@ -208,8 +214,10 @@ export async function computeKernelBlockInThreads(request: KernelBlockRequest, t
           next = bands.length; // no more bands for a block that failed
           throw error;
         });
+      onBand?.(++done, bands.length);
     }
   };
+  onBand?.(0, bands.length);
   await Promise.all(Array.from({ length: Math.min(threads, bands.length) }, computeBands));
   return kernels;
 }

@@ -386,6 +386,16 @@ test('npy round-trips float64 and float32 with a 64-byte aligned header', () => 
   assert.deepEqual(ndArrayToMatrix(decodeNpy(encodeNpy(matrixToNdArray(m)))), m);
 });
 
+test('npy writes each value little-endian, float32 rounded to nearest, whatever array holds the values', () => {
+  const values = [Math.PI, -1 / 3, 1e-310, 3.4e38 * 1.5, 0.1];
+  for (const [dtype, size] of [['float64', 8], ['float32', 4]] as const) {
+    const bytes = encodeNpy({ shape: [values.length], dtype, data: Float64Array.from(values) });
+    const view = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - values.length * size);
+    const written = values.map((_, i) => (size === 8 ? view.getFloat64(i * 8, true) : view.getFloat32(i * 4, true)));
+    assert.deepEqual(written, values.map((v) => (size === 8 ? v : Math.fround(v))), dtype);
+  }
+});
+
 /** Builds a .npy by hand, as NumPy would, for layouts encodeNpy never writes. */
 function handMadeNpy(version: 1 | 2, header: string, payload: Uint8Array): Uint8Array {
   const prefix = version === 1 ? 10 : 12;
