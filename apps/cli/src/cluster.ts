@@ -1,8 +1,8 @@
 // The local cluster (`ntk cluster`): the topology a lab runs across hosts, on one machine. PostgreSQL holds
 // Temporal's state and the result store; the real Temporal server (four services in one process) and its web
 // UI run beside it; N `ntk worker` processes serve the cpu and gpu queues with no local state (results in
-// PostgreSQL, artifacts in a shared directory, or in MinIO with `--artifacts s3`). Everything lives under NTK_HOME/cluster; `up` starts whatever
-// is not running, so it also restarts a component that died.
+// PostgreSQL, artifacts in a shared directory, or in MinIO with `--artifacts s3`). Everything lives under
+// NTK_HOME/cluster; `up` starts whatever is not running, so it also restarts a component that died.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -131,8 +131,7 @@ const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}
 const temporalAddress = (state: ClusterOptions) => hostPort(state.host, state.ports.temporal);
 const uiUrl = (state: ClusterOptions) => `http://${hostPort(state.host, state.ports.ui)}`;
 const postgresUrl = (state: ClusterState, database: string) => `postgres://postgres:${encodeURIComponent(state.password)}@${hostPort(state.host, state.ports.postgres)}/${database}`;
-
-/** What a worker (here or on another host) and a client need: the same four variables on every host. */
+/** What a worker (here or on another host) and a client need: the same variables on every host. */
 export function clusterEnvironment(home: string): Record<string, string> {
   const dir = clusterDir(home);
   const state = readState(dir);
