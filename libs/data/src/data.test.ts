@@ -10,6 +10,7 @@ import {
   CIFAR10_TRAIN_FILES,
   DatasetError,
   datasetProblems,
+  downsample,
   fashionMnistPools,
   flipHorizontal,
   flipImages,
@@ -429,4 +430,17 @@ test('validation rows are preprocessed like the test rows, with statistics of th
     const expected = preprocess[0] === 'standardize' ? standardize(asTest) : zca(asTest, 0.5);
     assert.deepEqual(prepared.xValidation, expected.xTest, JSON.stringify(preprocess));
   }
+});
+
+test('downsample averages factor × factor blocks of each channel, on every split', () => {
+  const ds = loadSynthetic({ train: 3, test: 2, seed: 4, shape: [4, 6, 2], classes: 2 });
+  const pooled = downsample(ds, 2);
+  assert.deepEqual(pooled.inputShape, [2, 3, 2]);
+  const at = (x: Float64Array, n: number, i: number, j: number, c: number, [, w, ch]: number[]) => x[((n * ds.inputShape[0]! + i) * w! + j) * ch! + c]!;
+  // Image 1, output pixel (1, 2), channel 1: the mean of input rows 2–3 and columns 4–5.
+  const expected = (at(ds.xTrain, 1, 2, 4, 1, ds.inputShape) + at(ds.xTrain, 1, 2, 5, 1, ds.inputShape) + at(ds.xTrain, 1, 3, 4, 1, ds.inputShape) + at(ds.xTrain, 1, 3, 5, 1, ds.inputShape)) / 4;
+  assert.ok(Math.abs(pooled.xTrain[((1 * 2 + 1) * 3 + 2) * 2 + 1]! - expected) < 1e-15);
+  assert.equal(pooled.xTest.length, 2 * 2 * 3 * 2);
+  assert.deepEqual(pooled.identity.preprocessing, ['downsample(2)']);
+  assert.throws(() => downsample(ds, 4), /multiples of 4, got \[4, 6, 2\]/);
 });

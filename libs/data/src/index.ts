@@ -5,7 +5,7 @@ export { FASHION_MNIST_SPLIT_SEED, fashionMnistPools, loadFashionMnist, type Fas
 export { parseIdx, type IdxArray } from './idx.ts';
 export { loadMnist, type MnistOptions } from './mnist.ts';
 export { datasetProblems } from './presence.ts';
-export { oneHotCentered, standardize } from './preprocess.ts';
+export { downsample, oneHotCentered, standardize } from './preprocess.ts';
 export { prepareDataset, type PreparedDataset } from './prepare.ts';
 export { gaussians, loadSynthetic, type SyntheticOptions } from './synthetic.ts';
 export { normalizeRows, zca, zcaWhitening, type Whitening } from './zca.ts';

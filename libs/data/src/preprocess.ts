@@ -35,3 +35,43 @@ export function oneHotCentered(labels: Int32Array, classes: number): Float64Arra
   });
   return targets;
 }
+
+/**
+ * Average-pools every image over factor × factor blocks (H and W must be multiples of factor): a 28×28 digit at
+ * factor 4 becomes 7×7, so convolutional kernels, whose cost grows with pixels (CNN-GAP with their square), fit
+ * on a laptop. Pixel sums run in a fixed order, so the result is the same on every machine.
+ */
+export function downsample(ds: Dataset, factor: number): Dataset {
+  const [height, width, channels] = ds.inputShape;
+  if (ds.inputShape.length !== 3 || height! % factor !== 0 || width! % factor !== 0) {
+    throw new RangeError(`downsample ${factor}: images must be [H, W, C] with H and W multiples of ${factor}, got [${ds.inputShape.join(', ')}]`);
+  }
+  const [h, w, c] = [height! / factor, width! / factor, channels!];
+  const pixels = height! * width! * c;
+  const pool = (x: Float64Array) => {
+    const images = x.length / pixels;
+    const out = new Float64Array(images * h * w * c);
+    for (let n = 0; n < images; n++) {
+      for (let i = 0; i < h; i++) {
+        for (let j = 0; j < w; j++) {
+          for (let ch = 0; ch < c; ch++) {
+            let sum = 0;
+            for (let di = 0; di < factor; di++) {
+              for (let dj = 0; dj < factor; dj++) sum += x[n * pixels + ((i * factor + di) * width! + j * factor + dj) * c + ch]!;
+            }
+            out[((n * h + i) * w + j) * c + ch] = sum / (factor * factor);
+          }
+        }
+      }
+    }
+    return out;
+  };
+  return {
+    ...ds,
+    inputShape: [h, w, c],
+    xTrain: pool(ds.xTrain),
+    xTest: pool(ds.xTest),
+    ...(ds.xValidation && { xValidation: pool(ds.xValidation) }),
+    identity: { ...ds.identity, preprocessing: [...ds.identity.preprocessing, `downsample(${factor})`] },
+  };
+}
