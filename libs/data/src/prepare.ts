@@ -4,7 +4,7 @@ import { loadCifar10 } from './cifar10.ts';
 import { featureCount, type Dataset } from './dataset.ts';
 import { loadFashionMnist } from './fashion-mnist.ts';
 import { loadMnist } from './mnist.ts';
-import { oneHotCentered, standardize } from './preprocess.ts';
+import { downsample, oneHotCentered, standardize } from './preprocess.ts';
 import { loadSynthetic } from './synthetic.ts';
 import { zca } from './zca.ts';
 
@@ -34,7 +34,8 @@ const LOADERS: Record<DatasetConfig['name'], (c: DatasetConfig) => Dataset> = {
 };
 
 function applyStep(data: Dataset, step: PreprocessStep): Dataset {
-  return step === 'standardize' ? standardize(data) : zca(data, step.zca);
+  if (step === 'standardize') return standardize(data);
+  return 'zca' in step ? zca(data, step.zca) : downsample(data, step.downsample);
 }
 
 export function prepareDataset(config: DatasetConfig): PreparedDataset {

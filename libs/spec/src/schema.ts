@@ -25,15 +25,16 @@ export const PRECISIONS = ['float64', 'float32'] as const;
 export const MAX_FLIP_ENSEMBLE = 64;
 
 /**
- * A preprocessing step: `standardize`, `zca` (ε = 0.1) or `{ zca: ε }` (in YAML also `- zca: 0.01`).
+ * A preprocessing step: `standardize`, `zca` (ε = 0.1), `{ zca: ε }` (in YAML also `- zca: 0.01`) or
+ * `{ downsample: k }` (average-pool images over k × k blocks, so convolutional kernels fit a laptop).
  * ZCA standardizes per channel itself (KERNELS.md). Bare `zca` is stored as `{ zca: 0.1 }`, so both
  * spellings give the same trial ids.
  */
 const preprocessStepSchema = z
-  .union([z.enum(PREPROCESSING), z.object({ zca: z.number().positive() }).strict()], {
-    error: 'expected "standardize", "zca" or { zca: ε } with ε > 0',
+  .union([z.enum(PREPROCESSING), z.object({ zca: z.number().positive() }).strict(), z.object({ downsample: z.number().int().min(2) }).strict()], {
+    error: 'expected "standardize", "zca", { zca: ε } with ε > 0 or { downsample: k } with k ≥ 2',
   })
-  .transform((step): 'standardize' | { zca: number } => (step === 'zca' ? { zca: DEFAULT_ZCA_REGULARIZATION } : step));
+  .transform((step): 'standardize' | { zca: number } | { downsample: number } => (step === 'zca' ? { zca: DEFAULT_ZCA_REGULARIZATION } : step));
 
 /**
  * Datasets whose images a horizontal flip changes in meaning, and why: flips on them need dataset.allow_flips.

@@ -1,0 +1,3 @@
+export * from './analysis.ts';
+export * from './findings.ts';
+export * from './report.ts';
