@@ -209,7 +209,7 @@ export const FINDINGS: Finding[] = [
   {
     number: 7,
     title: 'diag_reg behaves like early stopping',
-    claim: 'Regularizing the kernel (K + ε·tr(K)/n·I at t = ∞) and stopping gradient flow early (finite t, ε = 0) filter the same small-eigenvalue directions: both improve on the unregularized solution, to about the same best accuracy.',
+    claim: 'Regularizing the kernel (K + ε·tr(K)/n·I at t = ∞) and stopping gradient flow early (finite t, ε = 0) damp the same small-eigenvalue directions: swept from weak to strong, both reach about the same best accuracy, and both lose accuracy when too strong (large ε, short t).',
     spec: '07-diag-reg-early-stopping.yaml',
     evaluate(rows) {
       const kernels = completed(rows).filter(isKernel);
@@ -224,16 +224,18 @@ export const FINDINGS: Finding[] = [
         const best = (rs: Row[]) => rs.reduce<Row | undefined>((a, b) => (!a || (num(b, 'validation_accuracy') ?? num(b, 'test_accuracy')!) > (num(a, 'validation_accuracy') ?? num(a, 'test_accuracy')!) ? b : a), undefined);
         const [reg, early] = [best(byReg.filter((r) => r.diag_reg !== 0)), best(byTime)];
         const [regAcc, earlyAcc, plainAcc] = [reg, early, plain].map((r) => (r ? num(r, 'test_accuracy') : undefined));
-        table.push([name, formatNumber(plainAcc), `${formatNumber(regAcc)} (ε ${formatNumber(reg ? num(reg, 'diag_reg') : undefined)})`, `${formatNumber(earlyAcc)} (t ${formatNumber(early ? num(early, 'time') : undefined, 0)})`]);
         if (regAcc === undefined || earlyAcc === undefined) continue;
-        const both = plainAcc === undefined || (regAcc >= plainAcc && earlyAcc >= plainAcc);
-        held.push(both && Math.abs(regAcc - earlyAcc) <= 0.01);
-        said.push(`${name}: best ε ${formatNumber(regAcc)} vs best t ${formatNumber(earlyAcc)}`);
+        // The strongest setting of each: the largest ε, the shortest t.
+        const strongest = (rs: Row[], column: string, pick: (a: number, b: number) => boolean) => rs.reduce<Row | undefined>((a, b) => (!a || pick(num(b, column)!, num(a, column)!) ? b : a), undefined);
+        const [tooMuchReg, tooEarly] = [strongest(byReg, 'diag_reg', (a, b) => a > b), strongest(byTime, 'time', (a, b) => a < b)].map((r) => (r ? num(r, 'test_accuracy')! : NaN));
+        held.push(Math.abs(regAcc - earlyAcc) <= 0.01 && tooMuchReg! < regAcc && tooEarly! < earlyAcc);
+        table.push([name, formatNumber(plainAcc), `${formatNumber(regAcc)} (ε ${formatNumber(num(reg!, 'diag_reg'))})`, `${formatNumber(earlyAcc)} (t ${formatNumber(num(early!, 'time'), 0)})`, `${formatNumber(tooMuchReg)}, ${formatNumber(tooEarly)}`]);
+        said.push(`${name}: best ε ${formatNumber(regAcc)} vs best t ${formatNumber(earlyAcc)}, strongest ε ${formatNumber(tooMuchReg)} and shortest t ${formatNumber(tooEarly)}`);
       }
       return {
         verdict: held.length === 0 ? 'no data' : verdictOf(held),
-        because: `${said.join('; ')} (each chosen on validation rows; "reproduced" needs both at or above ε = 0, t = ∞ and within 0.01 of each other).`,
-        columns: ['kernel', 'ε = 0, t = ∞', 'best diag_reg, t = ∞', 'best time, ε = 0'],
+        because: `${said.join('; ')}. Each best is chosen on validation rows; "reproduced" needs the two bests within 0.01 and both routes worse at their strongest.`,
+        columns: ['kernel', 'ε = 0, t = ∞', 'best diag_reg, t = ∞', 'best time, ε = 0', 'strongest ε, shortest t'],
         rows: table,
       };
     },

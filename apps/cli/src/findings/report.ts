@@ -21,7 +21,14 @@ export async function evaluateFindings(store: ResultStore, specDir: string): Pro
   const reports: FindingReport[] = [];
   for (const finding of FINDINGS) {
     const specFile = path.join(specDir, finding.spec);
-    const { name } = loadSpecFile(specFile);
+    let name: string;
+    try {
+      name = loadSpecFile(specFile).name;
+    } catch (err) {
+      // One broken or missing spec must not hide the other findings.
+      reports.push({ finding, specFile, evaluation: { verdict: 'no data', because: `the spec does not load: ${(err as Error).message}`, columns: [], rows: [] } });
+      continue;
+    }
     const newest = sweeps.filter((s) => s.name === name).sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))[0];
     if (!newest) {
       reports.push({ finding, specFile, evaluation: { verdict: 'no data', because: `not run in this store: \`ntk sweep run ${specFile}\``, columns: [], rows: [] } });
