@@ -3,12 +3,13 @@
 import { backendProblem, type BackendPreference } from '@ntk/compute';
 import { datasetProblems } from '@ntk/data';
 import { kernelBlocks } from '@ntk/kernels';
-import { expandTrials, type ExperimentSpec } from '@ntk/spec';
+import { datasetConfigs, expandTrials, type DatasetConfig, type ExperimentSpec } from '@ntk/spec';
 import { UsageError } from './errors.ts';
 
 /** Throws a UsageError (exit 2) listing every problem found; reads no data and switches no backend. */
 export async function checkBeforeLaunch(spec: ExperimentSpec, { backend }: { backend: BackendPreference }): Promise<void> {
-  const problems = datasetProblems(spec.dataset);
+  // Every training size, seed and pipeline the spec runs on; the same problem (a missing file) is listed once.
+  const problems = [...new Set(datasetConfigs(spec).flatMap(datasetProblems))];
   const unavailable = await backendProblem(backend);
   if (unavailable) problems.push(`--backend ${backend}: ${unavailable}; auto, wasm and cpu always run`);
   if (problems.length > 0) throw new UsageError(`nothing launched:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -25,14 +26,18 @@ export interface PlanSummary {
 
 export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): PlanSummary {
   const trials = expandTrials(spec);
-  const kernels = new Set(trials.flatMap((t) => t.kernelKeys ?? [])).size;
-  const blocksPerKernel = kernelBlocks(spec.dataset, kernelBlockSize).length;
+  const kernels = [...specKernels(spec).values()];
   return {
     finiteTrials: trials.filter((t) => t.config.kind === 'finite').length,
     infiniteTrials: trials.filter((t) => t.config.kind === 'infinite').length,
-    kernels,
-    kernelBlocks: kernels * blocksPerKernel,
+    kernels: kernels.length,
+    kernelBlocks: kernels.reduce((total, dataset) => total + kernelBlocks(dataset, kernelBlockSize).length, 0),
   };
+}
+
+/** Each distinct kernel the spec's trials need, by key, with the dataset it is computed on (its sizes set its blocks). */
+export function specKernels(spec: ExperimentSpec): Map<string, DatasetConfig> {
+  return new Map(expandTrials(spec).flatMap((t) => (t.kernelKeys ?? []).map((key) => [key, t.config.dataset] as const)));
 }
 
 export function renderPlanSummary(sweepId: string, summary: PlanSummary, kernelBlockSize: number): string {

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { expandTrials, parseSpecYaml } from '@ntk/spec';
-import { ResultStore } from '@ntk/store';
+import { ResultStore, type SweepOptions } from '@ntk/store';
 import { ntk, REPO_ROOT } from '../test/cli.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-results-'));
@@ -23,17 +23,17 @@ infinite: { kernels: [nngp, ntk], diag_reg: 1e-4 }
 const trials = expandTrials(parseSpecYaml(SPEC));
 const accuracy = (i: number) => 0.5 + i / 16;
 
-/** A project directory (it has .git) whose .ntk store holds sweep `tidy` with every trial finished. */
-async function seedProject(dir: string): Promise<void> {
+/** A project directory (it has .git) whose .ntk store holds sweep `tidy` (or `name`) with every trial finished. */
+async function seedProject(dir: string, name = 'tidy', sweepTrials = trials, sweep: { spec: unknown; options?: SweepOptions } = { spec: {} }): Promise<void> {
   fs.mkdirSync(path.join(dir, '.git'), { recursive: true });
   const store = await ResultStore.open(path.join(dir, '.ntk', 'ntk.db'));
   try {
-    await store.saveSweep({ id: 'tidy-0123abcd', name: 'tidy', spec: {} });
-    await store.registerTrials('tidy-0123abcd', trials.map((t) => ({ ...t, kind: t.config.kind })));
-    for (const [i, t] of trials.entries()) {
+    await store.saveSweep({ id: `${name}-0123abcd`, name, ...sweep });
+    await store.registerTrials(`${name}-0123abcd`, sweepTrials.map((t) => ({ ...t, kind: t.config.kind })));
+    for (const [i, t] of sweepTrials.entries()) {
       await store.recordTrialOutcome(t.id, { status: 'completed', metrics: [{ split: 'test', name: 'accuracy', value: accuracy(i) }, { split: 'test', name: 'mse', value: 1 / (i + 1) }] });
     }
-    await store.setSweepStatus('tidy-0123abcd', 'completed');
+    await store.setSweepStatus(`${name}-0123abcd`, 'completed');
   } finally {
     await store.close();
   }
@@ -126,6 +126,44 @@ describe('ntk results on a seeded store', () => {
     assert.deepEqual({ ...json[0], created: undefined, updated: undefined }, { name: 'tidy', id: 'tidy-0123abcd', created: undefined, done: trials.length, failed: 0, total: trials.length, status: 'completed', updated: undefined });
     const csv = csvRows(ntk(['sweep', 'list', '--format', 'csv'], env).stdout);
     assert.deepEqual(csv[0], ['name', 'id', 'created', 'done', 'failed', 'total', 'status']);
+  });
+});
+
+describe('ntk results over the dataset axes of a spec', () => {
+  const project = path.join(root, 'axes-project');
+  const env = { NTK_HOME: path.join(project, '.ntk'), TEMPORAL_ADDRESS: '' };
+  const spec = parseSpecYaml(
+    SPEC.replace('name: tidy', 'name: axes').replace('{ name: mnist, train: 100, test: 50 }', '{ name: mnist, train: [100, 200], test: 50, seed: [0, 1], preprocess: [[standardize], [{ zca: [0.01, 0.1] }]] }'),
+  );
+  const axes = expandTrials(spec);
+  before(() => seedProject(project, 'axes', axes, { spec, options: { concurrency: 2, kernelBlockSize: 100 } }));
+  const results = (...args: string[]) => {
+    const r = ntk(['results', 'axes', ...args, '--format', 'json'], env);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, unknown>[];
+  };
+
+  it('--group-by dataset.train gives one row per training size', () => {
+    const rows = results('--where', 'kind=finite', '--group-by', 'dataset.train', '--metric', 'test_accuracy', '--agg', 'count');
+    const perSize = (train: number) => axes.filter((t) => t.config.kind === 'finite' && t.config.dataset.train === train).length;
+    assert.deepEqual(rows, [100, 200].map((train) => ({ 'dataset.train': train, test_accuracy_count: perSize(train) })));
+    assert.equal(perSize(100), 2 * 2 * 2 * 3, 'width × seeds × data seeds × pipelines');
+  });
+
+  it('--where dataset.seed=1 keeps the trials of that data draw, and dataset.preprocess names each pipeline', () => {
+    const rows = results('--where', 'dataset.seed=1', '--columns', 'trial,dataset.seed');
+    assert.deepEqual(new Set(rows.map((row) => row.trial)), new Set(axes.filter((t) => t.config.dataset.seed === 1).map((t) => t.id)));
+    assert.ok(rows.length > 0 && rows.every((row) => row['dataset.seed'] === 1));
+    const pipelines = results('--group-by', 'dataset.preprocess', '--metric', 'test_accuracy', '--agg', 'count');
+    assert.deepEqual(pipelines.map((row) => [row['dataset.preprocess'], row.test_accuracy_count]), [['standardize', axes.length / 3], ['zca(0.01)', axes.length / 3], ['zca(0.1)', axes.length / 3]]);
+  });
+
+  it('ntk sweep status counts the blocks of every size\'s kernels', () => {
+    const r = ntk(['sweep', 'status', 'axes'], env);
+    assert.equal(r.status, 0, r.stderr);
+    // 2 data seeds × 3 pipelines per size, none stored. Blocks of 100 rows: 100 train rows are 1 train×train and
+    // 1 test×train tile, 200 are 3 and 2.
+    assert.match(r.stdout, /^kernel blocks: 0\/42 stored \(12 kernel\(s\)\)$/m);
   });
 });
 

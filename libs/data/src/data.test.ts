@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gram, matmul, symmetricEigen, transpose, type Matrix } from '@ntk/linalg';
-import { datasetSchema, mulberry32, sampleWithoutReplacement } from '@ntk/spec';
+import { datasetConfigs, datasetSchema, mulberry32, sampleWithoutReplacement, validateSpec } from '@ntk/spec';
 import {
   CIFAR10_TEST_FILE,
   CIFAR10_TRAIN_FILES,
@@ -443,4 +443,34 @@ test('downsample averages factor × factor blocks of each channel, on every spli
   assert.equal(pooled.xTest.length, 2 * 2 * 3 * 2);
   assert.deepEqual(pooled.identity.preprocessing, ['downsample(2)']);
   assert.throws(() => downsample(ds, 4), /multiples of 4, got \[4, 6, 2\]/);
+});
+
+test('a spec\'s training sizes are nested subsets: the first n rows of a larger draw are the n-row draw', (t) => {
+  const cifarDir = fakeCifarDir(40);
+  t.after(() => rmSync(cifarDir, { recursive: true }));
+  const datasets = [
+    { name: 'mnist', train: [250, 1000], test: 50, seed: [0, 3] },
+    { name: 'synthetic', train: [250, 1000], test: 50, seed: [0, 3], shape: [4, 4, 3], classes: 5 },
+    { name: 'fashion-mnist', train: [250, 1000], test: 50, seed: 2 },
+    { name: 'cifar10', train: [50, 200], test: 20, seed: 1, path: cifarDir },
+  ];
+  for (const dataset of datasets) {
+    const spec = (preprocess: unknown[]) =>
+      validateSpec({ name: 'nested', dataset: { ...dataset, preprocess }, architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0 }], infinite: { kernels: 'ntk', diag_reg: 0 } });
+    const prepared = datasetConfigs(spec([])).map(prepareDataset);
+    const seeds = [dataset.seed].flat();
+    assert.equal(prepared.length, 2 * seeds.length, dataset.name);
+    for (const seed of seeds) {
+      const [small, large] = prepared.filter((d) => d.identity.seed === seed);
+      const what = `${dataset.name} seed ${seed}: ${small!.nTrain} of ${large!.nTrain}`;
+      assert.ok(small!.nTrain < large!.nTrain, what);
+      assert.deepEqual(large!.xTrain.subarray(0, small!.xTrain.length), small!.xTrain, what);
+      assert.deepEqual(large!.labelsTrain.subarray(0, small!.nTrain), small!.labelsTrain, what);
+      assert.deepEqual(large!.xTest, small!.xTest, what);
+    }
+    // Standardization takes its statistics from the training rows, so after it the smaller set is no longer a
+    // prefix of the larger: why kernels are computed per training size rather than cut from the largest.
+    const [small, large] = datasetConfigs(spec(['standardize'])).map(prepareDataset);
+    assert.notDeepEqual(large!.xTrain.subarray(0, small!.xTrain.length), small!.xTrain, dataset.name);
+  }
 });

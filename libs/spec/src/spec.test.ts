@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig } from './index.ts';
+import { contentHash, datasetConfigs, expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig } from './index.ts';
 
 const valid = `
 name: tiny
@@ -34,12 +34,13 @@ describe('spec validation', () => {
   it('accepts a valid spec and fills defaults', () => {
     const spec = parseSpecYaml(valid);
     assert.deepEqual(spec.finite?.parameterization, ['ntk']);
-    assert.deepEqual(spec.dataset.preprocess, ['standardize']);
+    assert.deepEqual(spec.dataset.preprocess, [['standardize']], 'one pipeline');
     assert.equal(spec.targets, 'onehot-centered');
   });
 
   it('accepts every dataset and both spellings of ZCA', () => {
-    const dataset = (line: string) => parseSpecYaml(valid.replace('{ name: mnist, train: 100, test: 50 }', line)).dataset;
+    // The one dataset each spec expands to, as its trials have it.
+    const dataset = (line: string) => datasetConfigs(parseSpecYaml(valid.replace('{ name: mnist, train: 100, test: 50 }', line)))[0]!;
     assert.deepEqual(dataset('{ name: fashion-mnist, train: 60000, test: 10000 }').name, 'fashion-mnist');
     assert.equal(dataset('{ name: cifar10, train: 50000, test: 100, path: /data/cifar-10-batches-bin }').path, '/data/cifar-10-batches-bin');
     const synthetic = dataset('{ name: synthetic, shape: [8, 8, 3], classes: 10, train: 100000, test: 10 }');
@@ -47,7 +48,7 @@ describe('spec validation', () => {
     assert.deepEqual(dataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, zca] }').preprocess, ['standardize', { zca: 0.1 }]);
     assert.deepEqual(dataset('{ name: mnist, train: 100, test: 50, preprocess: [zca: 0.01] }').preprocess, [{ zca: 0.01 }]);
     const block = valid.replace('{ name: mnist, train: 100, test: 50 }', '\n  name: mnist\n  train: 100\n  test: 50\n  preprocess:\n    - standardize\n    - zca: 0.1\n');
-    assert.deepEqual(parseSpecYaml(block).dataset.preprocess, ['standardize', { zca: 0.1 }]);
+    assert.deepEqual(datasetConfigs(parseSpecYaml(block))[0]!.preprocess, ['standardize', { zca: 0.1 }]);
     // Bare `zca` is stored as its default, so both spellings are the same trials.
     const ids = (steps: string) => expandTrials(parseSpecYaml(valid.replace('test: 50 }', `test: 50, preprocess: ${steps} }`))).map((t) => t.id);
     assert.deepEqual(ids('[zca]'), ids('[{ zca: 0.1 }]'));
@@ -87,6 +88,7 @@ describe('expansion into trials', () => {
     const finite = trials.filter((t) => t.config.kind === 'finite');
     const infinite = trials.filter((t) => t.config.kind === 'infinite');
     assert.equal(finite.length, 2 * 2 * 2); // width × lr × seed
+    assert.deepEqual([...new Set(finite.map((t) => (t.config as FiniteTrialConfig).optimizer.lr))], [0.5, 1.0]);
     assert.equal(infinite.length, 2 * 2 * 2); // kernel × diag_reg × time
     assert.equal(new Set(trials.map((t) => t.id)).size, trials.length);
   });
@@ -324,12 +326,141 @@ describe('expansion into trials', () => {
   });
 });
 
+describe('dataset and run-length axes', () => {
+  const withDataset = (dataset: string, yaml = valid) => yaml.replace('{ name: mnist, train: 100, test: 50 }', dataset);
+  const trialsOf = (yaml: string) => expandTrials(parseSpecYaml(yaml));
+  const finiteOf = (yaml: string) => trialsOf(yaml).filter((t) => t.config.kind === 'finite').map((t) => t.config as FiniteTrialConfig);
+  const infiniteOf = (yaml: string) => trialsOf(yaml).filter((t) => t.config.kind === 'infinite');
+  const base = { finite: finiteOf(valid).length, infinite: infiniteOf(valid).length };
+
+  it('sweeps training sizes: every trial keeps a scalar train, and each size has its own kernel', () => {
+    const sizes = withDataset('{ name: mnist, train: [250, 500, 1000, 2000], test: 50 }');
+    assert.deepEqual(datasetConfigs(parseSpecYaml(sizes)).map((d) => d.train), [250, 500, 1000, 2000]);
+    const finite = finiteOf(sizes);
+    assert.equal(finite.length, 4 * base.finite);
+    assert.deepEqual(finite.filter((c) => c.dataset.train === 500).length, base.finite);
+    const infinite = infiniteOf(sizes);
+    assert.equal(infinite.length, 4 * base.infinite);
+    // Preprocessing statistics come from the training rows, so no size shares a kernel with another.
+    const keysBySize = new Map(infinite.map((t) => [t.config.dataset.train, t.kernelKeys!.join()]));
+    assert.equal(new Set(infinite.map((t) => t.kernelKeys!.join())).size, 4);
+    assert.equal(new Set(keysBySize.values()).size, 4);
+    // A size written alone is the spec it was before lists existed.
+    const one = (train: string) => trialsOf(withDataset(`{ name: mnist, train: ${train}, test: 50 }`)).map((t) => [t.id, t.kernelKeys]);
+    assert.deepEqual(one('[100]'), one('100'));
+    assert.deepEqual(one('[100, 100]'), one('100'), 'a repeated size is one dataset');
+  });
+
+  it('sweeps data seeds: each trial keeps a scalar dataset.seed', () => {
+    const seeds = withDataset('{ name: mnist, train: 100, test: 50, seed: [0, 1, 2] }');
+    const finite = finiteOf(seeds);
+    assert.equal(finite.length, 3 * base.finite);
+    assert.deepEqual([...new Set(finite.map((c) => c.dataset.seed))], [0, 1, 2]);
+    assert.equal(new Set(infiniteOf(seeds).map((t) => t.kernelKeys!.join())).size, 3);
+    assert.deepEqual(trialsOf(withDataset('{ name: mnist, train: 100, test: 50, seed: [0] }')).map((t) => t.id), trialsOf(valid).map((t) => t.id));
+  });
+
+  it('sweeps ZCA ε inside a pipeline, and whole pipelines given as a list of lists', () => {
+    const pipelines = (preprocess: string) => datasetConfigs(parseSpecYaml(withDataset(`{ name: mnist, train: 100, test: 50, preprocess: ${preprocess} }`))).map((d) => d.preprocess);
+    assert.deepEqual(pipelines('[standardize, { zca: [0.001, 0.01, 0.1, 1] }]'), [
+      ['standardize', { zca: 0.001 }],
+      ['standardize', { zca: 0.01 }],
+      ['standardize', { zca: 0.1 }],
+      ['standardize', { zca: 1 }],
+    ]);
+    assert.deepEqual(pipelines('[[standardize], [{ zca: [0.01, 0.1] }]]'), [['standardize'], [{ zca: 0.01 }], [{ zca: 0.1 }]]);
+    assert.deepEqual(pipelines('[[standardize], [zca]]'), [['standardize'], [{ zca: 0.1 }]]);
+    assert.deepEqual(pipelines('[]'), [[]], 'an empty list is still the pipeline that does nothing');
+    const block = withDataset('\n  name: mnist\n  train: 100\n  test: 50\n  preprocess:\n    - [standardize]\n    - - zca: [0.01, 0.1]\n');
+    assert.deepEqual(datasetConfigs(parseSpecYaml(block)).map((d) => d.preprocess), [['standardize'], [{ zca: 0.01 }], [{ zca: 0.1 }]]);
+    // A single pipeline, in any of its spellings, gives the trials it gave before pipelines could be listed.
+    const ids = (preprocess: string) => trialsOf(withDataset(`{ name: mnist, train: 100, test: 50, preprocess: ${preprocess} }`)).map((t) => [t.id, t.kernelKeys]);
+    assert.deepEqual(ids('[[standardize]]'), ids('[standardize]'));
+    assert.deepEqual(ids('[{ zca: [0.1] }]'), ids('[{ zca: 0.1 }]'));
+    assert.deepEqual(ids('[standardize]'), trialsOf(valid).map((t) => [t.id, t.kernelKeys]));
+    const compared = trialsOf(withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize], [standardize, { zca: [0.01, 0.1] }]] }'));
+    assert.equal(compared.length, 3 * trialsOf(valid).length);
+  });
+
+  it('sweeps batch, steps and epochs, turning epochs into ⌈epochs·train/batch⌉ steps per training size', () => {
+    const run = (lines: string, dataset = '{ name: mnist, train: [100, 250], test: 50 }') =>
+      finiteOf(withDataset(dataset, valid.replace('  batch: 10\n  steps: 20', lines))).map((c) => `${c.dataset.train}:${c.batch}x${c.steps}`);
+    const distinct = (runs: string[]) => [...new Set(runs)];
+    assert.deepEqual(distinct(run('  batch: [10, 20]\n  steps: [20, 40]')), ['100:10x20', '100:10x40', '100:20x20', '100:20x40', '250:10x20', '250:10x40', '250:20x20', '250:20x40']);
+    assert.deepEqual(distinct(run('  batch: [10, 30]\n  epochs: [1, 2.5]')), ['100:10x10', '100:10x25', '100:30x4', '100:30x9', '250:10x25', '250:10x63', '250:30x9', '250:30x21']);
+    assert.equal(run('  batch: [10, 20]\n  steps: [20, 40]').length, 2 * 2 * 2 * base.finite);
+    // Two epochs of 100 rows in batches of 10 and the 20 steps they take are one trial.
+    assert.deepEqual(run('  batch: 10\n  epochs: [2, 2.05]', '{ name: mnist, train: 100, test: 50 }'), run('  batch: 10\n  steps: [20, 21]', '{ name: mnist, train: 100, test: 50 }'));
+    assert.equal(distinct(run('  batch: 10\n  epochs: [2, 2.01]', '{ name: mnist, train: 100, test: 50 }')).length, 2, '⌈2.01·100/10⌉ = 21');
+    assert.equal(run('  batch: 10\n  epochs: [2, 2.001]', '{ name: mnist, train: 100, test: 50 }').length, base.finite * 2, 'ceil: 20.01 → 21 steps');
+  });
+
+  it('names the field and the element of a bad axis value', () => {
+    const cases: [string, string][] = [
+      [withDataset('{ name: mnist, train: [250, 500, 70000], test: 50 }'), 'spec.dataset.train[2]: at most 60000 for mnist'],
+      [withDataset('{ name: mnist, train: [100, 59990], test: 50, validation: 20 }'),
+        'spec.dataset.validation: train + validation must be at most 60000 for mnist (validation rows come from its training pool), got 59990 + 20'],
+      [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize], [{ zca: [0.1, 0] }]] }'), 'spec.dataset.preprocess[1][0].zca[1]: Too small: expected number to be >0'],
+      [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, [zca]] }'), 'spec.dataset.preprocess[0]: in a list of pipelines every item is a list of steps (e.g. [standardize])'],
+      [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize, pca]] }'), 'spec.dataset.preprocess[0][1]: expected "standardize", "zca" or { zca: ε } with ε > 0 (or { zca: [ε, …] }: one pipeline per ε)'],
+    ];
+    for (const [yaml, problem] of cases) assert.deepEqual(problemsOf(yaml), [problem]);
+    const prefixes: [string, string][] = [
+      [withDataset('{ name: mnist, train: 100, test: 50, seed: [0, -1] }'), 'spec.dataset.seed[1]: '],
+      [withDataset('{ name: mnist, train: [100, 2.5], test: 50 }'), 'spec.dataset.train[1]: '],
+      [valid.replace('  batch: 10', '  batch: [10, 0]'), 'spec.finite.batch[1]: '],
+      [valid.replace('  steps: 20', '  steps: [20, -5]'), 'spec.finite.steps[1]: '],
+      [valid.replace('  steps: 20', '  epochs: [1, 0]'), 'spec.finite.epochs[1]: '],
+    ];
+    for (const [yaml, prefix] of prefixes) assert.ok(problemsOf(yaml).some((p) => p.startsWith(prefix)), `${prefix}: ${JSON.stringify(problemsOf(yaml))}`);
+  });
+
+  it('checks weight-decay schedules over every run length the axes give', () => {
+    const spec = (steps: string, dataset = '{ name: mnist, train: 100, test: 50 }') =>
+      withDataset(dataset, valid).replace('  steps: 20', `  ${steps}\n  weight_decay: [{ kind: l2, lambda: 1e-4, schedule: "1 / (20 - t)" }]`);
+    assert.doesNotThrow(() => parseSpecYaml(spec('steps: [5, 20]')));
+    const problem = 'spec.finite.weight_decay[0].schedule: "1 / (20 - t)" is Infinity at t = 20 (T = 30); a schedule must be finite and ≥ 0 on every step';
+    assert.deepEqual(problemsOf(spec('steps: [5, 30, 40]')), [problem], 'once, from the shortest run that shows it');
+    // 2 epochs: 20 steps on 100 rows, 30 on 150.
+    assert.doesNotThrow(() => parseSpecYaml(spec('epochs: 2')));
+    assert.deepEqual(problemsOf(spec('epochs: 2', '{ name: mnist, train: [100, 150], test: 50 }')), [problem]);
+  });
+
+  it('keeps a sweep id for a spec whose axes hold one value, written as a scalar or as a one-element list', () => {
+    const lists = valid.replace('{ name: mnist, train: 100, test: 50 }', '{ name: mnist, train: [100], test: 50, seed: [0], preprocess: [[standardize]] }').replace('  batch: 10\n  steps: 20', '  batch: [10]\n  steps: [20]');
+    assert.equal(sweepIdFor(parseSpecYaml(lists)), sweepIdFor(parseSpecYaml(valid)));
+    assert.notEqual(sweepIdFor(parseSpecYaml(withDataset('{ name: mnist, train: [100, 200], test: 50 }'))), sweepIdFor(parseSpecYaml(valid)));
+  });
+
+  it('reads a stored (validated, JSON) spec back as the same sweep and trials', () => {
+    const spec = parseSpecYaml(withDataset('{ name: mnist, train: [100, 200], test: 50, seed: [0, 1], preprocess: [[standardize], [{ zca: [0.01, 0.1] }]] }'));
+    const stored = validateSpec(JSON.parse(JSON.stringify(spec)));
+    assert.equal(sweepIdFor(stored), sweepIdFor(spec));
+    assert.deepEqual(expandTrials(stored), expandTrials(spec));
+  });
+});
+
 describe('the specs in experiments/', () => {
   const dir = new URL('../../../experiments/', import.meta.url);
   const specs = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
   it('are all valid and expand to trials', () => {
     assert.ok(specs.length >= 2, `specs found: ${specs.join(', ')}`);
     for (const file of specs) assert.ok(expandTrials(parseSpecYaml(fs.readFileSync(new URL(file, dir), 'utf8'))).length > 0, file);
+  });
+
+  it('keep their sweep ids, trial ids, kernel keys and trial configurations', () => {
+    // Computed by a0ddca5, before dataset and run-length axes could be lists: a single value must mean what it meant.
+    const pinned: Record<string, { sweep: string; trials: number; ids: string; configs: string }> = {
+      'paper-practices.yaml': { sweep: 'paper-practices-7b775d47', trials: 160, ids: '938c23e7a3bbba14', configs: 'dc03235a4fda7b5e' },
+      'quickstart.yaml': { sweep: 'quickstart-a0634025', trials: 5, ids: '551043017fa8627d', configs: '824d5ce9b233bab4' },
+      'width-study.yaml': { sweep: 'width-study-2fe7187c', trials: 152, ids: '4c2fe0ae08fafae2', configs: '1b0c1759dc99de04' },
+    };
+    for (const [file, expected] of Object.entries(pinned)) {
+      const spec = parseSpecYaml(fs.readFileSync(new URL(file, dir), 'utf8'));
+      const trials = expandTrials(spec);
+      const ids = contentHash(trials.map((t) => [t.id, t.kernelKeys ?? null]));
+      assert.deepEqual({ sweep: sweepIdFor(spec), trials: trials.length, ids, configs: contentHash(trials.map((t) => t.config)) }, expected, file);
+    }
   });
 });
 

@@ -3,7 +3,7 @@
 import type { Architecture, Parameterization } from './architecture.ts';
 import { contentHash } from './canonical.ts';
 import { deriveSeed } from './random.ts';
-import { finiteSteps, type DatasetConfig, type ExperimentSpec, type KernelKind, type Loss, type Precision, type WeightDecayConfig } from './schema.ts';
+import { finiteRuns, type DatasetConfig, type ExperimentSpec, type KernelKind, type Loss, type Precision, type WeightDecayConfig } from './schema.ts';
 
 /** Bump when the meaning of a stored configuration changes, so old results are not reused. */
 export const TRIAL_SCHEMA_VERSION = 1;
@@ -121,70 +121,104 @@ function cartesian<T extends Record<string, readonly unknown[]>>(axes: T): { [K 
   return rows as { [K in keyof T]: T[K][number] }[];
 }
 
+/**
+ * The distinct datasets a spec's trials use: every training size × data seed × preprocessing pipeline. Each has
+ * its own kernels: preprocessing statistics (standardization, ZCA) come from the training rows, so a smaller
+ * size's kernel is not a sub-block of a larger one's even though its rows are the first rows of the larger draw.
+ */
+export function datasetConfigs(spec: ExperimentSpec): DatasetConfig[] {
+  const { train, seed, preprocess, ...fixed } = spec.dataset;
+  const configs = cartesian({ train, seed, preprocess }).map((axes): DatasetConfig => ({ ...fixed, ...axes }));
+  return [...new Map(configs.map((config) => [contentHash(config), config])).values()];
+}
+
 export function expandTrials(spec: ExperimentSpec): Trial[] {
   const trials: Trial[] = [];
-  const base = { dataset: spec.dataset, targets: spec.targets };
-  for (const arch of spec.architectures) {
-    if (spec.finite) {
-      const f = spec.finite;
-      const lrs = f.optimizer.lr ? f.optimizer.lr.map((lr) => ({ lr })) : f.optimizer.lr_factor!.map((lr_factor) => ({ lr_factor }));
-      const axes = {
-        parameterization: f.parameterization,
-        width: f.width,
-        loss: f.loss,
-        momentum: f.optimizer.momentum,
-        lr: lrs,
-        weight_decay: f.weight_decay,
-        centering: f.centering,
-        ensemble: f.ensemble,
-        flip_augmentation: f.flip_augmentation,
-        seed: f.seeds,
-      };
-      for (const p of cartesian(axes)) {
-        const config: FiniteTrialConfig = {
-          kind: 'finite',
-          ...base,
-          arch: { ...arch, parameterization: p.parameterization as Parameterization },
-          width: p.width,
-          loss: p.loss,
-          optimizer: { name: f.optimizer.name, momentum: p.momentum, ...p.lr },
-          batch: f.batch,
-          // Epochs become the steps they take, so both spellings of one run are one trial.
-          steps: finiteSteps(f, spec.dataset.train),
-          weight_decay: p.weight_decay,
-          centering: p.centering,
-          ensemble: p.ensemble,
-          flip_augmentation: p.flip_augmentation,
-          seed: p.seed,
-          ...(f.early_stopping && { early_stopping: f.early_stopping }),
-          ...(f.curve_every !== undefined && { curve_every: f.curve_every }),
-        };
-        trials.push({ id: trialId(config), config });
-      }
-    }
-    if (spec.infinite) {
-      const inf = spec.infinite;
-      const axes = { precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: inf.time, flips: inf.flip_ensemble };
-      for (const p of cartesian(axes)) {
-        const config: InfiniteTrialConfig = {
-          kind: 'infinite',
-          ...base,
-          arch: { ...arch, parameterization: 'ntk' },
-          kernel: p.kernel,
-          precision: p.precision,
-          diag_reg: p.diag_reg,
-          time: p.time,
-          ...(p.flips > 0 && { flip_ensemble: p.flips }),
-        };
-        trials.push({ id: trialId(config), config, kernelKeys: trialKernels(config).map((k) => k.key) });
-      }
+  for (const dataset of datasetConfigs(spec)) {
+    const base = { dataset, targets: spec.targets };
+    for (const arch of spec.architectures) {
+      if (spec.finite) trials.push(...finiteTrials(spec.finite, base, arch));
+      if (spec.infinite) trials.push(...infiniteTrials(spec.infinite, base, arch));
     }
   }
   // Two list entries that expand to the same configuration are one trial.
   return [...new Map(trials.map((t) => [t.id, t])).values()];
 }
 
+type TrialBase = Pick<FiniteTrialConfig, 'dataset' | 'targets'>;
+type SpecArchitecture = ExperimentSpec['architectures'][number];
+
+function finiteTrials(f: NonNullable<ExperimentSpec['finite']>, base: TrialBase, arch: SpecArchitecture): Trial[] {
+  const lrs = f.optimizer.lr ? f.optimizer.lr.map((lr) => ({ lr })) : f.optimizer.lr_factor!.map((lr_factor) => ({ lr_factor }));
+  const axes = {
+    parameterization: f.parameterization,
+    width: f.width,
+    loss: f.loss,
+    momentum: f.optimizer.momentum,
+    lr: lrs,
+    // Epochs become the steps they take on this training size, so both spellings of one run are one trial.
+    run: finiteRuns(f, base.dataset.train),
+    weight_decay: f.weight_decay,
+    centering: f.centering,
+    ensemble: f.ensemble,
+    flip_augmentation: f.flip_augmentation,
+    seed: f.seeds,
+  };
+  return cartesian(axes).map((p) => {
+    const config: FiniteTrialConfig = {
+      kind: 'finite',
+      ...base,
+      arch: { ...arch, parameterization: p.parameterization as Parameterization },
+      width: p.width,
+      loss: p.loss,
+      optimizer: { name: f.optimizer.name, momentum: p.momentum, ...p.lr },
+      batch: p.run.batch,
+      steps: p.run.steps,
+      weight_decay: p.weight_decay,
+      centering: p.centering,
+      ensemble: p.ensemble,
+      flip_augmentation: p.flip_augmentation,
+      seed: p.seed,
+      ...(f.early_stopping && { early_stopping: f.early_stopping }),
+      ...(f.curve_every !== undefined && { curve_every: f.curve_every }),
+    };
+    return { id: trialId(config), config };
+  });
+}
+
+function infiniteTrials(inf: NonNullable<ExperimentSpec['infinite']>, base: TrialBase, arch: SpecArchitecture): Trial[] {
+  const axes = { precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: inf.time, flips: inf.flip_ensemble };
+  return cartesian(axes).map((p) => {
+    const config: InfiniteTrialConfig = {
+      kind: 'infinite',
+      ...base,
+      arch: { ...arch, parameterization: 'ntk' },
+      kernel: p.kernel,
+      precision: p.precision,
+      diag_reg: p.diag_reg,
+      time: p.time,
+      ...(p.flips > 0 && { flip_ensemble: p.flips }),
+    };
+    return { id: trialId(config), config, kernelKeys: trialKernels(config).map((k) => k.key) };
+  });
+}
+
 /** A sweep's id names the spec and hashes its content: the same spec relaunched is the same sweep. */
 export function sweepIdFor(spec: ExperimentSpec): string {
-  return `${spec.name}-${contentHash(spec, 8)}`;
+  return `${spec.name}-${contentHash(sweepIdentity(spec), 8)}`;
+}
+
+/**
+ * The spec as its sweep id hashes it. Axes that were single values before they could be lists (dataset.train,
+ * dataset.seed, dataset.preprocess as one pipeline, finite.batch, steps and epochs) are hashed as that single
+ * value when they hold one, so a spec written before them keeps its sweep, and with it its stored progress.
+ */
+function sweepIdentity(spec: ExperimentSpec): unknown {
+  const single = <T>(values: T[] | undefined) => (values?.length === 1 ? values[0] : values);
+  const { dataset, finite } = spec;
+  return {
+    ...spec,
+    dataset: { ...dataset, train: single(dataset.train), seed: single(dataset.seed), preprocess: single(dataset.preprocess) },
+    ...(finite && { finite: { ...finite, batch: single(finite.batch), steps: single(finite.steps), epochs: single(finite.epochs) } }),
+  };
 }

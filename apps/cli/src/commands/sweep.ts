@@ -1,8 +1,8 @@
 // `ntk sweep …`: launch sweeps, steer them while they run, resume them, and see where they stand.
 import { Command, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { expandTrials, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
-import { kernelParts } from '@ntk/kernels';
+import { sweepIdFor, validateSpec, type ExperimentSpec } from '@ntk/spec';
+import { kernelBlocks, kernelParts } from '@ntk/kernels';
 import { artifactKeys, openArtifactStore, type SweepOptions } from '@ntk/store';
 import { createWorkers, failLostAttempts, runWorkers } from '@ntk/worker';
 import { cancelSignal, pauseSignal, progressQuery, resumeSignal, setConcurrencySignal } from '@ntk/workflows';
@@ -11,7 +11,7 @@ import { EXIT, UsageError } from '../errors.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { BACKEND_HELP, BACKENDS, example, positiveInt } from '../options.ts';
 import { RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
-import { checkBeforeLaunch, planSummary, renderPlanSummary } from '../preflight.ts';
+import { checkBeforeLaunch, planSummary, renderPlanSummary, specKernels } from '../preflight.ts';
 import { loadSpecFile } from '../spec-file.ts';
 import { renderCsv, renderTable, type Column } from '../table.ts';
 import { findSweep, installQuietRuntime, namespace, openSweeps, reconciledStatus, startSweep, sweepExitCode, sweepHandle, workersServing, workflowState, type Sweeps } from '../sweeps.ts';
@@ -271,7 +271,8 @@ async function printStatus(sweeps: Sweeps, ref: string): Promise<void> {
     const p = await sweepHandle(sweeps, sweep.id).query(progressQuery).catch(() => undefined);
     if (p) lines.push(`progress: ${p.done + p.failed}/${p.total}, ${p.running} running, concurrency ${p.concurrency}${p.paused ? ', paused' : ''}, eta ${p.etaSeconds === null ? '?' : `${p.etaSeconds}s`}`);
   }
-  const blocks = await kernelBlockCounts(sweeps, sweep.spec as ExperimentSpec, sweep.options);
+  // Validated again: a spec stored before an axis could be a list reads as the one-element list it now means.
+  const blocks = await kernelBlockCounts(sweeps, validateSpec(sweep.spec), sweep.options);
   if (blocks) lines.push(`kernel blocks: ${blocks.done}/${blocks.total} stored (${blocks.kernels} kernel(s))`);
   const attempts = await sweeps.store.sweepAttempts(sweep.id);
   const failures = (await sweeps.store.sweepResults(sweep.id)).filter((r) => r.status === 'failed');
@@ -300,14 +301,13 @@ async function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?:
   const blockSize = (options ?? DEFAULT_OPTIONS).kernelBlockSize;
   const plan = planSummary(spec, blockSize);
   if (plan.kernels === 0) return undefined;
-  const perKernel = plan.kernelBlocks / plan.kernels;
   const artifacts = openArtifactStore(sweeps.paths);
-  const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
-  // Assembly writes the parts in order: the last one stored means the kernel is whole.
-  const lastPart = kernelParts(spec.dataset).at(-1)!.part;
   let done = 0;
-  for (const key of keys) {
-    if (await artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
+  // Kernels on different training sizes have different block counts.
+  for (const [key, dataset] of specKernels(spec)) {
+    // Assembly writes the parts in order: the last one stored means the kernel is whole.
+    const lastPart = kernelParts(dataset).at(-1)!.part;
+    if (await artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += kernelBlocks(dataset, blockSize).length;
     else done += (await artifacts.list(`kernels/${key}/blocks-${blockSize}/`)).filter((f) => f.endsWith('.ntk.npy')).length;
   }
   return { kernels: plan.kernels, done, total: plan.kernelBlocks };
