@@ -59,7 +59,7 @@ describe('spec validation', () => {
   const cases: [string, string, RegExp][] = [
     ['unknown dataset', valid.replace('name: mnist', 'name: imagenet'), /^spec\.dataset\.name: .*"mnist"\|"fashion-mnist"\|"cifar10"\|"synthetic"/],
     ['too many CIFAR-10 training points', withDataset('{ name: cifar10, train: 60000, test: 50 }'), /^spec\.dataset\.train: at most 50000 for cifar10/],
-    ['unknown preprocessing step', withDataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, pca] }'), /^spec\.dataset\.preprocess\[1\]: expected "standardize", "zca" or \{ zca: ε \}/],
+    ['unknown preprocessing step', withDataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, pca] }'), /^spec\.dataset\.preprocess\[1\]: expected "standardize", "zca", \{ zca: ε \} .* or \{ downsample: k \} with k ≥ 2$/],
     ['non-positive ZCA regularization', withDataset('{ name: mnist, train: 100, test: 50, preprocess: [{ zca: -1 }] }'), /^spec\.dataset\.preprocess\[0\]\.zca: .*>0/],
     ['synthetic without a shape', withDataset('{ name: synthetic, classes: 10, train: 100, test: 50 }'), /^spec\.dataset\.shape: required for synthetic/],
     ['synthetic with a bad shape', withDataset('{ name: synthetic, shape: [8, 0], classes: 10, train: 100, test: 50 }'), /^spec\.dataset\.shape\[1\]: /],
@@ -402,7 +402,7 @@ describe('dataset and run-length axes', () => {
         'spec.dataset.validation: train + validation must be at most 60000 for mnist (validation rows come from its training pool), got 59990 + 20'],
       [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize], [{ zca: [0.1, 0] }]] }'), 'spec.dataset.preprocess[1][0].zca[1]: Too small: expected number to be >0'],
       [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [standardize, [zca]] }'), 'spec.dataset.preprocess[0]: in a list of pipelines every item is a list of steps (e.g. [standardize])'],
-      [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize, pca]] }'), 'spec.dataset.preprocess[0][1]: expected "standardize", "zca" or { zca: ε } with ε > 0 (or { zca: [ε, …] }: one pipeline per ε)'],
+      [withDataset('{ name: mnist, train: 100, test: 50, preprocess: [[standardize, pca]] }'), 'spec.dataset.preprocess[0][1]: expected "standardize", "zca", { zca: ε } with ε > 0 (or { zca: [ε, …] }: one pipeline per ε) or { downsample: k } with k ≥ 2'],
     ];
     for (const [yaml, problem] of cases) assert.deepEqual(problemsOf(yaml), [problem]);
     const prefixes: [string, string][] = [
