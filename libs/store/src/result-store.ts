@@ -552,11 +552,12 @@ export class ResultStore {
     const columns = ['id', 'name', 'status', 'created_at'] as const;
     const exact = await this.db.selectFrom('sweeps').select(columns).where('id', '=', ref).executeTakeFirst();
     if (exact) return { sweep: exact };
+    // Before prefixes: an id starts with its sweep's name, so a name launched twice is also an ambiguous prefix.
+    const named = await this.db.selectFrom('sweeps').select(columns).where('name', '=', ref).orderBy('created_at', 'desc').executeTakeFirst();
+    if (named) return { sweep: named };
     const prefixed = await this.db.selectFrom('sweeps').select(columns).where(startsWith('id', ref)).execute();
     if (prefixed.length === 1) return { sweep: prefixed[0]! };
-    if (prefixed.length > 1) return { candidates: prefixed.map((r) => r.id) };
-    const named = await this.db.selectFrom('sweeps').select(columns).where('name', '=', ref).orderBy('created_at', 'desc').executeTakeFirst();
-    return named ? { sweep: named } : { candidates: [] };
+    return { candidates: prefixed.map((r) => r.id) };
   }
 
   /**

@@ -143,6 +143,12 @@ for (const { name: backendName, start } of STORE_BACKENDS) {
         assert.equal(await found('sw'), 'sw', 'an exact id wins over a name');
         assert.equal(await found('sw-'), 'sw-2', 'a unique id prefix');
         assert.deepEqual(await found('nope'), []);
+        // A sweep id starts with its name, so a name run twice is also an ambiguous id prefix: the name wins.
+        await store.saveSweep({ id: 'study-aaaa', name: 'study', spec: {} });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await store.saveSweep({ id: 'study-bbbb', name: 'study', spec: {} });
+        assert.equal(await found('study'), 'study-bbbb', 'a name: the newest sweep of that name');
+        assert.deepEqual(await found('study-'), ['study-aaaa', 'study-bbbb'], 'an ambiguous id prefix');
         const { trialIds } = await store.deleteSweep('sw');
         assert.deepEqual(trialIds, ['t']);
         assert.equal(await store.getTrialOutcome('t'), undefined);
