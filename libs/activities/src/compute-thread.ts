@@ -2,7 +2,7 @@
 // kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { computeKernelBlockInto, mirrorUpperTriangle, predict, summarizeSpectrum, trainKernelSpectrum } from '@ntk/kernels';
+import { computeKernelBlockInto, mirrorUpperTriangle, predictWithSpectrum } from '@ntk/kernels';
 import { decodeNpy, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import type { ComputeTask, KernelBand, SolveResult, SolveTask, ThreadReply } from './kernel-threads.ts';
 
@@ -15,28 +15,19 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
 
 /**
  * The mean of the members' predictions, each from its own stored kernels (read here, not copied over): for the
- * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all. Each member's
- * regularized train kernel spectrum comes first, in the solve's precision, so a failed solve can say how close to
- * singular its kernel was.
+ * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all; and each
+ * member's regularized train kernel spectrum, in the solve's precision.
  */
 function solve({ members, yTrain, diagReg, time, precision }: SolveTask): SolveResult {
   const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
   let mean: Float64Array | undefined;
   const spectra: Float64Array[] = [];
   for (const { trainTrain, predictFor } of members) {
-    const kTrainTrain = load(trainTrain);
-    const spectrum = trainKernelSpectrum(kTrainTrain, diagReg, precision);
-    spectra.push(spectrum);
     const kTestTrain = stackRows(predictFor.map(load));
-    let prediction: Matrix;
-    try {
-      [prediction] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg, times: [time], precision }) as [Matrix];
-    } catch (err) {
-      const { lambdaMin, lambdaMax } = summarizeSpectrum(spectrum);
-      throw new Error(`${(err as Error).message} (its eigenvalues in ${precision}: λ_min ${lambdaMin}, λ_max ${lambdaMax})`);
-    }
+    const { predictions, spectrum } = predictWithSpectrum({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time], precision });
+    spectra.push(spectrum);
     mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
-    for (let i = 0; i < mean.length; i++) mean[i]! += prediction.data[i]! / members.length;
+    for (let i = 0; i < mean.length; i++) mean[i]! += predictions[0]!.data[i]! / members.length;
   }
   return { prediction: mean!, spectra };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { matmul, maxAbs, maxAbsDiff, symmetricEigen, trace, transpose, type Matrix, uniformMatrix, zeros } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
-import { computeKernels, posteriorCovariance, predict, predictGrid, summarizeSpectrum, trainKernelSpectrum } from './index.ts';
+import { computeKernels, posteriorCovariance, predict, predictGrid, predictWithSpectrum, summarizeSpectrum, trainKernelSpectrum } from './index.ts';
 
 const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.4, b_std: 0.1 });
 
@@ -78,14 +78,30 @@ test('float32: an NTK on 200 close points (condition ~5e6) breaks float32 predic
   assert.ok(relative(in32[1]!, in64[1]!) > 1e-3, `float32 vs float64 at t = 1e9: ${relative(in32[1]!, in64[1]!)}`);
 });
 
+test('predictWithSpectrum: the same predictions as predict, and the spectrum of A in the solve\'s precision', () => {
+  for (const precision of ['float64', 'float32'] as const) {
+    const expected = trainKernelSpectrum(kTrainTrain, 0.01, precision);
+    // The spectrum is the finite-t eigendecomposition's when there is one, an eigenvalues-only one for t = ∞ alone:
+    // different LAPACK drivers, so equal to the precision's rounding of λ_max, not bit for bit.
+    const tolerance = (precision === 'float32' ? 1e-5 : 1e-12) * expected.at(-1)!;
+    for (const times of [['inf'], [5, 'inf']] as ('inf' | number)[][]) {
+      const input = { kTrainTrain, kTestTrain, yTrain, diagReg: 0.01, times, precision };
+      const { predictions, spectrum } = predictWithSpectrum(input);
+      assert.deepEqual(predictions, predict(input));
+      assert.equal(spectrum.length, 30);
+      assert.ok(spectrum.every((v, i) => Math.abs(v - expected[i]!) < tolerance), `${precision}, times ${times}`);
+    }
+  }
+});
+
 test('float32: a kernel singular in float32 fails its Cholesky with a message naming float32 and the diag_reg', () => {
   // Points 1e−7 apart: their kernel rows agree to float32's precision, so the float32 kernel is singular.
   const x = closePoints(20, 1e-7);
   const k = computeKernels(arch, x, undefined, ['ntk']).ntk!;
   const input = { kTrainTrain: k, kTestTrain: k, yTrain: randomMatrix(20, 2, 14), diagReg: 0, times: ['inf' as const] };
   assert.throws(
-    () => predict({ ...input, precision: 'float32' }),
-    /float32 Cholesky of the regularized train kernel \(n = 20, diag_reg 0\) failed: .*not positive definite in float32.*compute in float64/,
+    () => predictWithSpectrum({ ...input, precision: 'float32' }),
+    /float32 Cholesky of the regularized train kernel \(n = 20, diag_reg 0\) failed: .*not positive definite in float32.*compute in float64.*\(its eigenvalues in float32: λ_min -?[0-9.e-]+, λ_max [0-9.e-]+\)$/,
   );
 });
 

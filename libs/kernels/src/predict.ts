@@ -111,10 +111,13 @@ export function summarizeSpectrum(ascending: ArrayLike<number>): SpectrumSummary
  */
 export function predictFiniteTime(input: PredictionInput & { times: number[] }): Matrix[] {
   checkShapes(input);
-  for (const t of input.times) {
-    if (!Number.isFinite(t) || t < 0) throw new Error(`predictFiniteTime: time ${t} must be finite and ≥ 0 (use predictInfiniteTime for ∞)`);
-  }
+  checkFiniteTimes(input.times);
   if (input.times.length === 0) return [];
+  return finiteTimePredictions(input).predictions;
+}
+
+/** predictFiniteTime's predictions and the eigenvalues (ascending) of A they were computed from. */
+function finiteTimePredictions(input: PredictionInput & { times: number[] }): { predictions: Matrix[]; spectrum: Float64Array } {
   if (input.precision === 'float32') return predictFiniteTime32(input);
   const { values, vectors } = symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
   const numTargets = input.yTrain.rows * input.yTrain.cols;
@@ -122,7 +125,7 @@ export function predictFiniteTime(input: PredictionInput & { times: number[] }):
   const yInEigenbasis = matmul(transpose(vectors), input.yTrain); // n × k
   const k = input.yTrain.cols;
 
-  return input.times.map((t) => {
+  const predictions = input.times.map((t) => {
     const filtered = zeros(values.length, k);
     for (let i = 0; i < values.length; i++) {
       const weight = gradientFlowFilter(Math.max(values[i], 0), t, numTargets);
@@ -130,17 +133,18 @@ export function predictFiniteTime(input: PredictionInput & { times: number[] }):
     }
     return matmul(testInEigenbasis, filtered);
   });
+  return { predictions, spectrum: values };
 }
 
 /** predictFiniteTime in float32: ssyevd, sgemm, and each filter weight and its product rounded to float32. */
-function predictFiniteTime32(input: PredictionInput & { times: number[] }): Matrix[] {
+function predictFiniteTime32(input: PredictionInput & { times: number[] }): { predictions: Matrix[]; spectrum: Float64Array } {
   const { values, vectors } = symmetricEigen32(regularizedTrainKernel32(input.kTrainTrain, input.diagReg));
   const numTargets = input.yTrain.rows * input.yTrain.cols;
   const testInEigenbasis = matmul32(toFloat32(input.kTestTrain), vectors);
   const vectorsT: Matrix32 = { rows: vectors.cols, cols: vectors.rows, data: Float32Array.from(transpose(toFloat64(vectors)).data) };
   const yInEigenbasis = matmul32(vectorsT, toFloat32(input.yTrain));
   const k = input.yTrain.cols;
-  return input.times.map((t) => {
+  const predictions = input.times.map((t) => {
     const filtered = zeros32(values.length, k);
     for (let i = 0; i < values.length; i++) {
       const weight = Math.fround(gradientFlowFilter(Math.max(values[i]!, 0), t, numTargets));
@@ -148,6 +152,7 @@ function predictFiniteTime32(input: PredictionInput & { times: number[] }): Matr
     }
     return toFloat64(matmul32(testInEigenbasis, filtered));
   });
+  return { predictions, spectrum: Float64Array.from(values) };
 }
 
 /**
@@ -161,12 +166,36 @@ export function gradientFlowFilter(lambda: number, t: number, numTargets: number
 
 /** One prediction per entry of times, in order; 'inf' (or Infinity) uses the Cholesky path. */
 export function predict(input: PredictionInput & { times: PredictionTime[] }): Matrix[] {
+  return predictTimes(input, false).predictions;
+}
+
+/**
+ * predict, and the eigenvalues (ascending) of the regularized train kernel A in the solve's precision: free with
+ * finite times (their eigendecomposition's), an eigenvalues-only decomposition for t = ∞ alone. That one comes
+ * first, so a failed Cholesky says how far under the precision's rounding A's smallest eigenvalue fell.
+ */
+export function predictWithSpectrum(input: PredictionInput & { times: PredictionTime[] }): { predictions: Matrix[]; spectrum: Float64Array } {
+  const { predictions, spectrum } = predictTimes(input, true);
+  return { predictions, spectrum: spectrum! };
+}
+
+function predictTimes(input: PredictionInput & { times: PredictionTime[] }, withSpectrum: boolean): { predictions: Matrix[]; spectrum?: Float64Array } {
   const isInfinite = (t: PredictionTime) => t === 'inf' || t === Infinity;
   const finiteTimes = input.times.filter((t): t is number => !isInfinite(t));
-  const finite = predictFiniteTime({ ...input, times: finiteTimes });
-  const infinite = input.times.some(isInfinite) ? predictInfiniteTime(input) : undefined;
+  checkShapes(input);
+  checkFiniteTimes(finiteTimes);
+  const finite = finiteTimes.length > 0 ? finiteTimePredictions({ ...input, times: finiteTimes }) : undefined;
+  const spectrum = withSpectrum ? (finite?.spectrum ?? trainKernelSpectrum(input.kTrainTrain, input.diagReg, input.precision)) : undefined;
+  let infinite: Matrix | undefined;
+  try {
+    infinite = input.times.some(isInfinite) ? predictInfiniteTime(input) : undefined;
+  } catch (err) {
+    if (!spectrum || spectrum.length === 0) throw err;
+    const { lambdaMin, lambdaMax } = summarizeSpectrum(spectrum);
+    throw new Error(`${(err as Error).message} (its eigenvalues in ${input.precision ?? 'float64'}: λ_min ${lambdaMin}, λ_max ${lambdaMax})`);
+  }
   let next = 0;
-  return input.times.map((t) => (isInfinite(t) ? infinite! : finite[next++]));
+  return { predictions: input.times.map((t) => (isInfinite(t) ? infinite! : finite!.predictions[next++]!)), spectrum };
 }
 
 /**
@@ -208,6 +237,12 @@ export function posteriorCovariance(input: Omit<PredictionInput, 'yTrain'> & { k
   const covariance = zeros(m, m);
   for (let i = 0; i < m * m; i++) covariance.data[i] = kTestTest.data[i] - explained.data[i];
   return covariance;
+}
+
+function checkFiniteTimes(times: number[]): void {
+  for (const t of times) {
+    if (!Number.isFinite(t) || t < 0) throw new Error(`predictFiniteTime: time ${t} must be finite and ≥ 0 (use predictInfiniteTime for ∞)`);
+  }
 }
 
 function checkShapes({ kTrainTrain, kTestTrain, yTrain }: PredictionInput): void {
