@@ -1,8 +1,10 @@
 // Chooses how the dense kernels run: the OpenBLAS/LAPACK N-API addon (native/, built at install into
 // build/Release/ntk_linalg.node) when it loads, the pure-TypeScript implementations otherwise.
 // On the addon: matmul and gramFast are dgemm/dsyrk, choleskyFactor dpotrf, choleskySolve two dtrsm,
-// symmetricEigen dsytrd + dstedc + a blocked back-transformation; gram is the addon's own SIMD kernel,
-// bit-identical to the TypeScript gram.
+// symmetricEigen dsytrd + dstedc + a blocked back-transformation, symmetricEigenvalues dsyevd (jobz 'N');
+// gram is the addon's own SIMD kernel, bit-identical to the TypeScript gram. The float32 operations
+// (matmul32, choleskyFactor32, choleskySolve32, symmetricEigen32, symmetricEigenvalues32) are sgemm, spotrf,
+// two strsm and ssyevd; their TypeScript versions (float32.ts) round every operation to float32.
 //
 //   NTK_LINALG unset or 'auto'  the addon if it loads, else TypeScript (a one-time process warning says why)
 //   NTK_LINALG=typescript       TypeScript, without trying the addon
