@@ -116,7 +116,9 @@ const MAX_JACOBI_SWEEPS = 60;
 /**
  * Eigendecomposition in float32 by cyclic Jacobi rotations (Golub & Van Loan, Algorithm 8.5.3), reading the
  * lower triangle. Slow, O(n³) per sweep, but short and accurate to float32's rounding: the fallback only.
- * A rotation is skipped once |a_pq| ≤ ε₃₂·√|a_pp·a_qq|, where float32 can no longer resolve it.
+ * A rotation is skipped once |a_pq| ≤ ε₃₂·√|a_pp·a_qq|, where float32 can no longer resolve it, or once
+ * |a_pq| ≤ ε₃₂·‖A‖_F / n: setting all such entries to 0 moves the eigenvalues by at most ε₃₂·‖A‖_F, float32's
+ * own backward error, and without it entries among eigenvalues near 0 (rounding noise) never settle.
  */
 export function symmetricEigen32(a: Matrix32): SymmetricEigen32 {
   assertSquare(a, 'symmetricEigen32');
@@ -129,6 +131,7 @@ export function symmetricEigen32(a: Matrix32): SymmetricEigen32 {
   const V = new Float32Array(n * n);
   for (let i = 0; i < n; i++) V[i * n + i] = 1;
   const eps = 2 ** -23;
+  const negligible = (eps * Math.sqrt(A.reduce((sum, x) => sum + x * x, 0))) / Math.max(1, n);
   for (let sweep = 0; ; sweep++) {
     if (sweep === MAX_JACOBI_SWEEPS) throw new Error(`symmetricEigen32: Jacobi did not converge in ${MAX_JACOBI_SWEEPS} sweeps`);
     let rotated = false;
@@ -137,7 +140,7 @@ export function symmetricEigen32(a: Matrix32): SymmetricEigen32 {
         const apq = A[p * n + q]!;
         const app = A[p * n + p]!;
         const aqq = A[q * n + q]!;
-        if (Math.abs(apq) <= eps * Math.sqrt(Math.abs(app * aqq)) || apq === 0) continue;
+        if (Math.abs(apq) <= Math.max(eps * Math.sqrt(Math.abs(app * aqq)), negligible)) continue;
         rotated = true;
         const tau = f(f(aqq - app) / f(2 * apq));
         const tau2 = f(tau * tau);
