@@ -137,6 +137,12 @@ export const typescriptOps: LinalgOps = {
 
 let addonLoad: { addon: NativeAddon } | { error: string } | undefined;
 
+/** Every call nativeOps makes; a build from older sources may lack some. */
+const ADDON_FUNCTIONS: (keyof NativeAddon)[] = [
+  'dgemm', 'sgemm', 'dsyrk', 'gramExact', 'cholesky', 'dpotrs', 'symmetricEigen', 'symmetricEigenvalues',
+  'choleskyF32', 'spotrs', 'symmetricEigenF32', 'symmetricEigenvaluesF32', 'info', 'setThreads',
+];
+
 function loadAddon(): { addon: NativeAddon } | { error: string } {
   if (addonLoad) return addonLoad;
   if (!existsSync(ADDON_PATH)) {
@@ -149,7 +155,11 @@ function loadAddon(): { addon: NativeAddon } | { error: string } {
     try {
       const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
       addon.info(); // touches OpenBLAS once, so a broken library fails here rather than mid-computation
-      addonLoad = { addon };
+      // An addon built from older sources lacks newer calls: say so now rather than fail mid-computation.
+      const missing = ADDON_FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+      addonLoad = missing.length === 0
+        ? { addon }
+        : { error: `the OpenBLAS addon at ${ADDON_PATH} is out of date (no ${missing.join(', ')}); rebuild it: \`npm rebuild @ntk/linalg\` or \`node libs/linalg/native/install.mjs\`` };
     } catch (err) {
       addonLoad = { error: `the OpenBLAS addon at ${ADDON_PATH} failed to load: ${(err as Error).message}` };
     }
