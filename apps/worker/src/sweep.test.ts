@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
-import { ArtifactStore, ResultStore } from '@ntk/store';
+import { ArtifactStore, artifactKeys, ResultStore } from '@ntk/store';
 import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, trialWorkflow, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
 
@@ -82,6 +82,14 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       assert.ok(row.metrics.test_accuracy! > floor, `${row.id} (${row.kind}) accuracy ${row.metrics.test_accuracy}`);
       assert.ok(Number.isFinite(row.metrics.test_mse));
       assert.ok(await artifacts.has(`predictions/${row.id}.npy`));
+      if (row.kind === 'infinite') {
+        // The regularized train kernel's spectrum: 200 ascending eigenvalues, and its extremes as metrics.
+        const spectrum = (await artifacts.readArray(artifactKeys.kernelSpectrum(row.id))).data;
+        assert.equal(spectrum.length, 200);
+        assert.equal(row.metrics.train_kernel_lambda_max, spectrum[199]);
+        assert.equal(row.metrics.train_kernel_lambda_min, spectrum[0]);
+        assert.equal(row.metrics.train_kernel_condition_number, spectrum[199]! / spectrum[0]!);
+      }
     }
     const kernelKey = rows.find((r) => r.kind === 'infinite')!.kernelKeys![0]!;
     assert.ok(await artifacts.has(`kernels/${kernelKey}/ntk_train_train.npy`));
@@ -142,6 +150,40 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       before.map((r) => [r.id, r.attempts, r.metrics.test_accuracy]),
     );
     assert.equal(fs.statSync(kernelFile).mtimeMs, kernelWritten);
+  });
+
+  it('float32 infinite trials solve in float32: a kernel float64 resolves fails in float32, recorded, not crashed', async () => {
+    // One-dimensional inputs without bias: a kernel of rank ~3, so its smallest eigenvalues are diag_reg's shift
+    // (~4e−6), which float64 resolves and float32's rounding of λ_max ≈ 120 (~7e−6) does not.
+    const f32 = parseSpecYaml(`
+name: float32-breakdown
+dataset: { name: synthetic, shape: [1], classes: 2, train: 60, test: 10, seed: 1 }
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0 }
+infinite: { kernels: ntk, diag_reg: 1e-6, time: inf, precision: [float64, float32] }
+`);
+    const f32SweepId = sweepIdFor(f32);
+    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
+    const stop = new AbortController();
+    const running = runWorkers(workers, stop.signal);
+    try {
+      await store.saveSweep({ id: f32SweepId, name: f32.name, spec: f32 });
+      const summary = await env.client.workflow.execute(sweepWorkflow, {
+        workflowId: workflowIds.sweep(storeId, f32SweepId),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, sweepId: f32SweepId, concurrency: 2, kernelBlockSize: BLOCK }],
+      });
+      assert.equal(summary.failed, 1, `sweep summary: ${JSON.stringify(summary)}`);
+    } finally {
+      stop.abort();
+      await running;
+    }
+    const rows = await store.sweepResults(f32SweepId);
+    const byPrecision = Object.fromEntries(rows.map((r) => [r.config.precision as string, r]));
+    assert.equal(byPrecision.float64!.status, 'completed', byPrecision.float64!.error ?? '');
+    assert.ok(byPrecision.float64!.metrics.train_kernel_condition_number! > 1e6);
+    assert.equal(byPrecision.float32!.status, 'failed');
+    assert.match(byPrecision.float32!.error ?? '', /float32 Cholesky of the regularized train kernel \(n = 60, diag_reg 0.000001\) failed: .*not positive definite in float32.*λ_min -/);
   });
 
   it('an infinite trial whose kernel is stored starts no KernelWorkflow', async () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
+import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, summarizeSpectrum, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
 import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, describeDevice, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
@@ -470,11 +470,16 @@ export function createActivities(ctx: ActivityContext) {
       trainTrain: file(key, 'train_train'),
       predictFor: [file(key, 'test_train'), ...(data.nValidation > 0 ? [file(key, 'valid_train')] : [])],
     }));
-    const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time }), Context.current().cancellationSignal);
+    const { prediction: solved, spectra } = await untilAborted(
+      solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time, precision: row.precision }),
+      Context.current().cancellationSignal,
+    );
     const split = data.nTest * data.classes;
     const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.subarray(0, split) };
     const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.subarray(split) };
     await storeArray(artifactKeys.prediction(trialId), prediction);
+    const spectrum = { rows: spectra.length, cols: data.nTrain, data: Float64Array.from(spectra.flatMap((s) => Array.from(s))) };
+    await storeKernel(artifactKeys.kernelSpectrum(trialId), spectrum, row.precision);
     const outcome: TrialOutcome = {
       status: 'completed',
       metrics: [
@@ -486,6 +491,7 @@ export function createActivities(ctx: ActivityContext) {
               { split: 'validation', name: 'mse', value: meanSquaredError(validation, yValidation) },
             ]
           : []),
+        ...spectrumMetrics(spectra),
       ],
       backend: onCpu(row.precision),
       durationMs: Date.now() - started,
@@ -496,6 +502,20 @@ export function createActivities(ctx: ActivityContext) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The regularized train kernel's extreme eigenvalues and condition number, in the trial's precision (train split).
+ * A flip ensemble reports its widest range over members: the largest λ_max and condition number, the smallest λ_min.
+ * The condition number is left out when λ_min ≤ 0 (rounding made the kernel numerically indefinite).
+ */
+export function spectrumMetrics(spectra: Float64Array[]): Metric[] {
+  const summaries = spectra.map(summarizeSpectrum);
+  return [
+    { split: 'train', name: 'kernel_lambda_max', value: Math.max(...summaries.map((s) => s.lambdaMax)) },
+    { split: 'train', name: 'kernel_lambda_min', value: Math.min(...summaries.map((s) => s.lambdaMin)) },
+    { split: 'train', name: 'kernel_condition_number', value: Math.max(...summaries.map((s) => s.conditionNumber)) },
+  ].filter((m) => Number.isFinite(m.value));
+}
 
 /** The assembled kernel matrix of `part` that an infinite trial solves with, for one of its kernel keys. */
 const kernelMatrixKey = (row: InfiniteTrialConfig, kernelKey: string, part: KernelPart) => kernelArtifactKey(kernelKey, `${row.kernel}_${part}`);

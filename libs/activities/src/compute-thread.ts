@@ -2,9 +2,9 @@
 // kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { computeKernelBlockInto, mirrorUpperTriangle, predict } from '@ntk/kernels';
+import { computeKernelBlockInto, mirrorUpperTriangle, predictWithSpectrum } from '@ntk/kernels';
 import { decodeNpy, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import type { ComputeTask, KernelBand, SolveTask, ThreadReply } from './kernel-threads.ts';
+import type { ComputeTask, KernelBand, SolveResult, SolveTask, ThreadReply } from './kernel-threads.ts';
 
 function computeBand({ request, target, mirror }: KernelBand): undefined {
   const { arch, x1, x2, rows, cols, options = {} } = request;
@@ -15,18 +15,21 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
 
 /**
  * The mean of the members' predictions, each from its own stored kernels (read here, not copied over): for the
- * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all.
+ * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all; and each
+ * member's regularized train kernel spectrum, in the solve's precision.
  */
-function solve({ members, yTrain, diagReg, time }: SolveTask): Float64Array {
+function solve({ members, yTrain, diagReg, time, precision }: SolveTask): SolveResult {
   const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
   let mean: Float64Array | undefined;
+  const spectra: Float64Array[] = [];
   for (const { trainTrain, predictFor } of members) {
     const kTestTrain = stackRows(predictFor.map(load));
-    const [prediction] = predict({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time] });
+    const { predictions, spectrum } = predictWithSpectrum({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time], precision });
+    spectra.push(spectrum);
     mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
-    for (let i = 0; i < mean.length; i++) mean[i]! += prediction!.data[i]! / members.length;
+    for (let i = 0; i < mean.length; i++) mean[i]! += predictions[0]!.data[i]! / members.length;
   }
-  return mean!;
+  return { prediction: mean!, spectra };
 }
 
 function stackRows(matrices: Matrix[]): Matrix {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeKernelBlock, computeKernels, predict } from '@ntk/kernels';
+import { computeKernelBlock, computeKernels, predict, predictWithSpectrum } from '@ntk/kernels';
 import { encodeNpy, matrixToNdArray, uniformMatrix, type Matrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 import { computeKernelBlockInThreads, solveInThread, ThreadPool } from './kernel-threads.ts';
@@ -107,13 +107,17 @@ test('a kernel-regression solve runs off the main thread and equals the in-proce
   const kTrainTrain = computeKernels(arch, xTrain, undefined, ['ntk']).ntk!;
   const kTestTrain = computeKernels(arch, xTest, xTrain, ['ntk']).ntk!;
   const members = [{ trainTrain: write('tt.npy', kTrainTrain), predictFor: [write('st.npy', kTestTrain)] }];
-  for (const time of ['inf', 50] as const) {
-    const [expected] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg: 1e-3, times: [time] });
-    assert.deepEqual(await solveInThread({ members, yTrain, diagReg: 1e-3, time }), expected!.data, `t = ${time}`);
+  for (const precision of ['float64', 'float32'] as const) {
+    for (const time of ['inf', 50] as const) {
+      const expected = predictWithSpectrum({ kTrainTrain, kTestTrain, yTrain, diagReg: 1e-3, times: [time], precision });
+      const solved = await solveInThread({ members, yTrain, diagReg: 1e-3, time, precision });
+      assert.deepEqual(solved.prediction, expected.predictions[0]!.data, `${precision}, t = ${time}`);
+      assert.deepEqual(solved.spectra, [expected.spectrum], `${precision} spectrum`);
+    }
   }
   // Validation rows ride along in the same solve: the result is the test rows' prediction, then theirs.
   const kValidTrain = computeKernels(arch, uniformMatrix(5, 20, mulberry32(8)), xTrain, ['ntk']).ntk!;
-  const stacked = await solveInThread({ members: [{ ...members[0]!, predictFor: [members[0]!.predictFor[0]!, write('vt.npy', kValidTrain)] }], yTrain, diagReg: 1e-3, time: 'inf' });
+  const stacked = (await solveInThread({ members: [{ ...members[0]!, predictFor: [members[0]!.predictFor[0]!, write('vt.npy', kValidTrain)] }], yTrain, diagReg: 1e-3, time: 'inf', precision: 'float64' })).prediction;
   const separate = [kTestTrain, kValidTrain].flatMap((k) => Array.from(predict({ kTrainTrain, kTestTrain: k, yTrain, diagReg: 1e-3, times: ['inf'] })[0]!.data));
   assert.equal(stacked.length, (7 + 5) * 3);
   // Row-stacking changes only how BLAS blocks the product, so the entries agree to rounding.

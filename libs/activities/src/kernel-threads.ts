@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { KernelBlockTarget, KernelKind, KernelOptions, Kernels } from '@ntk/kernels';
 import type { Matrix } from '@ntk/linalg';
-import type { Architecture } from '@ntk/spec';
+import type { Architecture, Precision } from '@ntk/spec';
 
 export interface KernelBlockRequest {
   arch: Architecture;
@@ -131,6 +131,14 @@ export interface SolveTask {
   yTrain: Matrix;
   diagReg: number;
   time: number | 'inf';
+  /** The arithmetic of the whole solve (predict's precision). */
+  precision: Precision;
+}
+
+/** A solve's mean prediction (m × k, row-major) and each member's regularized train kernel eigenvalues, ascending. */
+export interface SolveResult {
+  prediction: Float64Array;
+  spectra: Float64Array[];
 }
 
 /** What a compute thread is sent. */
@@ -144,9 +152,9 @@ function computeThreadPool(): ThreadPool<ComputeTask, unknown> {
   return computeThreads;
 }
 
-/** The mean prediction (m × k, row-major) of a trial's kernel predictors, solved off the main thread. */
-export async function solveInThread(task: SolveTask): Promise<Float64Array> {
-  return (await computeThreadPool().run({ kind: 'solve', solve: task })) as Float64Array;
+/** The mean prediction of a trial's kernel predictors and their kernels' spectra, solved off the main thread. */
+export async function solveInThread(task: SolveTask): Promise<SolveResult> {
+  return (await computeThreadPool().run({ kind: 'solve', solve: task })) as SolveResult;
 }
 
 /** A block of x with itself over the same rows and columns: only its upper triangle needs computing. */

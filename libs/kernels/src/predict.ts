@@ -1,6 +1,28 @@
 // Mean predictions of infinitely wide networks trained by gradient flow on MSE (shared/KERNELS.md,
 // "Predictions"): loss (1/2N)·‖f − y‖² with N = n·k training targets, learning rate 1 (t absorbs it).
-import { choleskyFactor, choleskySolve, matmul, symmetricEigen, trace, transpose, zeros, type Matrix } from '@ntk/linalg';
+// Precision 'float32' (KERNELS.md, "Float precision") runs the whole solve in float32 — the regularized kernel,
+// its Cholesky factor or eigendecomposition, every product — so that float32's breakdown at large n shows.
+import {
+  choleskyFactor,
+  choleskyFactor32,
+  choleskySolve,
+  choleskySolve32,
+  matmul,
+  matmul32,
+  symmetricEigen,
+  symmetricEigen32,
+  symmetricEigenvalues,
+  symmetricEigenvalues32,
+  toFloat32,
+  toFloat64,
+  trace,
+  transpose,
+  zeros,
+  zeros32,
+  type Matrix,
+  type Matrix32,
+} from '@ntk/linalg';
+import type { Precision } from '@ntk/spec';
 
 export interface PredictionInput {
   /** Train–train kernel, n × n (NNGP or NTK). */
@@ -11,6 +33,8 @@ export interface PredictionInput {
   yTrain: Matrix;
   /** Relative diagonal regularization ε: A = K + ε·(tr K / n)·I. */
   diagReg: number;
+  /** The arithmetic of the solve (default float64); the inputs are rounded to it first. */
+  precision?: Precision;
 }
 
 export type PredictionTime = number | 'inf';
@@ -24,11 +48,61 @@ export function regularizedTrainKernel(kTrainTrain: Matrix, diagReg: number): Ma
   return a;
 }
 
+/**
+ * regularizedTrainKernel in float32: K rounded to float32, plus the shift ε·(tr K / n) (a scalar, computed in float64
+ * and rounded), each diagonal sum rounded to float32.
+ */
+export function regularizedTrainKernel32(kTrainTrain: Matrix, diagReg: number): Matrix32 {
+  const n = kTrainTrain.rows;
+  const a = toFloat32(kTrainTrain);
+  const shift = Math.fround(n === 0 ? 0 : (diagReg * trace(kTrainTrain)) / n);
+  for (let i = 0; i < n; i++) a.data[i * n + i]! += shift;
+  return a;
+}
+
 /** t = ∞: f_test = K_td · A⁻¹ · y, via Cholesky. */
 export function predictInfiniteTime(input: PredictionInput): Matrix {
   checkShapes(input);
+  if (input.precision === 'float32') return predictInfiniteTime32(input);
   const l = choleskyFactor(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
   return matmul(input.kTestTrain, choleskySolve(l, input.yTrain));
+}
+
+function predictInfiniteTime32(input: PredictionInput): Matrix {
+  let l: Matrix32;
+  try {
+    l = choleskyFactor32(regularizedTrainKernel32(input.kTrainTrain, input.diagReg));
+  } catch (err) {
+    // The factorization's own message advises (more diag_reg, or float64); this says which kernel and diag_reg.
+    throw new Error(`float32 Cholesky of the regularized train kernel (n = ${input.kTrainTrain.rows}, diag_reg ${input.diagReg}) failed: ${(err as Error).message}`);
+  }
+  return toFloat64(matmul32(toFloat32(input.kTestTrain), choleskySolve32(l, toFloat32(input.yTrain))));
+}
+
+/**
+ * The eigenvalues (ascending) of the regularized train kernel A = K + ε·(tr K / n)·I, computed in `precision` as the
+ * solve computes A: how far its smallest eigenvalues sit above that precision's rounding (KERNELS.md, "Float precision").
+ */
+export function trainKernelSpectrum(kTrainTrain: Matrix, diagReg: number, precision: Precision = 'float64'): Float64Array {
+  return precision === 'float32'
+    ? Float64Array.from(symmetricEigenvalues32(regularizedTrainKernel32(kTrainTrain, diagReg)))
+    : symmetricEigenvalues(regularizedTrainKernel(kTrainTrain, diagReg));
+}
+
+export interface SpectrumSummary {
+  lambdaMax: number;
+  /** May be ≤ 0: rounding (float32 especially) can leave a positive semi-definite kernel numerically indefinite. */
+  lambdaMin: number;
+  /** λ_max / λ_min; Infinity when λ_min ≤ 0. */
+  conditionNumber: number;
+}
+
+/** Largest and smallest eigenvalue and their ratio, from ascending eigenvalues (as trainKernelSpectrum returns). */
+export function summarizeSpectrum(ascending: ArrayLike<number>): SpectrumSummary {
+  if (ascending.length === 0) throw new Error('summarizeSpectrum: no eigenvalues');
+  const lambdaMin = ascending[0]!;
+  const lambdaMax = ascending[ascending.length - 1]!;
+  return { lambdaMax, lambdaMin, conditionNumber: lambdaMin > 0 ? lambdaMax / lambdaMin : Infinity };
 }
 
 /**
@@ -37,17 +111,21 @@ export function predictInfiniteTime(input: PredictionInput): Matrix {
  */
 export function predictFiniteTime(input: PredictionInput & { times: number[] }): Matrix[] {
   checkShapes(input);
-  for (const t of input.times) {
-    if (!Number.isFinite(t) || t < 0) throw new Error(`predictFiniteTime: time ${t} must be finite and ≥ 0 (use predictInfiniteTime for ∞)`);
-  }
+  checkFiniteTimes(input.times);
   if (input.times.length === 0) return [];
+  return finiteTimePredictions(input).predictions;
+}
+
+/** predictFiniteTime's predictions and the eigenvalues (ascending) of A they were computed from. */
+function finiteTimePredictions(input: PredictionInput & { times: number[] }): { predictions: Matrix[]; spectrum: Float64Array } {
+  if (input.precision === 'float32') return predictFiniteTime32(input);
   const { values, vectors } = symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
   const numTargets = input.yTrain.rows * input.yTrain.cols;
   const testInEigenbasis = matmul(input.kTestTrain, vectors); // m × n
   const yInEigenbasis = matmul(transpose(vectors), input.yTrain); // n × k
   const k = input.yTrain.cols;
 
-  return input.times.map((t) => {
+  const predictions = input.times.map((t) => {
     const filtered = zeros(values.length, k);
     for (let i = 0; i < values.length; i++) {
       const weight = gradientFlowFilter(Math.max(values[i], 0), t, numTargets);
@@ -55,6 +133,26 @@ export function predictFiniteTime(input: PredictionInput & { times: number[] }):
     }
     return matmul(testInEigenbasis, filtered);
   });
+  return { predictions, spectrum: values };
+}
+
+/** predictFiniteTime in float32: ssyevd, sgemm, and each filter weight and its product rounded to float32. */
+function predictFiniteTime32(input: PredictionInput & { times: number[] }): { predictions: Matrix[]; spectrum: Float64Array } {
+  const { values, vectors } = symmetricEigen32(regularizedTrainKernel32(input.kTrainTrain, input.diagReg));
+  const numTargets = input.yTrain.rows * input.yTrain.cols;
+  const testInEigenbasis = matmul32(toFloat32(input.kTestTrain), vectors);
+  const vectorsT: Matrix32 = { rows: vectors.cols, cols: vectors.rows, data: Float32Array.from(transpose(toFloat64(vectors)).data) };
+  const yInEigenbasis = matmul32(vectorsT, toFloat32(input.yTrain));
+  const k = input.yTrain.cols;
+  const predictions = input.times.map((t) => {
+    const filtered = zeros32(values.length, k);
+    for (let i = 0; i < values.length; i++) {
+      const weight = Math.fround(gradientFlowFilter(Math.max(values[i]!, 0), t, numTargets));
+      for (let j = 0; j < k; j++) filtered.data[i * k + j] = weight * yInEigenbasis.data[i * k + j]!;
+    }
+    return toFloat64(matmul32(testInEigenbasis, filtered));
+  });
+  return { predictions, spectrum: Float64Array.from(values) };
 }
 
 /**
@@ -68,16 +166,41 @@ export function gradientFlowFilter(lambda: number, t: number, numTargets: number
 
 /** One prediction per entry of times, in order; 'inf' (or Infinity) uses the Cholesky path. */
 export function predict(input: PredictionInput & { times: PredictionTime[] }): Matrix[] {
-  const isInfinite = (t: PredictionTime) => t === 'inf' || t === Infinity;
-  const finiteTimes = input.times.filter((t): t is number => !isInfinite(t));
-  const finite = predictFiniteTime({ ...input, times: finiteTimes });
-  const infinite = input.times.some(isInfinite) ? predictInfiniteTime(input) : undefined;
-  let next = 0;
-  return input.times.map((t) => (isInfinite(t) ? infinite! : finite[next++]));
+  return predictTimes(input, false).predictions;
 }
 
 /**
- * Predictions for every (diag_reg, t) pair from ONE eigendecomposition of the unregularized K:
+ * predict, and the eigenvalues (ascending) of the regularized train kernel A in the solve's precision: free with
+ * finite times (their eigendecomposition's), an eigenvalues-only decomposition for t = ∞ alone. That one comes
+ * first, so a failed Cholesky says how far under the precision's rounding A's smallest eigenvalue fell.
+ */
+export function predictWithSpectrum(input: PredictionInput & { times: PredictionTime[] }): { predictions: Matrix[]; spectrum: Float64Array } {
+  const { predictions, spectrum } = predictTimes(input, true);
+  return { predictions, spectrum: spectrum! };
+}
+
+function predictTimes(input: PredictionInput & { times: PredictionTime[] }, withSpectrum: boolean): { predictions: Matrix[]; spectrum?: Float64Array } {
+  const isInfinite = (t: PredictionTime) => t === 'inf' || t === Infinity;
+  const finiteTimes = input.times.filter((t): t is number => !isInfinite(t));
+  checkShapes(input);
+  checkFiniteTimes(finiteTimes);
+  const finite = finiteTimes.length > 0 ? finiteTimePredictions({ ...input, times: finiteTimes }) : undefined;
+  const spectrum = withSpectrum ? (finite?.spectrum ?? trainKernelSpectrum(input.kTrainTrain, input.diagReg, input.precision)) : undefined;
+  let infinite: Matrix | undefined;
+  try {
+    infinite = input.times.some(isInfinite) ? predictInfiniteTime(input) : undefined;
+  } catch (err) {
+    if (!spectrum || spectrum.length === 0) throw err;
+    const { lambdaMin, lambdaMax } = summarizeSpectrum(spectrum);
+    throw new Error(`${(err as Error).message} (its eigenvalues in ${input.precision ?? 'float64'}: λ_min ${lambdaMin}, λ_max ${lambdaMax})`);
+  }
+  let next = 0;
+  return { predictions: input.times.map((t) => (isInfinite(t) ? infinite! : finite!.predictions[next++]!)), spectrum };
+}
+
+/**
+ * Predictions for every (diag_reg, t) pair from ONE eigendecomposition of the unregularized K (float64 only: in
+ * float32, shifting the spectrum after the fact would not round as the regularized kernel does):
  * K + s·I has the same eigenvectors and eigenvalues λ + s, so each ε only shifts the spectrum.
  * Result[i][j] is the prediction for diagRegs[i] at times[j] (t = ∞ uses the filter 1/(λ + s)).
  */
@@ -114,6 +237,12 @@ export function posteriorCovariance(input: Omit<PredictionInput, 'yTrain'> & { k
   const covariance = zeros(m, m);
   for (let i = 0; i < m * m; i++) covariance.data[i] = kTestTest.data[i] - explained.data[i];
   return covariance;
+}
+
+function checkFiniteTimes(times: number[]): void {
+  for (const t of times) {
+    if (!Number.isFinite(t) || t < 0) throw new Error(`predictFiniteTime: time ${t} must be finite and ≥ 0 (use predictInfiniteTime for ∞)`);
+  }
 }
 
 function checkShapes({ kTrainTrain, kTestTrain, yTrain }: PredictionInput): void {

@@ -31,6 +31,11 @@
 // extra arguments; its gfortran-compiled reference routines (dsytrd_, dstedc_, ...) expect them.
 extern "C" {
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
+             const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
+void ssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const int* lda, float* w, float* work,
+             const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
 void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau, double* work,
              const int* lwork, int* info, size_t uplo_len);
 void dstedc_(const char* compz, const int* n, double* d, double* e, double* z, const int* ldz, double* work,
@@ -76,6 +81,11 @@ struct Real<double> {
   static constexpr const char* kArrayName = "Float64Array";
   static constexpr const char* kGemmName = "dgemm";
   static constexpr auto kGemm = cblas_dgemm;
+  static constexpr const char* kPotrfName = "dpotrf";
+  static constexpr auto kPotrf = dpotrf_;
+  static constexpr auto kTrsm = cblas_dtrsm;
+  static constexpr const char* kSyevdName = "dsyevd";
+  static constexpr auto kSyevd = dsyevd_;
 };
 template <>
 struct Real<float> {
@@ -83,6 +93,11 @@ struct Real<float> {
   static constexpr const char* kArrayName = "Float32Array";
   static constexpr const char* kGemmName = "sgemm";
   static constexpr auto kGemm = cblas_sgemm;
+  static constexpr const char* kPotrfName = "spotrf";
+  static constexpr auto kPotrf = spotrf_;
+  static constexpr auto kTrsm = cblas_strsm;
+  static constexpr const char* kSyevdName = "ssyevd";
+  static constexpr auto kSyevd = ssyevd_;
 };
 
 // The storage of a Float64Array (T = double) or Float32Array (T = float) argument holding at least
@@ -178,35 +193,38 @@ Napi::Value Dsyrk(const Napi::CallbackInfo& info) {
 // ---- Cholesky -----------------------------------------------------------------------------------
 namespace cholesky {
 
+template <typename T>
 struct RowRange {
-  const double* a;
-  double* l;
+  const T* a;
+  T* l;
   size_t n, begin, end;
 };
 
+template <typename T>
 void* CopyLowerRows(void* arg) {
-  const RowRange& r = *static_cast<const RowRange*>(arg);
-  for (size_t i = r.begin; i < r.end; i++) std::memcpy(r.l + i * r.n, r.a + i * r.n, (i + 1) * sizeof(double));
+  const RowRange<T>& r = *static_cast<const RowRange<T>*>(arg);
+  for (size_t i = r.begin; i < r.end; i++) std::memcpy(r.l + i * r.n, r.a + i * r.n, (i + 1) * sizeof(T));
   return nullptr;
 }
 
 // The lower triangle of a (row-major n×n) into l. l's pages are fresh, so the copy is mostly page
 // faults (0.16 s at n = 8192 on one core, 8% of dpotrf's time); faults proceed in parallel, so the rows
 // are split across threads into ranges holding equal numbers of entries.
-void CopyLowerTriangle(const double* a, double* l, size_t n, int threads) {
+template <typename T>
+void CopyLowerTriangle(const T* a, T* l, size_t n, int threads) {
   threads = n < 1024 ? 1 : std::clamp(threads, 1, 64);  // below that, starting a thread costs more than it saves
-  RowRange ranges[64];
+  RowRange<T> ranges[64];
   for (int t = 0; t < threads; t++) {
     const auto row = [&](int k) { return k == threads ? n : static_cast<size_t>(n * std::sqrt(k / double(threads))); };
     ranges[t] = {a, l, n, row(t), row(t + 1)};
   }
   pthread_t ids[64];
   bool started[64] = {};
-  for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], nullptr, CopyLowerRows, &ranges[t]) == 0;
-  CopyLowerRows(&ranges[0]);
+  for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], nullptr, CopyLowerRows<T>, &ranges[t]) == 0;
+  CopyLowerRows<T>(&ranges[0]);
   for (int t = 1; t < threads; t++) {
     if (started[t]) pthread_join(ids[t], nullptr);
-    else CopyLowerRows(&ranges[t]);  // no thread to be had: same result, one core
+    else CopyLowerRows<T>(&ranges[t]);  // no thread to be had: same result, one core
   }
 }
 
@@ -221,20 +239,24 @@ void CopyLowerTriangle(const double* a, double* l, size_t n, int threads) {
 // Returns 0, or the 1-based index of the first pivot that is not positive (its value is then left on
 // l's diagonal). OpenBLAS tests `pivot <= 0`, which NaN passes, so a non-positive or NaN diagonal entry
 // after a "successful" factorization is reported the same way.
+// choleskyF32 is the same with spotrf on Float32Arrays: every operation rounds to float32, so a kernel
+// whose small eigenvalues fall under float32's ε fails here or loses its accuracy (KERNELS.md, "Float
+// precision").
+template <typename T>
 Napi::Value Cholesky(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int n;
-  double *a, *l;
-  if (!GetDim(info, 2, "n", &n) || !GetF64(info, 0, "a", Elems(n, n), &a) || !GetF64(info, 1, "l", Elems(n, n), &l)) {
+  T *a, *l;
+  if (!GetDim(info, 2, "n", &n) || !GetArray(info, 0, "a", Elems(n, n), &a) || !GetArray(info, 1, "l", Elems(n, n), &l)) {
     return env.Undefined();
   }
   const size_t nn = static_cast<size_t>(n);
   cholesky::CopyLowerTriangle(a, l, nn, openblas_get_num_threads());
   int status = 0;
   if (n > 0) {
-    dpotrf_("U", &n, l, &n, &status, 1);
+    Real<T>::kPotrf("U", &n, l, &n, &status, 1);
     if (status < 0) {
-      ThrowError(env, "linalg native: dpotrf rejected argument " + std::to_string(-status));
+      ThrowError(env, std::string("linalg native: ") + Real<T>::kPotrfName + " rejected argument " + std::to_string(-status));
       return env.Undefined();
     }
   }
@@ -245,18 +267,20 @@ Napi::Value Cholesky(const Napi::CallbackInfo& info) {
 }
 
 // dpotrs(l, n, b, m): in place, b (row-major n×m) becomes X with L·Lᵀ·X = B, reading only the lower
-// triangle of l. Two triangular solves, row-major throughout (cblas handles the layout).
-Napi::Value Dpotrs(const Napi::CallbackInfo& info) {
+// triangle of l. Two triangular solves, row-major throughout (cblas handles the layout). spotrs: the same
+// in float32 (strsm).
+template <typename T>
+Napi::Value Potrs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int n, m;
-  double *l, *b;
-  if (!GetDim(info, 1, "n", &n) || !GetDim(info, 3, "m", &m) || !GetF64(info, 0, "l", Elems(n, n), &l) ||
-      !GetF64(info, 2, "b", Elems(n, m), &b)) {
+  T *l, *b;
+  if (!GetDim(info, 1, "n", &n) || !GetDim(info, 3, "m", &m) || !GetArray(info, 0, "l", Elems(n, n), &l) ||
+      !GetArray(info, 2, "b", Elems(n, m), &b)) {
     return env.Undefined();
   }
   if (n == 0 || m == 0) return env.Undefined();
-  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, m, 1.0, l, n, b, m);
-  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, m, 1.0, l, n, b, m);
+  Real<T>::kTrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, m, T(1), l, n, b, m);
+  Real<T>::kTrsm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, m, T(1), l, n, b, m);
   return env.Undefined();
 }
 
@@ -292,7 +316,8 @@ void MultiplyByQTransposed(int n, double* a, const double* tau, int rows, double
 constexpr size_t kTile = 32;
 
 // Square n×n in place.
-void TransposeInPlace(double* a, size_t n) {
+template <typename T>
+void TransposeInPlace(T* a, size_t n) {
   for (size_t i0 = 0; i0 < n; i0 += kTile)
     for (size_t j0 = i0; j0 < n; j0 += kTile)
       for (size_t i = i0; i < std::min(i0 + kTile, n); i++)
@@ -381,6 +406,61 @@ Napi::Value SymmetricEigen(const Napi::CallbackInfo& info) {
   }
   return Napi::Number::New(env, status);
 }
+
+// symmetricEigenF32(a, vectors, n, values) and symmetricEigenvalues{,F32}(a, n, values): LAPACK's xsyevd
+// on a copy of a (row-major symmetric n×n, lower triangle read; row-major lower is column-major upper,
+// hence uplo 'U'). With vectors (jobz 'V') they come back as columns of the row-major array, like
+// symmetricEigen's. Values only (jobz 'N': tridiagonalization and the root-free QR of xsterf, no
+// back-transformation) costs a fraction of a full decomposition: the kernel spectrum recorded per trial.
+// Float32 is plain ssyevd: our faster float64 driver above is tuned for large float64 solves, and the
+// float32 path exists to show float32's rounding, not to be fast. Returns xsyevd's info (0 = converged).
+template <typename T>
+Napi::Value Syevd(const Napi::CallbackInfo& info, bool withVectors) {
+  Napi::Env env = info.Env();
+  int n;
+  T *a, *vectors = nullptr, *values;
+  const size_t nIndex = withVectors ? 2 : 1, valuesIndex = withVectors ? 3 : 2;
+  if (!GetDim(info, nIndex, "n", &n) || !GetArray(info, 0, "a", Elems(n, n), &a) ||
+      (withVectors && !GetArray(info, 1, "vectors", Elems(n, n), &vectors)) ||
+      !GetArray(info, valuesIndex, "values", n, &values)) {
+    return env.Undefined();
+  }
+  if (n == 0) return Napi::Number::New(env, 0);
+  const double lworkNeeded = withVectors ? 1 + 6 * static_cast<double>(n) + 2 * static_cast<double>(n) * n : 2 * static_cast<double>(n) + 1;
+  if (lworkNeeded > INT_MAX) {
+    ThrowError(env, std::string("linalg native: ") + Real<T>::kSyevdName + " needs more workspace than a 32-bit LAPACK can address");
+    return env.Undefined();
+  }
+  int lwork = static_cast<int>(lworkNeeded), liwork = withVectors ? 3 + 5 * n : 1;
+  T* copy = withVectors ? vectors : static_cast<T*>(std::malloc(Elems(n, n) * sizeof(T)));
+  T* work = static_cast<T*>(std::malloc(static_cast<size_t>(lwork) * sizeof(T)));
+  int* iwork = static_cast<int*>(std::malloc(static_cast<size_t>(liwork) * sizeof(int)));
+  auto release = [&] {
+    if (!withVectors) std::free(copy);
+    std::free(work);
+    std::free(iwork);
+  };
+  if (copy == nullptr || work == nullptr || iwork == nullptr) {
+    release();
+    ThrowError(env, std::string("linalg native: out of memory for the ") + Real<T>::kSyevdName + " workspace");
+    return env.Undefined();
+  }
+  std::memcpy(copy, a, Elems(n, n) * sizeof(T));
+  int status = 0;
+  Real<T>::kSyevd(withVectors ? "V" : "N", "U", &n, copy, &n, values, work, &lwork, iwork, &liwork, &status, 1, 1);
+  // xsyevd leaves the eigenvectors as the columns of a column-major array: rows of our row-major one.
+  if (status == 0 && withVectors) eigen::TransposeInPlace(vectors, static_cast<size_t>(n));
+  release();
+  if (status < 0) {
+    ThrowError(env, std::string("linalg native: ") + Real<T>::kSyevdName + " rejected argument " + std::to_string(-status));
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, status);
+}
+
+Napi::Value SymmetricEigenF32(const Napi::CallbackInfo& info) { return Syevd<float>(info, true); }
+template <typename T>
+Napi::Value SymmetricEigenvalues(const Napi::CallbackInfo& info) { return Syevd<T>(info, false); }
 
 // ---- exact gram ---------------------------------------------------------------------------------
 // gram(x1, x2) = x1·x2ᵀ with every entry summed exactly as the TypeScript gram does it: s = 0, then
@@ -620,9 +700,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, Gemm<float>, "sgemm"));
   exports.Set("dsyrk", Napi::Function::New(env, Dsyrk, "dsyrk"));
   exports.Set("gramExact", Napi::Function::New(env, GramExact, "gramExact"));
-  exports.Set("cholesky", Napi::Function::New(env, Cholesky, "cholesky"));
-  exports.Set("dpotrs", Napi::Function::New(env, Dpotrs, "dpotrs"));
+  exports.Set("cholesky", Napi::Function::New(env, Cholesky<double>, "cholesky"));
+  exports.Set("choleskyF32", Napi::Function::New(env, Cholesky<float>, "choleskyF32"));
+  exports.Set("dpotrs", Napi::Function::New(env, Potrs<double>, "dpotrs"));
+  exports.Set("spotrs", Napi::Function::New(env, Potrs<float>, "spotrs"));
   exports.Set("symmetricEigen", Napi::Function::New(env, SymmetricEigen, "symmetricEigen"));
+  exports.Set("symmetricEigenF32", Napi::Function::New(env, SymmetricEigenF32, "symmetricEigenF32"));
+  exports.Set("symmetricEigenvalues", Napi::Function::New(env, SymmetricEigenvalues<double>, "symmetricEigenvalues"));
+  exports.Set("symmetricEigenvaluesF32", Napi::Function::New(env, SymmetricEigenvalues<float>, "symmetricEigenvaluesF32"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   return exports;

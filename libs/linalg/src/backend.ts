@@ -1,8 +1,10 @@
 // Chooses how the dense kernels run: the OpenBLAS/LAPACK N-API addon (native/, built at install into
 // build/Release/ntk_linalg.node) when it loads, the pure-TypeScript implementations otherwise.
 // On the addon: matmul and gramFast are dgemm/dsyrk, choleskyFactor dpotrf, choleskySolve two dtrsm,
-// symmetricEigen dsytrd + dstedc + a blocked back-transformation; gram is the addon's own SIMD kernel,
-// bit-identical to the TypeScript gram.
+// symmetricEigen dsytrd + dstedc + a blocked back-transformation, symmetricEigenvalues dsyevd (jobz 'N');
+// gram is the addon's own SIMD kernel, bit-identical to the TypeScript gram. The float32 operations
+// (matmul32, choleskyFactor32, choleskySolve32, symmetricEigen32, symmetricEigenvalues32) are sgemm, spotrf,
+// two strsm and ssyevd; their TypeScript versions (float32.ts) round every operation to float32.
 //
 //   NTK_LINALG unset or 'auto'  the addon if it loads, else TypeScript (a one-time process warning says why)
 //   NTK_LINALG=typescript       TypeScript, without trying the addon
@@ -16,6 +18,16 @@ import { fileURLToPath } from 'node:url';
 import { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';
 import { symmetricEigen as symmetricEigenTs, type SymmetricEigen } from './eigen.ts';
 import { gram as gramTs, matmul as matmulTs } from './matmul.ts';
+import {
+  choleskyFactor32 as choleskyFactor32Ts,
+  choleskySolve32 as choleskySolve32Ts,
+  matmul32 as matmul32Ts,
+  notPositiveDefinite32,
+  symmetricEigen32 as symmetricEigen32Ts,
+  zeros32,
+  type Matrix32,
+  type SymmetricEigen32,
+} from './float32.ts';
 import { assertSquare, zeros, type Matrix } from './matrix.ts';
 
 export type LinalgBackend = 'openblas' | 'typescript';
@@ -41,6 +53,14 @@ export interface LinalgOps {
   choleskySolve(l: Matrix, b: Matrix): Matrix;
   /** Ascending eigenvalues, eigenvectors as columns; reads the lower triangle. */
   symmetricEigen(a: Matrix): SymmetricEigen;
+  /** symmetricEigen's values alone (no vectors: several times cheaper). */
+  symmetricEigenvalues(a: Matrix): Float64Array;
+  // Float32: every operation rounds to float32 (spotrf, strsm, sgemm, ssyevd on the addon).
+  matmul32(a: Matrix32, b: Matrix32): Matrix32;
+  choleskyFactor32(a: Matrix32): Matrix32;
+  choleskySolve32(l: Matrix32, b: Matrix32): Matrix32;
+  symmetricEigen32(a: Matrix32): SymmetricEigen32;
+  symmetricEigenvalues32(a: Matrix32): Float32Array;
 }
 
 /** What native/linalg.cc exports. All calls are synchronous and write into the arrays passed. */
@@ -62,6 +82,14 @@ interface NativeAddon {
   dpotrs(l: Float64Array, n: number, b: Float64Array, m: number): void;
   /** Returns dstedc's info (0 = converged). */
   symmetricEigen(a: Float64Array, vectors: Float64Array, n: number, values: Float64Array): number;
+  /** Float32 versions (spotrf, strsm) of cholesky and dpotrs. */
+  choleskyF32(a: Float32Array, l: Float32Array, n: number): number;
+  spotrs(l: Float32Array, n: number, b: Float32Array, m: number): void;
+  /** ssyevd; returns its info (0 = converged). */
+  symmetricEigenF32(a: Float32Array, vectors: Float32Array, n: number, values: Float32Array): number;
+  /** dsyevd / ssyevd with jobz 'N'; return their info. */
+  symmetricEigenvalues(a: Float64Array, n: number, values: Float64Array): number;
+  symmetricEigenvaluesF32(a: Float32Array, n: number, values: Float32Array): number;
   info(): OpenblasInfo;
   setThreads(threads: number): number;
 }
@@ -97,11 +125,23 @@ export const typescriptOps: LinalgOps = {
   choleskyFactor: choleskyFactorTs,
   choleskySolve: choleskySolveTs,
   symmetricEigen: symmetricEigenTs,
+  symmetricEigenvalues: (a) => symmetricEigenTs(a).values,
+  matmul32: matmul32Ts,
+  choleskyFactor32: choleskyFactor32Ts,
+  choleskySolve32: choleskySolve32Ts,
+  symmetricEigen32: symmetricEigen32Ts,
+  symmetricEigenvalues32: (a) => symmetricEigen32Ts(a).values,
 };
 
 // ---- loading ----------------------------------------------------------------------------------
 
 let addonLoad: { addon: NativeAddon } | { error: string } | undefined;
+
+/** Every call nativeOps makes; a build from older sources may lack some. */
+const ADDON_FUNCTIONS: (keyof NativeAddon)[] = [
+  'dgemm', 'sgemm', 'dsyrk', 'gramExact', 'cholesky', 'dpotrs', 'symmetricEigen', 'symmetricEigenvalues',
+  'choleskyF32', 'spotrs', 'symmetricEigenF32', 'symmetricEigenvaluesF32', 'info', 'setThreads',
+];
 
 function loadAddon(): { addon: NativeAddon } | { error: string } {
   if (addonLoad) return addonLoad;
@@ -115,7 +155,11 @@ function loadAddon(): { addon: NativeAddon } | { error: string } {
     try {
       const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
       addon.info(); // touches OpenBLAS once, so a broken library fails here rather than mid-computation
-      addonLoad = { addon };
+      // An addon built from older sources lacks newer calls: say so now rather than fail mid-computation.
+      const missing = ADDON_FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+      addonLoad = missing.length === 0
+        ? { addon }
+        : { error: `the OpenBLAS addon at ${ADDON_PATH} is out of date (no ${missing.join(', ')}); rebuild it: \`npm rebuild @ntk/linalg\` or \`node libs/linalg/native/install.mjs\`` };
     } catch (err) {
       addonLoad = { error: `the OpenBLAS addon at ${ADDON_PATH} failed to load: ${(err as Error).message}` };
     }
@@ -235,7 +279,37 @@ export function symmetricEigen(a: Matrix): SymmetricEigen {
   return choose().ops.symmetricEigen(a);
 }
 
+export function symmetricEigenvalues(a: Matrix): Float64Array {
+  return choose().ops.symmetricEigenvalues(a);
+}
+
+export function matmul32(a: Matrix32, b: Matrix32): Matrix32 {
+  return choose().ops.matmul32(a, b);
+}
+
+export function choleskyFactor32(a: Matrix32): Matrix32 {
+  return choose().ops.choleskyFactor32(a);
+}
+
+export function choleskySolve32(l: Matrix32, b: Matrix32): Matrix32 {
+  return choose().ops.choleskySolve32(l, b);
+}
+
+export function symmetricEigen32(a: Matrix32): SymmetricEigen32 {
+  return choose().ops.symmetricEigen32(a);
+}
+
+export function symmetricEigenvalues32(a: Matrix32): Float32Array {
+  return choose().ops.symmetricEigenvalues32(a);
+}
+
 // ---- native wrappers: same checks and error messages as the TypeScript versions ------------------
+
+function assertFinite(data: Float64Array | Float32Array, op: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new Error(`${op}: non-finite entry at index ${i}`);
+  }
+}
 
 let cachedNativeOps: LinalgOps | undefined;
 
@@ -309,6 +383,59 @@ function nativeOps(addon: NativeAddon): LinalgOps {
       const status = addon.symmetricEigen(a.data, vectors.data, n, values);
       if (status !== 0) throw new Error(`symmetricEigen: LAPACK dstedc did not converge (info ${status})`);
       return { values, vectors };
+    },
+
+    symmetricEigenvalues(a) {
+      assertSquare(a, 'symmetricEigenvalues');
+      assertFinite(a.data, 'symmetricEigenvalues');
+      const values = new Float64Array(a.rows);
+      const status = addon.symmetricEigenvalues(a.data, a.rows, values);
+      if (status !== 0) throw new Error(`symmetricEigenvalues: LAPACK dsyevd did not converge (info ${status})`);
+      return values;
+    },
+
+    matmul32(a, b) {
+      if (a.cols !== b.rows) throw new Error(`matmul32: ${a.rows}×${a.cols} times ${b.rows}×${b.cols}`);
+      const out = zeros32(a.rows, b.cols);
+      addon.sgemm(a.data, a.rows, a.cols, false, b.data, b.rows, b.cols, false, out.data);
+      return out;
+    },
+
+    choleskyFactor32(a) {
+      assertSquare(a, 'choleskyFactor32');
+      const n = a.rows;
+      const l = zeros32(n, n);
+      const failed = addon.choleskyF32(a.data, l.data, n);
+      if (failed > 0) throw notPositiveDefinite32(failed - 1, n, l.data[(failed - 1) * (n + 1)]!);
+      return l;
+    },
+
+    choleskySolve32(l, b) {
+      assertSquare(l, 'choleskySolve32');
+      const n = l.rows;
+      if (b.rows !== n) throw new Error(`choleskySolve32: factor is ${n}×${n} but right-hand side has ${b.rows} rows`);
+      const x: Matrix32 = { rows: n, cols: b.cols, data: b.data.slice(0, n * b.cols) };
+      addon.spotrs(l.data, n, x.data, b.cols);
+      return x;
+    },
+
+    symmetricEigen32(a) {
+      assertSquare(a, 'symmetricEigen32');
+      assertFinite(a.data, 'symmetricEigen32');
+      const values = new Float32Array(a.rows);
+      const vectors = zeros32(a.rows, a.rows);
+      const status = addon.symmetricEigenF32(a.data, vectors.data, a.rows, values);
+      if (status !== 0) throw new Error(`symmetricEigen32: LAPACK ssyevd did not converge (info ${status})`);
+      return { values, vectors };
+    },
+
+    symmetricEigenvalues32(a) {
+      assertSquare(a, 'symmetricEigenvalues32');
+      assertFinite(a.data, 'symmetricEigenvalues32');
+      const values = new Float32Array(a.rows);
+      const status = addon.symmetricEigenvaluesF32(a.data, a.rows, values);
+      if (status !== 0) throw new Error(`symmetricEigenvalues32: LAPACK ssyevd did not converge (info ${status})`);
+      return values;
     },
   };
   return cachedNativeOps;

@@ -25,7 +25,9 @@ import {
   zeros,
   type LinalgOps,
   type Matrix,
-  uniformMatrix
+  uniformMatrix,
+  toFloat32,
+  toFloat64,
 } from './index.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -82,8 +84,112 @@ function relativeDiff(a: Matrix, b: Matrix): number {
   return scale === 0 ? maxAbsDiff(a, b) : maxAbsDiff(a, b) / scale;
 }
 
+/**
+ * Q·diag(values)·Q with Q = I − 2vvᵀ/vᵀv (a random Householder reflector, so every entry mixes every eigenvalue):
+ * a symmetric matrix with exactly known eigenvalues, up to float64 rounding of the product.
+ */
+function withSpectrum(values: number[], seed: number): Matrix {
+  const n = values.length;
+  const v = randomMatrix(n, 1, seed).data;
+  const norm2 = v.reduce((s, x) => s + x * x, 0);
+  const q = identity(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) q.data[i * n + j] -= (2 * v[i] * v[j]) / norm2;
+  const qLambda = zeros(n, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) qLambda.data[i * n + j] = q.data[i * n + j] * values[j];
+  const a = naiveMatmul(qLambda, q);
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a.data[j * n + i] = a.data[i * n + j]; // exactly symmetric
+  return a;
+}
+
+/** n eigenvalues spaced geometrically from 1 down to 1/condition. */
+const geometricSpectrum = (n: number, condition: number) => Array.from({ length: n }, (_, i) => condition ** (-i / (n - 1)));
+
+/** float32's unit roundoff 2⁻²⁴ ≈ 6e−8; a solve loses about condition × this. */
+const FLOAT32_ROUNDOFF = 2 ** -24;
+
 for (const backend of backends) {
   const tag = `[${backend.name}]`;
+
+  test(`${tag} float32 matmul matches the float64 product to float32 rounding`, (t) =>
+    withBackend(t, backend, ({ matmul32 }) => {
+      const [a, b] = [toFloat64(toFloat32(randomMatrix(37, 50, 1))), toFloat64(toFloat32(randomMatrix(50, 9, 2)))];
+      const c = matmul32(toFloat32(a), toFloat32(b));
+      assert.ok(c.data instanceof Float32Array);
+      // Each entry sums 50 products of |x| < 1: error ≲ 50 · 2 · roundoff.
+      assert.ok(maxAbsDiff(toFloat64(c), naiveMatmul(a, b)) < 100 * FLOAT32_ROUNDOFF * 50);
+      assert.throws(() => matmul32(toFloat32(zeros(2, 3)), toFloat32(zeros(2, 3))), /matmul32: 2×3 times 2×3/);
+    }));
+
+  test(`${tag} float32 Cholesky solves a well-conditioned system like float64 does, to ~1e-4 relative`, (t) =>
+    withBackend(t, backend, ({ choleskyFactor32, choleskySolve32, choleskyFactor, choleskySolve }) => {
+      const n = 80;
+      const a = toFloat64(toFloat32(randomSpd(n, 5))); // the same (float32-representable) system for both
+      const b = toFloat64(toFloat32(randomMatrix(n, 3, 6)));
+      const x64 = choleskySolve(choleskyFactor(a), b);
+      const l32 = choleskyFactor32(toFloat32(a));
+      assert.ok(l32.data instanceof Float32Array);
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) assert.equal(l32.data[i * n + j], 0);
+      const x32 = choleskySolve32(l32, toFloat32(b));
+      assert.ok(relativeDiff(toFloat64(x32), x64) < 1e-4);
+      assert.throws(() => choleskySolve32(l32, toFloat32(zeros(n - 1, 1))), /right-hand side has 79 rows/);
+    }));
+
+  test(`${tag} float32 Cholesky loses ~condition × ε₃₂ on an ill-conditioned system, where float64 stays accurate`, (t) =>
+    withBackend(t, backend, ({ choleskyFactor32, choleskySolve32, choleskyFactor, choleskySolve, matmul }) => {
+      const n = 60;
+      const condition = 1e6; // cond · ε₃₂ ≈ 0.06: float32 keeps about one digit; cond · ε₆₄ ≈ 1e−10
+      const a = toFloat64(toFloat32(withSpectrum(geometricSpectrum(n, condition), 3)));
+      const b = toFloat64(toFloat32(randomMatrix(n, 1, 4)));
+      const x64 = choleskySolve(choleskyFactor(a), b);
+      // Backward stable: residual ≲ ε₆₄ · ‖A‖ · ‖x‖ ≈ 1e−16 · condition.
+      assert.ok(relativeDiff(matmul(a, x64), b) < 1e-8, 'float64 residual');
+      const x32 = toFloat64(choleskySolve32(choleskyFactor32(toFloat32(a)), toFloat32(b)));
+      // A float64 solve rounded to float32 would agree to ~6e−8; a float32 computation cannot.
+      assert.ok(relativeDiff(x32, x64) > 1e-4, `float32 differs from float64 by ${relativeDiff(x32, x64)}`);
+    }));
+
+  test(`${tag} float32 Cholesky fails, naming float32 and the pivot, on a matrix positive definite only in float64`, (t) =>
+    withBackend(t, backend, ({ choleskyFactor32, choleskyFactor }) => {
+      const a = fromRows([
+        [1, 1],
+        [1, 1 + 1e-9], // 1 + 1e−9 rounds to 1 in float32: singular
+      ]);
+      choleskyFactor(a);
+      assert.throws(() => choleskyFactor32(toFloat32(a)), /not positive definite in float32 \(pivot 1 of 2 is 0\)/);
+      assert.throws(() => choleskyFactor32(toFloat32(fromRows([[NaN]]))), /pivot 0 of 1 is NaN/);
+    }));
+
+  test(`${tag} eigenvalues alone, in float64 and float32, match a matrix's known spectrum`, (t) =>
+    withBackend(t, backend, ({ symmetricEigenvalues, symmetricEigenvalues32, symmetricEigen }) => {
+      const spectrum = geometricSpectrum(50, 1e3).reverse();
+      const a = withSpectrum(spectrum, 8);
+      const values = symmetricEigenvalues(a);
+      assert.ok(values.every((v, i) => Math.abs(v - spectrum[i]!) < 1e-13), 'float64');
+      const full = symmetricEigen(a).values;
+      assert.ok(values.every((v, i) => Math.abs(v - full[i]!) < 1e-13), 'the same values as the full decomposition');
+      const values32 = symmetricEigenvalues32(toFloat32(a));
+      assert.ok(values32 instanceof Float32Array);
+      // Backward stable: each eigenvalue within p(n) · ε₃₂ · ‖A‖ (‖A‖ = 1) of the truth, p(n) a modest multiple of n
+      // (ssyevd: ~9 ε₃₂ here; the fallback's Jacobi, whose rotations each round the diagonal, ~100 ε₃₂).
+      const error32 = Math.max(...values32.map((v, i) => Math.abs(v - spectrum[i]!)));
+      assert.ok(error32 < 4 * 50 * FLOAT32_ROUNDOFF, `float32 eigenvalues off by ${error32}`);
+      assert.throws(() => symmetricEigenvalues(fromRows([[1, 0], [NaN, 1]])), /non-finite entry at index 2/);
+    }));
+
+  test(`${tag} float32 symmetricEigen reconstructs A with orthonormal vectors to float32 accuracy`, (t) =>
+    withBackend(t, backend, ({ symmetricEigen32 }) => {
+      for (const n of [1, 5, 40]) {
+        const a = toFloat32(randomSpd(n, 20 + n));
+        const { values, vectors } = symmetricEigen32(a);
+        assert.ok(values instanceof Float32Array && vectors.data instanceof Float32Array);
+        for (let i = 1; i < n; i++) assert.ok(values[i - 1]! <= values[i]!);
+        const v = toFloat64(vectors);
+        assert.ok(maxAbsDiff(naiveMatmul(transpose(v), v), identity(n)) < 1e-5, 'VᵀV = I');
+        const vLambda = zeros(n, n);
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vLambda.data[i * n + j] = v.data[i * n + j] * values[j]!;
+        assert.ok(maxAbsDiff(naiveMatmul(vLambda, transpose(v)), toFloat64(a)) < 1e-5 * maxAbs(toFloat64(a)), 'VΛVᵀ = A');
+      }
+    }));
 
   test(`${tag} matmul and gram agree with the naive triple loop, including ragged tile edges`, (t) =>
     withBackend(t, backend, ({ matmul, gram, gramFast }) => {

@@ -79,7 +79,7 @@ export function maxAbs(m: Matrix): number {
   return max;
 }
 
-export function assertSquare(m: Matrix, op: string): void {
+export function assertSquare(m: { rows: number; cols: number }, op: string): void {
   if (m.rows !== m.cols) throw new Error(`${op}: expected a square matrix, got ${m.rows}×${m.cols}`);
 }
 

@@ -53,6 +53,11 @@ export const artifactKeys = {
   prediction: (trialId: string) => `predictions/${trialId}.npy`,
   /** An ensemble's members' test outputs, [M, nTest, classes], beside the ensemble's prediction. */
   memberPredictions: (trialId: string) => `predictions/${trialId}.members.npy`,
+  /**
+   * An infinite trial's regularized train kernel eigenvalues, ascending, [members, n], in the trial's precision (a
+   * flip ensemble has one row per member).
+   */
+  kernelSpectrum: (trialId: string) => `predictions/${trialId}.spectrum.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
   kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,

@@ -320,7 +320,7 @@ async function deleteSweep(sweeps: Sweeps, ref: string, withArtifacts: boolean):
   if (withArtifacts) {
     const artifacts = openArtifactStore(sweeps.paths);
     for (const id of trialIds) {
-      for (const key of [artifactKeys.prediction(id), artifactKeys.memberPredictions(id), artifactKeys.checkpoint(id)]) {
+      for (const key of [artifactKeys.prediction(id), artifactKeys.memberPredictions(id), artifactKeys.kernelSpectrum(id), artifactKeys.checkpoint(id)]) {
         await artifacts.remove(key);
         await sweeps.store.forgetArtifact(key);
       }
