@@ -259,7 +259,7 @@ export const FINDINGS: Finding[] = [
           const [a64, a32] = [summarize(completed(f64), 'test_accuracy'), summarize(completed(f32), 'test_accuracy')];
           const broke = f32Failed || (a64 !== undefined && a32 !== undefined && a64.mean - a32.mean > 0.02);
           if (broke && (critical === undefined || n < critical)) critical = n;
-          table.push([name, String(n), acc(a64), f32Failed ? 'failed (not positive definite)' : acc(a32), formatNumber(summarize(completed(f64), 'kernel_condition_number')?.mean)]);
+          table.push([name, String(n), acc(a64), f32Failed ? 'failed (not positive definite)' : acc(a32), formatNumber(summarize(completed(f64), 'train_kernel_condition_number')?.mean)]);
         }
       }
       const smallest = sizes[0];
@@ -291,7 +291,7 @@ export const FINDINGS: Finding[] = [
         const linear = summarize(ofArch.filter((r) => r.time === 'matched'), 'test_accuracy');
         const converged = summarize(ofArch.filter((r) => r.time === Infinity), 'test_accuracy');
         if (net && linear) gaps.set(arch, net.mean - linear.mean);
-        const condition = summarize(ofArch, 'kernel_condition_number');
+        const condition = summarize(ofArch, 'train_kernel_condition_number');
         return [arch, acc(net), acc(linear), acc(converged), formatNumber(condition?.mean)];
       });
       const gapOf = (prefix: string) => [...gaps].find(([a]) => a.startsWith(prefix))?.[1];
