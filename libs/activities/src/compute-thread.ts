@@ -2,9 +2,11 @@
 // kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { computeKernelBlockInto, mirrorUpperTriangle, predict } from '@ntk/kernels';
-import { decodeNpy, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import type { ComputeTask, KernelBand, SolveTask, ThreadReply } from './kernel-threads.ts';
+import { computeKernelBlockInto, mirrorUpperTriangle, posteriorVariance, predict } from '@ntk/kernels';
+import { decodeNpy, ndArrayToMatrix, symmetricEigen, zeros, type Matrix } from '@ntk/linalg';
+import type { ComputeTask, KernelBand, SolveResult, SolveTask, ThreadReply } from './kernel-threads.ts';
+
+const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
 
 function computeBand({ request, target, mirror }: KernelBand): undefined {
   const { arch, x1, x2, rows, cols, options = {} } = request;
@@ -17,8 +19,7 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
  * The mean of the members' predictions, each from its own stored kernels (read here, not copied over): for the
  * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all.
  */
-function solve({ members, yTrain, diagReg, time }: SolveTask): Float64Array {
-  const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
+function solve({ members, yTrain, diagReg, time, posterior }: SolveTask): SolveResult {
   let mean: Float64Array | undefined;
   for (const { trainTrain, predictFor } of members) {
     const kTestTrain = stackRows(predictFor.map(load));
@@ -26,7 +27,25 @@ function solve({ members, yTrain, diagReg, time }: SolveTask): Float64Array {
     mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
     for (let i = 0; i < mean.length; i++) mean[i]! += prediction!.data[i]! / members.length;
   }
-  return mean!;
+  const variance =
+    posterior &&
+    posteriorVariance({
+      nngp: { trainTrain: load(posterior.nngp.trainTrain), testTrain: load(posterior.nngp.testTrain), testDiagonal: load(posterior.nngp.testDiagonal).data },
+      ...(posterior.ntk && { ntk: { trainTrain: load(posterior.ntk.trainTrain), testTrain: load(posterior.ntk.testTrain) } }),
+      numTargets: yTrain.rows * yTrain.cols,
+      diagReg,
+      time,
+    });
+  return { prediction: mean!, ...(variance && { variance }) };
+}
+
+/**
+ * λ_max of the stored NTK on the training rows: the eigendecomposition's largest value, as finite training's
+ * trainingNtkLargestEigenvalue (libs/nets learning-rate.ts) takes it of the same analytic NTK.
+ */
+function ntkLargestEigenvalue(file: string): number {
+  const { values } = symmetricEigen(load(file));
+  return values[values.length - 1]!;
 }
 
 function stackRows(matrices: Matrix[]): Matrix {
@@ -43,7 +62,7 @@ function stackRows(matrices: Matrix[]): Matrix {
 parentPort!.on('message', (task: ComputeTask) => {
   let reply: ThreadReply<unknown>;
   try {
-    reply = { result: task.kind === 'band' ? computeBand(task.band) : solve(task.solve) };
+    reply = { result: task.kind === 'band' ? computeBand(task.band) : task.kind === 'solve' ? solve(task.solve) : ntkLargestEigenvalue(task.file) };
   } catch (error) {
     reply = { error };
   }

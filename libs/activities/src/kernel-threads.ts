@@ -131,10 +131,18 @@ export interface SolveTask {
   yTrain: Matrix;
   diagReg: number;
   time: number | 'inf';
+  /** Kernel files for the test outputs' posterior variance (posteriorVariance in libs/kernels): the NNGP's, and the NTK's when it trains. */
+  posterior?: { nngp: { trainTrain: string; testTrain: string; testDiagonal: string }; ntk?: { trainTrain: string; testTrain: string } };
+}
+
+/** The mean prediction (rows × k, row-major) and, when asked for, each test row's posterior variance. */
+export interface SolveResult {
+  prediction: Float64Array;
+  variance?: Float64Array;
 }
 
 /** What a compute thread is sent. */
-export type ComputeTask = { kind: 'band'; band: KernelBand } | { kind: 'solve'; solve: SolveTask };
+export type ComputeTask = { kind: 'band'; band: KernelBand } | { kind: 'solve'; solve: SolveTask } | { kind: 'ntk-largest-eigenvalue'; file: string };
 
 let computeThreads: ThreadPool<ComputeTask, unknown> | undefined;
 
@@ -144,9 +152,14 @@ function computeThreadPool(): ThreadPool<ComputeTask, unknown> {
   return computeThreads;
 }
 
-/** The mean prediction (m × k, row-major) of a trial's kernel predictors, solved off the main thread. */
-export async function solveInThread(task: SolveTask): Promise<Float64Array> {
-  return (await computeThreadPool().run({ kind: 'solve', solve: task })) as Float64Array;
+/** The mean prediction (m × k, row-major) of a trial's kernel predictors, and any posterior variance, solved off the main thread. */
+export async function solveInThread(task: SolveTask): Promise<SolveResult> {
+  return (await computeThreadPool().run({ kind: 'solve', solve: task })) as SolveResult;
+}
+
+/** λ_max of a stored train×train NTK (for η_max), off the main thread: an eigendecomposition takes seconds at n = 10⁴. */
+export async function ntkLargestEigenvalueInThread(file: string): Promise<number> {
+  return (await computeThreadPool().run({ kind: 'ntk-largest-eigenvalue', file })) as number;
 }
 
 /** A block of x with itself over the same rows and columns: only its upper triangle needs computing. */

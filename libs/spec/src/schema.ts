@@ -188,10 +188,13 @@ export function finiteSteps(finite: Pick<FiniteSpec, 'steps' | 'epochs' | 'batch
   return finite.steps ?? Math.ceil((finite.epochs! * train) / finite.batch);
 }
 
-/** `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. */
+/**
+ * `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. `matched`: the time each distinct training run of the
+ * spec's finite grid reaches (matchedTimes in trials.ts), one trial per run.
+ */
 const timeSchema = z.union(
-  [z.literal('inf'), z.number().positive().transform((t) => (t === Infinity ? ('inf' as const) : t))],
-  { error: 'expected "inf" or a number > 0' },
+  [z.literal('inf'), z.literal('matched'), z.number().positive().transform((t) => (t === Infinity ? ('inf' as const) : t))],
+  { error: 'expected "inf", "matched" or a number > 0' },
 );
 
 const infiniteSchema = z
@@ -205,6 +208,11 @@ const infiniteSchema = z
      * fitted on its own randomly flipped copy of the training set (every image flipped with probability ½).
      */
     flip_ensemble: oneOrMany(z.number().int().min(0).max(MAX_FLIP_ENSEMBLE)).default([0]),
+    /**
+     * Also the posterior variance of each test output (needs the test points' own kernel values). No default, so
+     * specs without it keep their sweep ids.
+     */
+    posterior: z.boolean().optional(),
   })
   .strict();
 
@@ -244,6 +252,7 @@ export const experimentSpecSchema = z
       }
     }
     if (spec.finite) checkSchedulesOverRun(spec.finite, spec.dataset.train, ctx);
+    if (spec.infinite) checkInfiniteOptions(spec, ctx);
     const fraction = spec.finite?.early_stopping?.validation_fraction;
     if (spec.finite?.early_stopping && (fraction === undefined) === (spec.dataset.validation === undefined)) {
       ctx.addIssue({
@@ -256,6 +265,26 @@ export const experimentSpecSchema = z
       });
     }
   });
+
+/**
+ * `matched` needs training runs to match, and one train set's NTK to take η_max from (a flip ensemble has one per
+ * member). A flip ensemble's output is the mean of its members' predictors, whose variance is not the members' mean
+ * variance (the members are correlated through the shared images): refused rather than approximated.
+ */
+function checkInfiniteOptions(spec: { finite?: unknown; infinite?: InfiniteSpec }, ctx: z.RefinementCtx): void {
+  const infinite = spec.infinite!;
+  const flips = infinite.flip_ensemble.some((m) => m > 0);
+  const matched = infinite.time.indexOf('matched');
+  if (matched >= 0 && !spec.finite) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" needs a "finite" grid whose training runs it matches' });
+  }
+  if (matched >= 0 && flips) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" with flip_ensemble > 0 is not supported (each member has its own η_max)' });
+  }
+  if (infinite.posterior && flips) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'posterior'], message: 'posterior with flip_ensemble > 0 is not supported (the ensemble mean\'s variance is not the members\' mean)' });
+  }
+}
 
 /** Every weight-decay schedule on every step of the run: here, not in weightDecaySchema, because T needs the dataset size. */
 function checkSchedulesOverRun(finite: FiniteSpec, train: number, ctx: z.RefinementCtx): void {
@@ -275,3 +304,4 @@ export type Precision = (typeof PRECISIONS)[number];
 export type Loss = (typeof LOSSES)[number];
 export type WeightDecayConfig = z.output<typeof weightDecaySchema>;
 type FiniteSpec = z.output<typeof finiteSchema>;
+type InfiniteSpec = z.output<typeof infiniteSchema>;

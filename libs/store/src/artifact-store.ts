@@ -53,6 +53,8 @@ export const artifactKeys = {
   prediction: (trialId: string) => `predictions/${trialId}.npy`,
   /** An ensemble's members' test outputs, [M, nTest, classes], beside the ensemble's prediction. */
   memberPredictions: (trialId: string) => `predictions/${trialId}.members.npy`,
+  /** An infinite trial's posterior variance of each test output (infinite.posterior), [nTest]. */
+  posteriorVariance: (trialId: string) => `predictions/${trialId}.variance.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
   kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,
