@@ -150,17 +150,23 @@ export function posteriorVariance(input: PosteriorInput): Float64Array {
   if (nngp.testDiagonal.length !== m) throw new Error(`posteriorVariance: testDiagonal has ${nngp.testDiagonal.length} values, expected m = ${m}`);
   const isInfinite = time === 'inf' || time === Infinity;
   let variance: Float64Array;
-  if (!ntk && isInfinite) {
-    const l = choleskyFactor(regularizedTrainKernel(nngp.trainTrain, diagReg));
+  if (isInfinite) {
+    // φ_∞(A) = A⁻¹ by Cholesky: a third of an eigendecomposition's work.
+    const trains = ntk ?? nngp;
+    const solved = transpose(choleskySolve(choleskyFactor(regularizedTrainKernel(trains.trainTrain, diagReg)), transpose(trains.testTrain))); // m × n: Θ_td A⁻¹
     variance = nngp.testDiagonal.slice();
-    subtractRowDots(variance, nngp.testTrain, transpose(choleskySolve(l, transpose(nngp.testTrain))), 1);
+    if (!ntk) {
+      subtractRowDots(variance, nngp.testTrain, solved, 1);
+    } else {
+      subtractRowDots(variance, solved, matmul(solved, nngp.trainTrain), -1);
+      subtractRowDots(variance, solved, nngp.testTrain, 2);
+    }
   } else {
     const trains = ntk ?? nngp;
     const { values, vectors } = symmetricEigen(regularizedTrainKernel(trains.trainTrain, diagReg));
     // NNGP: the variance decays at twice the mean's rate (φ_{2t}); NTK: φ_t on both sides of K_dd.
-    const filterTime = ntk || isInfinite ? time : 2 * (time as number);
-    const filter = values.map((lambda) => (isInfinite ? 1 / Math.max(lambda, 0) : gradientFlowFilter(Math.max(lambda, 0), filterTime as number, input.numTargets)));
-    if (filter.some((f) => !Number.isFinite(f))) throw new Error(`posteriorVariance: the regularized kernel is singular (diag_reg ${diagReg}); use diag_reg > 0 for t = ∞`);
+    const filterTime = ntk ? (time as number) : 2 * (time as number);
+    const filter = values.map((lambda) => gradientFlowFilter(Math.max(lambda, 0), filterTime, input.numTargets));
     const filtered = matmul(trains.testTrain, vectors); // m × n, then scaled by φ per column
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) filtered.data[i * n + j] *= filter[j]!;
     variance = nngp.testDiagonal.slice();

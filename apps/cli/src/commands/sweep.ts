@@ -304,7 +304,7 @@ async function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?:
   const artifacts = openArtifactStore(sweeps.paths);
   const keys = new Set(expandTrials(spec).flatMap((t) => t.kernelKeys ?? []));
   // Assembly writes the parts in order: the last one stored means the kernel is whole.
-  const lastPart = kernelParts(spec.dataset).at(-1)!.part;
+  const lastPart = kernelParts({ ...spec.dataset, testDiagonal: spec.infinite?.posterior === true }).at(-1)!.part;
   let done = 0;
   for (const key of keys) {
     if (await artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += perKernel;
