@@ -267,16 +267,20 @@ export const experimentSpecSchema = z
   });
 
 /**
- * `matched` needs training runs to match, and one train set's NTK to take η_max from (a flip ensemble has one per
+ * `matched` needs NTK-parameterized training runs to match, and one train set's NTK to take η_max from (a flip ensemble has one per
  * member). A flip ensemble's output is the mean of its members' predictors, whose variance is not the members' mean
  * variance (the members are correlated through the shared images): refused rather than approximated.
  */
-function checkInfiniteOptions(spec: { finite?: unknown; infinite?: InfiniteSpec }, ctx: z.RefinementCtx): void {
+function checkInfiniteOptions(spec: { finite?: FiniteSpec; infinite?: InfiniteSpec }, ctx: z.RefinementCtx): void {
   const infinite = spec.infinite!;
   const flips = infinite.flip_ensemble.some((m) => m > 0);
   const matched = infinite.time.indexOf('matched');
   if (matched >= 0 && !spec.finite) {
     ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" needs a "finite" grid whose training runs it matches' });
+  }
+  // The kernels are NTK-parameterized: a standard-parameterization net's NTK (and so its training time) grows with its width.
+  if (matched >= 0 && spec.finite?.parameterization.includes('standard')) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" needs finite.parameterization ntk (a standard-parameterization net\'s time scale depends on its width)' });
   }
   if (matched >= 0 && flips) {
     ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" with flip_ensemble > 0 is not supported (each member has its own η_max)' });

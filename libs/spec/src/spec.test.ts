@@ -397,7 +397,7 @@ describe('infinite.time: matched and infinite.posterior', () => {
     assert.deepEqual(explicitFalse.map((t) => t.id), without.map((t) => t.id));
   });
 
-  it('refuses matched without a finite grid, and matched or posterior with a flip ensemble', () => {
+  it('refuses matched without an NTK-parameterized finite grid, and matched or posterior with a flip ensemble', () => {
     const { finite: _finite, ...kernelOnly } = matchedSpec({});
     assert.throws(() => validateSpec(kernelOnly), (err: unknown) => err instanceof SpecError && err.problems.some((p) => /^spec\.infinite\.time\[1\]: "matched" needs a "finite" grid/.test(p)));
     const flips = (infinite: Record<string, unknown>) => ({
@@ -405,6 +405,8 @@ describe('infinite.time: matched and infinite.posterior', () => {
       dataset: { name: 'cifar10', train: 60, test: 30 },
     });
     assert.throws(() => validateSpec(flips({})), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.time[1]: "matched" with flip_ensemble')));
+    const standard = matchedSpec({ optimizer: { lr: 0.1 }, steps: 50, parameterization: ['ntk', 'standard'] });
+    assert.throws(() => validateSpec(standard), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.time[1]: "matched" needs finite.parameterization ntk')));
     assert.throws(() => validateSpec(flips({ time: 'inf', posterior: true })), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.posterior: ')));
   });
 });
