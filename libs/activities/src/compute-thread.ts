@@ -2,8 +2,8 @@
 // kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { computeKernelBlockInto, mirrorUpperTriangle, posteriorVariance, predict } from '@ntk/kernels';
-import { decodeNpy, ndArrayToMatrix, symmetricEigen, zeros, type Matrix } from '@ntk/linalg';
+import { computeKernelBlockInto, mirrorUpperTriangle, posteriorVariance, predict, regularizedTrainKernel } from '@ntk/kernels';
+import { decodeNpy, ndArrayToMatrix, symmetricEigen, zeros, type Matrix, type SymmetricEigen } from '@ntk/linalg';
 import type { ComputeTask, KernelBand, SolveResult, SolveTask, ThreadReply } from './kernel-threads.ts';
 
 const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
@@ -21,9 +21,13 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
  */
 function solve({ members, yTrain, diagReg, time, posterior }: SolveTask): SolveResult {
   let mean: Float64Array | undefined;
+  let trainEigen: SymmetricEigen | undefined;
   for (const { trainTrain, predictFor } of members) {
     const kTestTrain = stackRows(predictFor.map(load));
-    const [prediction] = predict({ kTrainTrain: load(trainTrain), kTestTrain, yTrain, diagReg, times: [time] });
+    const kTrainTrain = load(trainTrain);
+    // A posterior (one member: no flip ensembles) at finite t reuses the mean's eigendecomposition.
+    if (posterior && time !== 'inf') trainEigen = symmetricEigen(regularizedTrainKernel(kTrainTrain, diagReg));
+    const [prediction] = predict({ kTrainTrain, kTestTrain, yTrain, diagReg, times: [time], trainEigen });
     mean ??= zeros(kTestTrain.rows, yTrain.cols).data;
     for (let i = 0; i < mean.length; i++) mean[i]! += prediction!.data[i]! / members.length;
   }
@@ -35,6 +39,7 @@ function solve({ members, yTrain, diagReg, time, posterior }: SolveTask): SolveR
       numTargets: yTrain.rows * yTrain.cols,
       diagReg,
       time,
+      trainEigen,
     });
   return { prediction: mean!, ...(variance && { variance }) };
 }

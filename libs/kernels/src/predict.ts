@@ -1,6 +1,6 @@
 // Mean predictions of infinitely wide networks trained by gradient flow on MSE (shared/KERNELS.md,
 // "Predictions"): loss (1/2N)·‖f − y‖² with N = n·k training targets, learning rate 1 (t absorbs it).
-import { choleskyFactor, choleskySolve, matmul, symmetricEigen, trace, transpose, zeros, type Matrix } from '@ntk/linalg';
+import { choleskyFactor, choleskySolve, matmul, symmetricEigen, trace, transpose, zeros, type Matrix, type SymmetricEigen } from '@ntk/linalg';
 
 export interface PredictionInput {
   /** Train–train kernel, n × n (NNGP or NTK). */
@@ -35,13 +35,13 @@ export function predictInfiniteTime(input: PredictionInput): Matrix {
  * Finite times: f_test(t) = K_td · V · diag(filter(λ, t)) · Vᵀ · y with A = V Λ Vᵀ. One
  * eigendecomposition serves every t; negative eigenvalues (round-off) are clipped to 0.
  */
-export function predictFiniteTime(input: PredictionInput & { times: number[] }): Matrix[] {
+export function predictFiniteTime(input: PredictionInput & { times: number[]; trainEigen?: SymmetricEigen }): Matrix[] {
   checkShapes(input);
   for (const t of input.times) {
     if (!Number.isFinite(t) || t < 0) throw new Error(`predictFiniteTime: time ${t} must be finite and ≥ 0 (use predictInfiniteTime for ∞)`);
   }
   if (input.times.length === 0) return [];
-  const { values, vectors } = symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
+  const { values, vectors } = input.trainEigen ?? symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
   const numTargets = input.yTrain.rows * input.yTrain.cols;
   const testInEigenbasis = matmul(input.kTestTrain, vectors); // m × n
   const yInEigenbasis = matmul(transpose(vectors), input.yTrain); // n × k
@@ -67,7 +67,7 @@ export function gradientFlowFilter(lambda: number, t: number, numTargets: number
 }
 
 /** One prediction per entry of times, in order; 'inf' (or Infinity) uses the Cholesky path. */
-export function predict(input: PredictionInput & { times: PredictionTime[] }): Matrix[] {
+export function predict(input: PredictionInput & { times: PredictionTime[]; trainEigen?: SymmetricEigen }): Matrix[] {
   const isInfinite = (t: PredictionTime) => t === 'inf' || t === Infinity;
   const finiteTimes = input.times.filter((t): t is number => !isInfinite(t));
   const finite = predictFiniteTime({ ...input, times: finiteTimes });
@@ -132,6 +132,11 @@ export interface PosteriorInput {
   numTargets: number;
   diagReg: number;
   time: PredictionTime;
+  /**
+   * The eigendecomposition of the regularized training kernel of the predictor (regularizedTrainKernel), when the
+   * caller has it from the mean's solve at the same finite t: the largest cost, not paid twice.
+   */
+  trainEigen?: SymmetricEigen;
 }
 
 /**
@@ -163,7 +168,7 @@ export function posteriorVariance(input: PosteriorInput): Float64Array {
     }
   } else {
     const trains = ntk ?? nngp;
-    const { values, vectors } = symmetricEigen(regularizedTrainKernel(trains.trainTrain, diagReg));
+    const { values, vectors } = input.trainEigen ?? symmetricEigen(regularizedTrainKernel(trains.trainTrain, diagReg));
     // NNGP: the variance decays at twice the mean's rate (φ_{2t}); NTK: φ_t on both sides of K_dd.
     const filterTime = ntk ? (time as number) : 2 * (time as number);
     const filter = values.map((lambda) => gradientFlowFilter(Math.max(lambda, 0), filterTime, input.numTargets));
