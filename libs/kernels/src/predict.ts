@@ -153,38 +153,31 @@ export function posteriorVariance(input: PosteriorInput): Float64Array {
   const n = nngp.trainTrain.rows;
   checkShapes({ kTrainTrain: nngp.trainTrain, kTestTrain: nngp.testTrain, yTrain: { rows: n, cols: 0, data: new Float64Array() }, diagReg });
   if (nngp.testDiagonal.length !== m) throw new Error(`posteriorVariance: testDiagonal has ${nngp.testDiagonal.length} values, expected m = ${m}`);
-  const isInfinite = time === 'inf' || time === Infinity;
-  let variance: Float64Array;
-  if (isInfinite) {
-    // φ_∞(A) = A⁻¹ by Cholesky: a third of an eigendecomposition's work.
-    const trains = ntk ?? nngp;
-    const solved = transpose(choleskySolve(choleskyFactor(regularizedTrainKernel(trains.trainTrain, diagReg)), transpose(trains.testTrain))); // m × n: Θ_td A⁻¹
-    variance = nngp.testDiagonal.slice();
-    if (!ntk) {
-      subtractRowDots(variance, nngp.testTrain, solved, 1);
-    } else {
-      subtractRowDots(variance, solved, matmul(solved, nngp.trainTrain), -1);
-      subtractRowDots(variance, solved, nngp.testTrain, 2);
-    }
+  const trains = ntk ?? nngp;
+  // NNGP: the variance decays at twice the mean's rate (φ_{2t}); NTK: φ_t on both sides of K_dd.
+  const filterTime = time === 'inf' || time === Infinity ? 'inf' : ntk ? time : 2 * time;
+  const applied = applyFilter(trains, filterTime, input); // m × n: K_td·φ(A), Θ_td·φ(A) for the NTK
+  const variance = nngp.testDiagonal.slice();
+  if (!ntk) {
+    subtractRowDots(variance, nngp.testTrain, applied, 1);
   } else {
-    const trains = ntk ?? nngp;
-    const { values, vectors } = input.trainEigen ?? symmetricEigen(regularizedTrainKernel(trains.trainTrain, diagReg));
-    // NNGP: the variance decays at twice the mean's rate (φ_{2t}); NTK: φ_t on both sides of K_dd.
-    const filterTime = ntk ? (time as number) : 2 * (time as number);
-    const filter = values.map((lambda) => gradientFlowFilter(Math.max(lambda, 0), filterTime, input.numTargets));
-    const filtered = matmul(trains.testTrain, vectors); // m × n, then scaled by φ per column
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) filtered.data[i * n + j] *= filter[j]!;
-    variance = nngp.testDiagonal.slice();
-    if (!ntk) {
-      subtractRowDots(variance, filtered, matmul(nngp.testTrain, vectors), 1);
-    } else {
-      const nngpInEigenbasis = matmul(transpose(vectors), matmul(nngp.trainTrain, vectors));
-      subtractRowDots(variance, filtered, matmul(filtered, nngpInEigenbasis), -1);
-      subtractRowDots(variance, matmul(filtered, transpose(vectors)), nngp.testTrain, 2);
-    }
+    subtractRowDots(variance, applied, matmul(applied, nngp.trainTrain), -1);
+    subtractRowDots(variance, applied, nngp.testTrain, 2);
   }
   for (let i = 0; i < m; i++) variance[i] = Math.max(variance[i]!, 0);
   return variance;
+}
+
+/** testTrain·φ_t(A), m × n: by Cholesky at t = ∞ (a third of an eigendecomposition's work), else in A's eigenbasis. */
+function applyFilter(trains: { trainTrain: Matrix; testTrain: Matrix }, time: PredictionTime, input: PosteriorInput): Matrix {
+  const a = () => regularizedTrainKernel(trains.trainTrain, input.diagReg);
+  if (time === 'inf') return transpose(choleskySolve(choleskyFactor(a()), transpose(trains.testTrain)));
+  const { values, vectors } = input.trainEigen ?? symmetricEigen(a());
+  const n = values.length;
+  const filter = values.map((lambda) => gradientFlowFilter(Math.max(lambda, 0), time as number, input.numTargets));
+  const filtered = matmul(trains.testTrain, vectors);
+  for (let i = 0; i < filtered.rows; i++) for (let j = 0; j < n; j++) filtered.data[i * n + j] *= filter[j]!;
+  return matmul(filtered, transpose(vectors));
 }
 
 /** variance[i] −= scale · ⟨a_i, b_i⟩ over rows i of two m × n matrices: the diagonal of scale · a·bᵀ. */
