@@ -20,13 +20,14 @@ export interface PlanSummary {
   infiniteTrials: number;
   /** Distinct kernel matrices: infinite trials that differ only in kernel kind, diag_reg or time share one. */
   kernels: number;
-  /** Block computations for all kernels: train×train upper-triangle tiles, test×train and valid×train tiles, as planKernelBlocks lists them. */
+  /** Block computations for all kernels: train×train upper-triangle tiles, test×train and valid×train tiles (and a posterior's test diagonal), as planKernelBlocks lists them. */
   kernelBlocks: number;
 }
 
 export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): PlanSummary {
   const trials = expandTrials(spec);
-  const kernels = [...specKernels(spec).values()];
+  const testDiagonal = spec.infinite?.posterior === true;
+  const kernels = [...specKernels(spec).values()].map((dataset) => ({ ...dataset, testDiagonal }));
   return {
     finiteTrials: trials.filter((t) => t.config.kind === 'finite').length,
     infiniteTrials: trials.filter((t) => t.config.kind === 'infinite').length,

@@ -4,18 +4,37 @@ import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { flipHorizontal, prepareDataset, type PreparedDataset } from '@ntk/data';
-import { accuracy, classAgreement, kernelBlocks, kernelParts, kernelTiles, meanSquaredError, outputRmse, placeTile, summarizeSpectrum, type KernelPart, type Kernels, type KernelTile } from '@ntk/kernels';
+import {
+  accuracy,
+  classAgreement,
+  gaussianNll,
+  kernelBlocks,
+  kernelParts,
+  kernelTiles,
+  meanSquaredError,
+  outputRmse,
+  placeTile,
+  summarizeSpectrum,
+  type KernelPart,
+  type Kernels,
+  type KernelSizes,
+  type KernelTile,
+  type PredictionTime,
+} from '@ntk/kernels';
 import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
-import { decodeCheckpoint, encodeCheckpoint, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
+import { decodeCheckpoint, encodeCheckpoint, maxLearningRate, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
 import { computeKernelBlockFloat32, describeDevice, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
 import {
   expandTrials,
   flipSeed,
+  isMatchedTime,
+  matchedKernelTime,
   trialKernels,
   validateSpec,
   type DatasetConfig,
   type FiniteTrialConfig,
   type InfiniteTrialConfig,
+  type MatchedTime,
   type Precision,
   type TrialKernel,
 } from '@ntk/spec';
@@ -33,7 +52,7 @@ import {
   type TrialStatus,
 } from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
-import { computeKernelBlockInThreads, sharedMatrix, solveInThread } from './kernel-threads.ts';
+import { computeKernelBlockInThreads, ntkLargestEigenvalueInThread, sharedMatrix, solveInThread, type SolveTask } from './kernel-threads.ts';
 
 export interface ActivityContext {
   store: ResultStore;
@@ -141,9 +160,11 @@ export function createActivities(ctx: ActivityContext) {
     }
   }
 
-  /** Every assembled matrix of the kernel is stored (a dataset with validation rows has valid×train too). */
-  const kernelAssembled = (kernelKey: string, dataset: DatasetConfig) =>
-    allStored(kernelParts(dataset).flatMap(({ part }) => KERNEL_KINDS.map((kind) => kernelArtifactKey(kernelKey, `${kind}_${part}`))));
+  /** Every assembled matrix of the part is stored. */
+  const partAssembled = (kernelKey: string, part: KernelPart) => allStored(KERNEL_KINDS.map((kind) => kernelArtifactKey(kernelKey, `${kind}_${part}`)));
+  /** Every assembled matrix the trial needs of the kernel is stored (valid×train with validation rows, the test diagonal for a posterior). */
+  const kernelAssembled = async (kernelKey: string, config: InfiniteTrialConfig) =>
+    (await Promise.all(partsOf(config).map(({ part }) => partAssembled(kernelKey, part)))).every(Boolean);
 
   /** Every key is stored (on S3, one HEAD each, in parallel). */
   const allStored = async (keys: string[]) => (await Promise.all(keys.map((key) => ctx.artifacts.has(key)))).every(Boolean);
@@ -338,9 +359,14 @@ export function createActivities(ctx: ActivityContext) {
 
     /** The kernel blocks still to compute for a kernel key (none if the assembled kernel is stored). */
     async planKernelBlocks(kernelKey: string, trialId: string, blockSize: number): Promise<{ assembled: boolean; missing: KernelBlockRef[] }> {
-      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      if (await kernelAssembled(kernelKey, dataset)) return { assembled: true, missing: [] };
-      const blocks: KernelBlockRef[] = kernelBlocks(dataset, blockSize).map((block) => ({ ...block, blockSize }));
+      const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      // Parts already assembled are skipped: a kernel stored before a posterior trial wanted it gets only its test diagonal.
+      const assembled = await Promise.all(partsOf(config).map(({ part }) => partAssembled(kernelKey, part)));
+      if (assembled.every(Boolean)) return { assembled: true, missing: [] };
+      const toAssemble = new Set(partsOf(config).filter((_, i) => !assembled[i]).map(({ part }) => part));
+      const blocks: KernelBlockRef[] = kernelBlocks(kernelSizes(config), blockSize)
+        .filter((block) => toAssemble.has(block.part))
+        .map((block) => ({ ...block, blockSize }));
       // One listing rather than a lookup per block: on S3 that is one request per 1,000 blocks.
       const stored = new Set(await ctx.artifacts.list(blockArtifactPrefix(kernelKey, blockSize)));
       return { assembled: false, missing: blocks.filter((b) => KERNEL_KINDS.some((kind) => !stored.has(blockArtifactKey(kernelKey, b, kind)))) };
@@ -348,8 +374,8 @@ export function createActivities(ctx: ActivityContext) {
 
     /** The kernels of `trialId` not yet assembled: a trial starts (or joins) a KernelWorkflow for these only. */
     async missingKernels(kernelKeys: string[], trialId: string): Promise<string[]> {
-      const { dataset } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-      const assembled = await Promise.all(kernelKeys.map((key) => kernelAssembled(key, dataset)));
+      const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+      const assembled = await Promise.all(kernelKeys.map((key) => kernelAssembled(key, config)));
       return kernelKeys.filter((_, i) => !assembled[i]);
     },
 
@@ -369,14 +395,17 @@ export function createActivities(ctx: ActivityContext) {
           train_train: xTrain,
           test_train: { rows: data.nTest, cols: data.inputDim, data: data.xTest },
           valid_train: { rows: data.nValidation, cols: data.inputDim, data: data.xValidation },
+          test_diag: { rows: data.nTest, cols: data.inputDim, data: data.xTest },
         };
-        const [x1, x2] = block.part === 'train_train' ? [xTrain, undefined] : [rowsOfPart[block.part], xTrain];
-        const request = { arch: config.arch, x1, x2, rows: block.rows, cols: block.cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
+        const [x1, x2] = block.part === 'train_train' || block.part === 'test_diag' ? [rowsOfPart[block.part], undefined] : [rowsOfPart[block.part], xTrain];
         const signal = Context.current().cancellationSignal;
-        const kernels: Kernels =
-          float32
+        const compute = async (rows: [number, number], cols: [number, number]): Promise<Kernels> => {
+          const request = { arch: config.arch, x1, x2, rows, cols, get: [...KERNEL_KINDS], options: { inputShape: data.inputShape } };
+          return float32
             ? await computeKernelBlockFloat32(request.arch, x1, x2, request.rows, request.cols, request.get, request.options)
             : await untilAborted(computeKernelBlockInThreads(request), signal);
+        };
+        const kernels = block.part === 'test_diag' ? await kernelDiagonal(compute, block.rows, signal) : await compute(block.rows, block.cols);
         signal.throwIfAborted();
         for (const kind of KERNEL_KINDS) await storeKernel(blockArtifactKey(kernelKey, block, kind), kernels[kind]!, config.precision);
         await ctx.store.completeAttempt(attempt.id);
@@ -390,12 +419,13 @@ export function createActivities(ctx: ActivityContext) {
      */
     async assembleKernelMatrices(kernelKey: string, trialId: string, blockSize: number): Promise<void> {
       await runAttempt([{ subject: `kernels/${kernelKey}` }], async (attempt) => {
-        const { dataset, precision } = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
+        const config = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
         const bad: ArtifactProblem[] = [];
-        for (const { part, rows, symmetric } of kernelParts(dataset)) {
+        for (const { part, rows, cols, symmetric } of partsOf(config)) {
+          if (await partAssembled(kernelKey, part)) continue; // stored before (a test diagonal added later)
           for (const kind of KERNEL_KINDS) {
-            const kernel = zeros(rows, dataset.train);
-            for (const tile of kernelTiles(rows, dataset.train, blockSize, symmetric)) {
+            const kernel = zeros(rows, cols);
+            for (const tile of kernelTiles(rows, cols, blockSize, symmetric)) {
               try {
                 const values = ndArrayToMatrix(decodeNpy(await readArtifact(blockArtifactKey(kernelKey, { part, blockSize, ...tile }, kind))));
                 placeTile(kernel, tile, values, symmetric);
@@ -405,7 +435,7 @@ export function createActivities(ctx: ActivityContext) {
               }
               await yieldToEventLoop(); // heartbeats and cancellation between tiles
             }
-            if (bad.length === 0) await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, precision);
+            if (bad.length === 0) await storeKernel(kernelArtifactKey(kernelKey, `${kind}_${part}`), kernel, config.precision);
           }
         }
         if (bad.length > 0) throw new ArtifactIntegrityError(bad);
@@ -437,12 +467,13 @@ export function createActivities(ctx: ActivityContext) {
           // the TrialWorkflow recomputes it and calls again) rather than any trial's solve.
           const configs = await Promise.all(todo.map((trialId) => ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId)));
           await verifyArtifacts(configs.flatMap(kernelFilesOf));
+          const etaMaxes = new Map<string, Promise<number>>(); // per kernel and momentum: matched times share them
           for (const [i, trialId] of todo.entries()) {
             const attemptId = attempt.ids[i]!;
             try {
               const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
               await ctx.store.updateAttempt(attemptId, cpuWork(row.precision));
-              statuses[trialId] = (await predictWithKernels(trialId, row, attemptId)).status;
+              statuses[trialId] = (await predictWithKernels(trialId, row, attemptId, etaMaxes)).status;
             } catch (err) {
               if (signal.aborted) throw err;
               await ctx.store.finishAttempts([attemptId], 'failed', errorMessage(err));
@@ -458,28 +489,34 @@ export function createActivities(ctx: ActivityContext) {
   };
 
   /** Kernel regression for an infinite trial, its outcome stored with its attempt. */
-  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attemptId: string): Promise<TrialOutcome> {
+  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attemptId: string, etaMaxes: Map<string, Promise<number>>): Promise<TrialOutcome> {
     const started = Date.now();
     const data = datasets.get(row.dataset);
     const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
     const yTest: Matrix = { rows: data.nTest, cols: data.classes, data: data.yTest };
     const yValidation: Matrix = { rows: data.nValidation, cols: data.classes, data: data.yValidation };
-    const file = (key: string, part: KernelPart) => ctx.artifacts.pathOf(kernelMatrixKey(row, key, part));
+    const file = (key: string, part: KernelPart, kind = row.kernel) => ctx.artifacts.pathOf(kernelArtifactKey(key, `${kind}_${part}`));
     // Test and validation rows are predicted in one solve: one factorization serves both.
     const members = trialKernels(row).map(({ key }) => ({
       trainTrain: file(key, 'train_train'),
       predictFor: [file(key, 'test_train'), ...(data.nValidation > 0 ? [file(key, 'valid_train')] : [])],
     }));
-    const { prediction: solved, spectra } = await untilAborted(
-      solveInThread({ members, yTrain, diagReg: row.diag_reg, time: row.time, precision: row.precision }),
-      Context.current().cancellationSignal,
-    );
+    const matched = isMatchedTime(row.time) ? await matchedTime(row, row.time, etaMaxes) : undefined;
+    const time = matched?.time ?? (row.time as PredictionTime);
+    // Posterior trials have no flip ensemble (refused by the spec): one kernel.
+    const key = trialKernels(row)[0]!.key;
+    const posterior: SolveTask['posterior'] = row.posterior && {
+      nngp: { trainTrain: file(key, 'train_train', 'nngp'), testTrain: file(key, 'test_train', 'nngp'), testDiagonal: file(key, 'test_diag', 'nngp') },
+      ...(row.kernel === 'ntk' && { ntk: { trainTrain: file(key, 'train_train'), testTrain: file(key, 'test_train') } }),
+    };
+    const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time, precision: row.precision, posterior }), Context.current().cancellationSignal);
     const split = data.nTest * data.classes;
-    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.subarray(0, split) };
-    const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.subarray(split) };
+    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.prediction.subarray(0, split) };
+    const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.prediction.subarray(split) };
     await storeArray(artifactKeys.prediction(trialId), prediction);
-    const spectrum = { rows: spectra.length, cols: data.nTrain, data: Float64Array.from(spectra.flatMap((s) => Array.from(s))) };
+    const spectrum = { rows: solved.spectra.length, cols: data.nTrain, data: Float64Array.from(solved.spectra.flatMap((s) => Array.from(s))) };
     await storeKernel(artifactKeys.kernelSpectrum(trialId), spectrum, row.precision);
+    if (solved.variance) await storeArray(artifactKeys.posteriorVariance(trialId), { rows: data.nTest, cols: 1, data: solved.variance });
     const outcome: TrialOutcome = {
       status: 'completed',
       metrics: [
@@ -491,7 +528,10 @@ export function createActivities(ctx: ActivityContext) {
               { split: 'validation', name: 'mse', value: meanSquaredError(validation, yValidation) },
             ]
           : []),
-        ...spectrumMetrics(spectra),
+        ...spectrumMetrics(solved.spectra),
+        ...(matched ? [{ split: 'train', name: 'kernel_time', value: matched.time }] : []),
+        ...(matched?.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: matched.etaMax }]),
+        ...(solved.variance ? posteriorMetrics(prediction, solved.variance, yTest) : []),
       ],
       backend: onCpu(row.precision),
       durationMs: Date.now() - started,
@@ -499,6 +539,33 @@ export function createActivities(ctx: ActivityContext) {
     await ctx.store.recordTrialOutcome(trialId, outcome, attemptId);
     return outcome;
   }
+
+  /**
+   * t = η·steps/(1 − μ) of the finite runs the trial matches. η = lr_factor·η_max takes η_max exactly as finite
+   * training does (maxLearningRate of λ_max of the analytic NTK on the training rows: the stored ntk_train_train),
+   * for an NNGP predictor too: the time is the networks' training time, which the NTK sets.
+   */
+  async function matchedTime(row: InfiniteTrialConfig, { matched }: MatchedTime, etaMaxes: Map<string, Promise<number>>): Promise<{ time: number; etaMax?: number }> {
+    if (matched.lr !== undefined) return { time: matchedKernelTime(matched) };
+    const key = trialKernels(row)[0]!.key;
+    const cacheKey = `${key}/${matched.momentum}`;
+    if (!etaMaxes.has(cacheKey)) {
+      const { nTrain, classes } = datasets.get(row.dataset);
+      const largest = ntkLargestEigenvalueInThread(ctx.artifacts.pathOf(kernelArtifactKey(key, 'ntk_train_train')));
+      etaMaxes.set(cacheKey, largest.then((lambda) => maxLearningRate(lambda, nTrain, classes, matched.momentum)));
+    }
+    const etaMax = await etaMaxes.get(cacheKey)!;
+    return { time: matchedKernelTime(matched, etaMax), etaMax };
+  }
+}
+
+/** test_posterior_variance (mean over test points) and test_nll (mean Gaussian NLL per output of the test targets). */
+function posteriorMetrics(prediction: Matrix, variance: Float64Array, yTest: Matrix): Metric[] {
+  const mean = variance.reduce((sum, v) => sum + v, 0) / Math.max(variance.length, 1);
+  return [
+    { split: 'test', name: 'posterior_variance', value: mean },
+    { split: 'test', name: 'nll', value: gaussianNll(prediction, variance, yTest) },
+  ];
 }
 
 export type Activities = ReturnType<typeof createActivities>;
@@ -517,12 +584,30 @@ export function spectrumMetrics(spectra: Float64Array[]): Metric[] {
   ].filter((m) => Number.isFinite(m.value));
 }
 
-/** The assembled kernel matrix of `part` that an infinite trial solves with, for one of its kernel keys. */
-const kernelMatrixKey = (row: InfiniteTrialConfig, kernelKey: string, part: KernelPart) => kernelArtifactKey(kernelKey, `${row.kernel}_${part}`);
+/** Every assembled kernel file an infinite trial's solve reads: a posterior also the NNGP's, and λ_max of a matched time the NTK's train×train. */
+const kernelFilesOf = (row: InfiniteTrialConfig) => {
+  const kinds = new Set([row.kernel, ...(row.posterior ? ['nngp' as const] : []), ...(isMatchedTime(row.time) ? ['ntk' as const] : [])]);
+  const files = trialKernels(row).flatMap(({ key }) => partsOf(row).flatMap(({ part }) => [...kinds].map((kind) => kernelArtifactKey(key, `${kind}_${part}`))));
+  return [...new Set(files)];
+};
 
-/** Every assembled kernel file an infinite trial's solve reads. */
-const kernelFilesOf = (row: InfiniteTrialConfig) =>
-  trialKernels(row).flatMap(({ key }) => kernelParts(row.dataset).map(({ part }) => kernelMatrixKey(row, key, part)));
+/** The kernel's sizes as a trial needs it: the test diagonal only for a posterior. */
+const kernelSizes = (row: InfiniteTrialConfig): KernelSizes => ({ ...row.dataset, testDiagonal: row.posterior === true });
+const partsOf = (row: InfiniteTrialConfig) => kernelParts(kernelSizes(row));
+
+/**
+ * k(x_i, x_i) for the rows [r0, r1), as (r1 − r0) × 1 matrices: each a 1 × 1 block on the diagonal, so no other pair
+ * is computed (a posterior variance needs only these of the m × m test kernel).
+ */
+async function kernelDiagonal(compute: (rows: [number, number], cols: [number, number]) => Promise<Kernels>, [r0, r1]: [number, number], signal: AbortSignal): Promise<Kernels> {
+  const diagonal = { nngp: zeros(r1 - r0, 1), ntk: zeros(r1 - r0, 1) };
+  for (let i = r0; i < r1; i++) {
+    const kernels = await compute([i, i + 1], [i, i + 1]);
+    for (const kind of KERNEL_KINDS) diagonal[kind].data[i - r0] = kernels[kind]!.data[0]!;
+    signal.throwIfAborted();
+  }
+  return diagonal;
+}
 
 const asRows = (data: Float64Array, rows: number): Matrix => ({ rows, cols: rows === 0 ? 0 : data.length / rows, data });
 

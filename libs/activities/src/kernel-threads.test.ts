@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { computeKernelBlock, computeKernels, predict, predictWithSpectrum } from '@ntk/kernels';
+import { computeKernelBlock, computeKernels, posteriorVariance, predict, predictWithSpectrum } from '@ntk/kernels';
 import { encodeNpy, matrixToNdArray, uniformMatrix, type Matrix } from '@ntk/linalg';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
 import { computeKernelBlockInThreads, solveInThread, ThreadPool } from './kernel-threads.ts';
@@ -122,5 +122,35 @@ test('a kernel-regression solve runs off the main thread and equals the in-proce
   assert.equal(stacked.length, (7 + 5) * 3);
   // Row-stacking changes only how BLAS blocks the product, so the entries agree to rounding.
   assert.ok(stacked.every((v, i) => Math.abs(v - separate[i]!) <= 1e-12 * Math.max(1, Math.abs(separate[i]!))), 'stacked = test rows then validation rows');
+  rmSync(dir, { recursive: true });
+});
+
+test('a posterior solve returns the test variances of posteriorVariance, reusing the mean\'s eigendecomposition at finite t', async () => {
+  const arch = parseArchitecture({ kind: 'fcn', depth: 2, activation: 'relu', W_std: 1.4, b_std: 0.1 });
+  const xTrain = uniformMatrix(40, 6, mulberry32(15));
+  const xTest = uniformMatrix(9, 6, mulberry32(16));
+  const yTrain = uniformMatrix(40, 2, mulberry32(17));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'posterior-thread-'));
+  const write = (name: string, m: Matrix) => (writeFileSync(path.join(dir, name), encodeNpy(matrixToNdArray(m))), path.join(dir, name));
+  const train = computeKernels(arch, xTrain, undefined, ['nngp', 'ntk']);
+  const test = computeKernels(arch, xTest, xTrain, ['nngp', 'ntk']);
+  const diagonal = Float64Array.from({ length: 9 }, (_, i) => computeKernels(arch, xTest, undefined, ['nngp']).nngp!.data[i * 9 + i]!);
+  const nngp = { trainTrain: write('nngp_tt.npy', train.nngp!), testTrain: write('nngp_st.npy', test.nngp!), testDiagonal: write('nngp_diag.npy', { rows: 9, cols: 1, data: diagonal }) };
+  const ntk = { trainTrain: write('ntk_tt.npy', train.ntk!), testTrain: write('ntk_st.npy', test.ntk!) };
+  for (const time of ['inf', 30] as const) {
+    const solved = await solveInThread({ members: [{ trainTrain: ntk.trainTrain, predictFor: [ntk.testTrain] }], yTrain, diagReg: 1e-3, time, precision: 'float64', posterior: { nngp, ntk } });
+    const [mean] = predict({ kTrainTrain: train.ntk!, kTestTrain: test.ntk!, yTrain, diagReg: 1e-3, times: [time] });
+    const variance = posteriorVariance({
+      nngp: { trainTrain: train.nngp!, testTrain: test.nngp!, testDiagonal: diagonal },
+      ntk: { trainTrain: train.ntk!, testTrain: test.ntk! },
+      numTargets: 80,
+      diagReg: 1e-3,
+      time,
+    });
+    assert.deepEqual(solved.prediction, mean!.data, `t = ${time}: mean`);
+    assert.deepEqual(solved.variance, variance, `t = ${time}: variances`);
+  }
+  const plain = await solveInThread({ members: [{ trainTrain: ntk.trainTrain, predictFor: [ntk.testTrain] }], yTrain, diagReg: 1e-3, time: 30, precision: 'float64' });
+  assert.equal(plain.variance, undefined, 'no posterior asked, none computed');
   rmSync(dir, { recursive: true });
 });

@@ -131,18 +131,21 @@ export interface SolveTask {
   yTrain: Matrix;
   diagReg: number;
   time: number | 'inf';
-  /** The arithmetic of the whole solve (predict's precision). */
+  /** The arithmetic of the whole solve (predict's precision); a posterior variance is computed in float64. */
   precision: Precision;
+  /** Kernel files for the test outputs' posterior variance (posteriorVariance in libs/kernels): the NNGP's, and the NTK's when it trains. */
+  posterior?: { nngp: { trainTrain: string; testTrain: string; testDiagonal: string }; ntk?: { trainTrain: string; testTrain: string } };
 }
 
-/** A solve's mean prediction (m × k, row-major) and each member's regularized train kernel eigenvalues, ascending. */
+/** A solve's mean prediction (m × k, row-major), each member's regularized train kernel eigenvalues (ascending), and any posterior variance. */
 export interface SolveResult {
   prediction: Float64Array;
   spectra: Float64Array[];
+  variance?: Float64Array;
 }
 
 /** What a compute thread is sent. */
-export type ComputeTask = { kind: 'band'; band: KernelBand } | { kind: 'solve'; solve: SolveTask };
+export type ComputeTask = { kind: 'band'; band: KernelBand } | { kind: 'solve'; solve: SolveTask } | { kind: 'ntk-largest-eigenvalue'; file: string };
 
 let computeThreads: ThreadPool<ComputeTask, unknown> | undefined;
 
@@ -152,9 +155,14 @@ function computeThreadPool(): ThreadPool<ComputeTask, unknown> {
   return computeThreads;
 }
 
-/** The mean prediction of a trial's kernel predictors and their kernels' spectra, solved off the main thread. */
+/** The mean prediction of a trial's kernel predictors, their kernels' spectra and any posterior variance, solved off the main thread. */
 export async function solveInThread(task: SolveTask): Promise<SolveResult> {
   return (await computeThreadPool().run({ kind: 'solve', solve: task })) as SolveResult;
+}
+
+/** λ_max of a stored train×train NTK (for η_max), off the main thread: an eigendecomposition takes seconds at n = 10⁴. */
+export async function ntkLargestEigenvalueInThread(file: string): Promise<number> {
+  return (await computeThreadPool().run({ kind: 'ntk-largest-eigenvalue', file })) as number;
 }
 
 /** A block of x with itself over the same rows and columns: only its upper triangle needs computing. */

@@ -21,6 +21,7 @@ import {
   zeros32,
   type Matrix,
   type Matrix32,
+  type SymmetricEigen,
 } from '@ntk/linalg';
 import type { Precision } from '@ntk/spec';
 
@@ -35,6 +36,8 @@ export interface PredictionInput {
   diagReg: number;
   /** The arithmetic of the solve (default float64); the inputs are rounded to it first. */
   precision?: Precision;
+  /** float64 finite t: the eigendecomposition of the regularized train kernel, when the caller has it already (a posterior reuses it). */
+  trainEigen?: SymmetricEigen;
 }
 
 export type PredictionTime = number | 'inf';
@@ -119,7 +122,7 @@ export function predictFiniteTime(input: PredictionInput & { times: number[] }):
 /** predictFiniteTime's predictions and the eigenvalues (ascending) of A they were computed from. */
 function finiteTimePredictions(input: PredictionInput & { times: number[] }): { predictions: Matrix[]; spectrum: Float64Array } {
   if (input.precision === 'float32') return predictFiniteTime32(input);
-  const { values, vectors } = symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
+  const { values, vectors } = input.trainEigen ?? symmetricEigen(regularizedTrainKernel(input.kTrainTrain, input.diagReg));
   const numTargets = input.yTrain.rows * input.yTrain.cols;
   const testInEigenbasis = matmul(input.kTestTrain, vectors); // m × n
   const yInEigenbasis = matmul(transpose(vectors), input.yTrain); // n × k
@@ -250,4 +253,89 @@ function checkShapes({ kTrainTrain, kTestTrain, yTrain }: PredictionInput): void
   if (kTrainTrain.cols !== n) throw new Error(`predict: kTrainTrain must be square, got ${n}×${kTrainTrain.cols}`);
   if (kTestTrain.cols !== n) throw new Error(`predict: kTestTrain has ${kTestTrain.cols} columns, expected n = ${n}`);
   if (yTrain.rows !== n) throw new Error(`predict: yTrain has ${yTrain.rows} rows, expected n = ${n}`);
+}
+
+/** The kernels a posterior variance needs: the NNGP (the prior covariance) always; the NTK when it is what trains. */
+export interface PosteriorInput {
+  nngp: { trainTrain: Matrix; testTrain: Matrix; /** k(x, x) of each test point, m values. */ testDiagonal: Float64Array };
+  /** Present for the NTK-GP (gradient descent from random initialization), absent for the NNGP posterior. */
+  ntk?: { trainTrain: Matrix; testTrain: Matrix };
+  /** Training targets n·k, the N of the (1/2N)·‖f − y‖² loss (t's units). */
+  numTargets: number;
+  diagReg: number;
+  time: PredictionTime;
+  /**
+   * The eigendecomposition of the regularized training kernel of the predictor (regularizedTrainKernel), when the
+   * caller has it from the mean's solve at the same finite t: the largest cost, not paid twice.
+   */
+  trainEigen?: SymmetricEigen;
+}
+
+/**
+ * Each test output's variance over initializations (and, for the NNGP, the posterior of Bayesian inference), m values,
+ * the diagonals of neural-tangents' gradient_descent_mse_ensemble covariances (Lee et al. 2019), A = the regularized
+ * training kernel of the predictor, φ_t(A) = A⁻¹(I − e^{−At/N}) (A⁻¹ at t = ∞, gradientFlowFilter per eigenvalue):
+ *   NNGP: K_tt − K_td · φ_{2t}(A) · K_dt        (at t = ∞ the GP posterior K_tt − K_td A⁻¹ K_dt)
+ *   NTK:  K_tt + Θ_td φ_t(A) K_dd φ_t(A) Θ_dt − (Θ_td φ_t(A) K_dt + its transpose), K_dd unregularized.
+ * Only diagonals are formed: O(m·n² + n³), never m × m. Clipped at 0: round-off can make a near-zero variance negative.
+ */
+export function posteriorVariance(input: PosteriorInput): Float64Array {
+  const { nngp, ntk, diagReg, time } = input;
+  const m = nngp.testTrain.rows;
+  const n = nngp.trainTrain.rows;
+  checkShapes({ kTrainTrain: nngp.trainTrain, kTestTrain: nngp.testTrain, yTrain: { rows: n, cols: 0, data: new Float64Array() }, diagReg });
+  if (nngp.testDiagonal.length !== m) throw new Error(`posteriorVariance: testDiagonal has ${nngp.testDiagonal.length} values, expected m = ${m}`);
+  const trains = ntk ?? nngp;
+  // NNGP: the variance decays at twice the mean's rate (φ_{2t}); NTK: φ_t on both sides of K_dd.
+  const filterTime = time === 'inf' || time === Infinity ? 'inf' : ntk ? time : 2 * time;
+  const applied = applyFilter(trains, filterTime, input); // m × n: K_td·φ(A), Θ_td·φ(A) for the NTK
+  const variance = nngp.testDiagonal.slice();
+  if (!ntk) {
+    subtractRowDots(variance, nngp.testTrain, applied, 1);
+  } else {
+    subtractRowDots(variance, applied, matmul(applied, nngp.trainTrain), -1);
+    subtractRowDots(variance, applied, nngp.testTrain, 2);
+  }
+  for (let i = 0; i < m; i++) variance[i] = Math.max(variance[i]!, 0);
+  return variance;
+}
+
+/** testTrain·φ_t(A), m × n: by Cholesky at t = ∞ (a third of an eigendecomposition's work), else in A's eigenbasis. */
+function applyFilter(trains: { trainTrain: Matrix; testTrain: Matrix }, time: PredictionTime, input: PosteriorInput): Matrix {
+  const a = () => regularizedTrainKernel(trains.trainTrain, input.diagReg);
+  if (time === 'inf') return transpose(choleskySolve(choleskyFactor(a()), transpose(trains.testTrain)));
+  const { values, vectors } = input.trainEigen ?? symmetricEigen(a());
+  const n = values.length;
+  const filter = values.map((lambda) => gradientFlowFilter(Math.max(lambda, 0), time as number, input.numTargets));
+  const filtered = matmul(trains.testTrain, vectors);
+  for (let i = 0; i < filtered.rows; i++) for (let j = 0; j < n; j++) filtered.data[i * n + j] *= filter[j]!;
+  return matmul(filtered, transpose(vectors));
+}
+
+/** variance[i] −= scale · ⟨a_i, b_i⟩ over rows i of two m × n matrices: the diagonal of scale · a·bᵀ. */
+function subtractRowDots(variance: Float64Array, a: Matrix, b: Matrix, scale: number): void {
+  const n = a.cols;
+  for (let i = 0; i < a.rows; i++) {
+    let dot = 0;
+    for (let j = 0; j < n; j++) dot += a.data[i * n + j]! * b.data[i * n + j]!;
+    variance[i]! -= scale * dot;
+  }
+}
+
+/**
+ * Mean Gaussian negative log predictive density of targets y (m × k) under N(mean, variance_i) per output: the
+ * outputs of one test point share its variance (the kernel is K ⊗ I_k). Infinity where a variance is 0 and the
+ * target misses the mean.
+ */
+export function gaussianNll(mean: Matrix, variance: Float64Array, y: Matrix): number {
+  const { rows: m, cols: k } = y;
+  if (mean.rows !== m || mean.cols !== k || variance.length !== m) throw new Error(`gaussianNll: mean ${mean.rows}×${mean.cols} and ${variance.length} variances for ${m}×${k} targets`);
+  let total = 0;
+  for (let i = 0; i < m; i++) {
+    for (let c = 0; c < k; c++) {
+      const residual = y.data[i * k + c]! - mean.data[i * k + c]!;
+      total += 0.5 * Math.log(2 * Math.PI * variance[i]!) + (residual * residual) / (2 * variance[i]!);
+    }
+  }
+  return total / (m * k);
 }

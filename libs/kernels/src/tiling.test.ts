@@ -41,7 +41,7 @@ for (const arch of [
   });
 }
 
-test('kernelBlocks lists train×train, test×train and, with validation rows, valid×train tiles', () => {
+test('kernelBlocks lists train×train, test×train and, with validation rows, valid×train tiles, and a posterior\'s test diagonal', () => {
   const count = (blocks: { part: string }[], part: string) => blocks.filter((b) => b.part === part).length;
   const plain = kernelBlocks({ train: 1000, test: 500 }, 300);
   // 4 × 5 / 2 = 10 tiles on or above the diagonal; 2 × 4 test×train tiles; no validation part.
@@ -51,6 +51,16 @@ test('kernelBlocks lists train×train, test×train and, with validation rows, va
   const valid = withValidation.filter((b) => b.part === 'valid_train');
   assert.equal(valid.length, 2 * 4);
   assert.deepEqual(valid.at(-1), { part: 'valid_train', row: 1, col: 3, rows: [300, 301], cols: [900, 1000] });
+  // A posterior needs only k(x, x) of the test points: an m × 1 column, tiled by rows.
+  const withDiagonal = kernelBlocks({ train: 1000, test: 500, testDiagonal: true }, 300);
+  assert.deepEqual(withDiagonal.slice(0, plain.length), plain, 'the train and test blocks are unchanged');
+  assert.deepEqual(
+    withDiagonal.slice(plain.length),
+    [
+      { part: 'test_diag', row: 0, col: 0, rows: [0, 300], cols: [0, 1] },
+      { part: 'test_diag', row: 1, col: 0, rows: [300, 500], cols: [0, 1] },
+    ],
+  );
 });
 
 test('a kernel bigger than the engine\'s tiles: blocks equal its slices bit for bit, a band from the diagonal included', () => {

@@ -43,22 +43,34 @@ export function placeTile(kernel: Matrix, tile: KernelTile, values: Matrix, symm
   }
 }
 
-/** The matrices a stored kernel consists of; valid_train only for a dataset with validation rows. */
-export type KernelPart = 'train_train' | 'test_train' | 'valid_train';
+/**
+ * The matrices a stored kernel consists of; valid_train only for a dataset with validation rows, test_diag (k(x, x) of
+ * each test point, m × 1: all a posterior variance needs of the test×test kernel) only when asked for.
+ */
+export type KernelPart = 'train_train' | 'test_train' | 'valid_train' | 'test_diag';
+
+export interface KernelSizes {
+  train: number;
+  test: number;
+  validation?: number;
+  /** Also the test points' own kernel values (infinite.posterior). */
+  testDiagonal?: boolean;
+}
 
 /**
- * train×train (symmetric: upper-triangle tiles only), test×train and, with validation rows, valid×train,
- * each with its row count; every matrix has the training rows as columns.
+ * train×train (symmetric: upper-triangle tiles only), test×train and, with validation rows, valid×train, each with
+ * the training rows as columns; and with testDiagonal the m × 1 test diagonal, tiled by rows like the others.
  */
-export function kernelParts({ train, test, validation = 0 }: { train: number; test: number; validation?: number }): { part: KernelPart; rows: number; symmetric: boolean }[] {
+export function kernelParts({ train, test, validation = 0, testDiagonal = false }: KernelSizes): { part: KernelPart; rows: number; cols: number; symmetric: boolean }[] {
   return [
-    { part: 'train_train' as const, rows: train, symmetric: true },
-    { part: 'test_train' as const, rows: test, symmetric: false },
-    ...(validation > 0 ? [{ part: 'valid_train' as const, rows: validation, symmetric: false }] : []),
+    { part: 'train_train' as const, rows: train, cols: train, symmetric: true },
+    { part: 'test_train' as const, rows: test, cols: train, symmetric: false },
+    ...(validation > 0 ? [{ part: 'valid_train' as const, rows: validation, cols: train, symmetric: false }] : []),
+    ...(testDiagonal ? [{ part: 'test_diag' as const, rows: test, cols: 1, symmetric: false }] : []),
   ];
 }
 
 /** Every block of every part of a kernel at this block size: the work list of a kernel, and what `--dry-run` counts. */
-export function kernelBlocks(sizes: { train: number; test: number; validation?: number }, size: number): (KernelTile & { part: KernelPart })[] {
-  return kernelParts(sizes).flatMap(({ part, rows, symmetric }) => kernelTiles(rows, sizes.train, size, symmetric).map((tile) => ({ part, ...tile })));
+export function kernelBlocks(sizes: KernelSizes, size: number): (KernelTile & { part: KernelPart })[] {
+  return kernelParts(sizes).flatMap(({ part, rows, cols, symmetric }) => kernelTiles(rows, cols, size, symmetric).map((tile) => ({ part, ...tile })));
 }

@@ -271,10 +271,13 @@ export function finiteRuns(finite: Pick<FiniteSpec, 'steps' | 'epochs' | 'batch'
   return [...new Map(runs.map((run) => [`${run.batch}/${run.steps}`, run])).values()];
 }
 
-/** `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. */
+/**
+ * `inf` (or YAML's .inf) means t = ∞, i.e. kernel regression. `matched`: the time each distinct training run of the
+ * spec's finite grid reaches (matchedTimes in trials.ts), one trial per run.
+ */
 const timeSchema = z.union(
-  [z.literal('inf'), z.number().positive().transform((t) => (t === Infinity ? ('inf' as const) : t))],
-  { error: 'expected "inf" or a number > 0' },
+  [z.literal('inf'), z.literal('matched'), z.number().positive().transform((t) => (t === Infinity ? ('inf' as const) : t))],
+  { error: 'expected "inf", "matched" or a number > 0' },
 );
 
 const infiniteSchema = z
@@ -288,6 +291,11 @@ const infiniteSchema = z
      * fitted on its own randomly flipped copy of the training set (every image flipped with probability ½).
      */
     flip_ensemble: oneOrMany(z.number().int().min(0).max(MAX_FLIP_ENSEMBLE)).default([0]),
+    /**
+     * Also the posterior variance of each test output (needs the test points' own kernel values). No default, so
+     * specs without it keep their sweep ids.
+     */
+    posterior: z.boolean().optional(),
   })
   .strict();
 
@@ -327,6 +335,7 @@ export const experimentSpecSchema = z
       }
     }
     if (spec.finite) checkSchedulesOverRun(spec.finite, spec.dataset.train, ctx);
+    if (spec.infinite) checkInfiniteOptions(spec, ctx);
     const fraction = spec.finite?.early_stopping?.validation_fraction;
     if (spec.finite?.early_stopping && (fraction === undefined) === (spec.dataset.validation === undefined)) {
       ctx.addIssue({
@@ -339,6 +348,30 @@ export const experimentSpecSchema = z
       });
     }
   });
+
+/**
+ * `matched` needs NTK-parameterized training runs to match, and one train set's NTK to take η_max from (a flip ensemble has one per
+ * member). A flip ensemble's output is the mean of its members' predictors, whose variance is not the members' mean
+ * variance (the members are correlated through the shared images): refused rather than approximated.
+ */
+function checkInfiniteOptions(spec: { finite?: FiniteSpec; infinite?: InfiniteSpec }, ctx: z.RefinementCtx): void {
+  const infinite = spec.infinite!;
+  const flips = infinite.flip_ensemble.some((m) => m > 0);
+  const matched = infinite.time.indexOf('matched');
+  if (matched >= 0 && !spec.finite) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" needs a "finite" grid whose training runs it matches' });
+  }
+  // The kernels are NTK-parameterized: a standard-parameterization net's NTK (and so its training time) grows with its width.
+  if (matched >= 0 && spec.finite?.parameterization.includes('standard')) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" needs finite.parameterization ntk (a standard-parameterization net\'s time scale depends on its width)' });
+  }
+  if (matched >= 0 && flips) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'time', matched], message: '"matched" with flip_ensemble > 0 is not supported (each member has its own η_max)' });
+  }
+  if (infinite.posterior && flips) {
+    ctx.addIssue({ code: 'custom', path: ['infinite', 'posterior'], message: 'posterior with flip_ensemble > 0 is not supported (the ensemble mean\'s variance is not the members\' mean)' });
+  }
+}
 
 /** Every weight-decay schedule on every step of every run: here, not in weightDecaySchema, because T needs the dataset sizes. */
 function checkSchedulesOverRun(finite: FiniteSpec, trains: number[], ctx: z.RefinementCtx): void {
@@ -366,3 +399,4 @@ export type Precision = (typeof PRECISIONS)[number];
 export type Loss = (typeof LOSSES)[number];
 export type WeightDecayConfig = z.output<typeof weightDecaySchema>;
 type FiniteSpec = z.output<typeof finiteSchema>;
+type InfiniteSpec = z.output<typeof infiniteSchema>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { contentHash, datasetConfigs, expandTrials, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig } from './index.ts';
+import { contentHash, datasetConfigs, expandTrials, flattenTrialConfig, matchedKernelTime, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig, type InfiniteTrialConfig } from './index.ts';
 
 const valid = `
 name: tiny
@@ -464,3 +464,80 @@ describe('the specs in experiments/', () => {
   });
 });
 
+
+describe('infinite.time: matched and infinite.posterior', () => {
+  const matchedSpec = (finite: Record<string, unknown>, infinite: Record<string, unknown> = {}) => ({
+    name: 'matched',
+    dataset: { name: 'mnist', train: 60, test: 30, seed: 3 },
+    architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+    finite: { width: [32, 64], batch: 10, seeds: [0, 1], ...finite },
+    infinite: { kernels: ['nngp', 'ntk'], diag_reg: 0.01, time: ['inf', 'matched'], ...infinite },
+  });
+  const infiniteTimes = (spec: unknown) =>
+    expandTrials(validateSpec(spec))
+      .filter((t) => t.config.kind === 'infinite')
+      .map((t) => (t.config as InfiniteTrialConfig).time);
+
+  it('expands matched into one time per distinct (lr or lr_factor, momentum, steps) of the finite grid', () => {
+    const times = infiniteTimes(matchedSpec({ optimizer: { lr_factor: [0.5, 1], momentum: [0, 0.9] }, epochs: 2 }));
+    const ntkTimes = times.slice(times.length / 2); // nngp first, then ntk: each kind gets every time
+    assert.deepEqual(ntkTimes, [
+      'inf',
+      { matched: { lr_factor: 0.5, momentum: 0, steps: 12 } },
+      { matched: { lr_factor: 0.5, momentum: 0.9, steps: 12 } },
+      { matched: { lr_factor: 1, momentum: 0, steps: 12 } },
+      { matched: { lr_factor: 1, momentum: 0.9, steps: 12 } },
+    ]);
+    assert.deepEqual(infiniteTimes(matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 })).slice(0, 2), ['inf', { matched: { lr: 0.1, momentum: 0, steps: 50 } }]);
+  });
+
+  it('resolves a matched time to t = η·steps/(1 − μ), η = lr or lr_factor·η_max', () => {
+    assert.equal(matchedKernelTime({ lr: 0.1, momentum: 0, steps: 50 }), 5);
+    assert.ok(Math.abs(matchedKernelTime({ lr: 0.1, momentum: 0.9, steps: 50 }) - 50) < 1e-12);
+    assert.equal(matchedKernelTime({ lr_factor: 0.5, momentum: 0, steps: 100 }, 8), 400);
+    assert.ok(Math.abs(matchedKernelTime({ lr_factor: 0.5, momentum: 0.5, steps: 100 }, 8) - 800) < 1e-12);
+    assert.throws(() => matchedKernelTime({ lr_factor: 0.5, momentum: 0, steps: 100 }), /η_max/);
+  });
+
+  it('keeps the ids of the other trials, and flattens a matched time for results', () => {
+    const plain = matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 }, { time: 'inf' });
+    const withMatched = matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 });
+    const ids = (spec: unknown) => new Set(expandTrials(validateSpec(spec)).map((t) => t.id));
+    const before = ids(plain);
+    assert.ok([...before].every((id) => ids(withMatched).has(id)));
+    assert.equal(ids(withMatched).size, before.size + 2);
+    const matched = expandTrials(validateSpec(withMatched)).find((t) => t.config.kind === 'infinite' && typeof t.config.time === 'object')!;
+    const fields = flattenTrialConfig(matched.config);
+    assert.deepEqual([fields.time, fields['time.lr'], fields['time.momentum'], fields['time.steps']], ['matched', 0.1, 0, 50]);
+    assert.ok(!Object.keys(fields).some((f) => f.startsWith('time.matched')));
+  });
+
+  it('posterior: true marks the infinite trials and moves no id when absent', () => {
+    const without = expandTrials(validateSpec(matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 }, { time: 'inf' })));
+    const withPosterior = expandTrials(validateSpec(matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 }, { time: 'inf', posterior: true })));
+    const infinite = (trials: typeof without) => trials.filter((t) => t.config.kind === 'infinite');
+    assert.ok(infinite(withPosterior).every((t) => (t.config as InfiniteTrialConfig).posterior === true));
+    assert.ok(infinite(without).every((t) => !('posterior' in t.config)));
+    assert.deepEqual(
+      infinite(withPosterior).map((t) => t.kernelKeys),
+      infinite(without).map((t) => t.kernelKeys),
+      'the same kernels',
+    );
+    assert.ok(infinite(withPosterior).every((t, i) => t.id !== infinite(without)[i]!.id));
+    const explicitFalse = expandTrials(validateSpec(matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 }, { time: 'inf', posterior: false })));
+    assert.deepEqual(explicitFalse.map((t) => t.id), without.map((t) => t.id));
+  });
+
+  it('refuses matched without an NTK-parameterized finite grid, and matched or posterior with a flip ensemble', () => {
+    const { finite: _finite, ...kernelOnly } = matchedSpec({});
+    assert.throws(() => validateSpec(kernelOnly), (err: unknown) => err instanceof SpecError && err.problems.some((p) => /^spec\.infinite\.time\[1\]: "matched" needs a "finite" grid/.test(p)));
+    const flips = (infinite: Record<string, unknown>) => ({
+      ...matchedSpec({ optimizer: { lr: 0.1 }, steps: 50 }, { flip_ensemble: 2, ...infinite }),
+      dataset: { name: 'cifar10', train: 60, test: 30 },
+    });
+    assert.throws(() => validateSpec(flips({})), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.time[1]: "matched" with flip_ensemble')));
+    const standard = matchedSpec({ optimizer: { lr: 0.1 }, steps: 50, parameterization: ['ntk', 'standard'] });
+    assert.throws(() => validateSpec(standard), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.time[1]: "matched" needs finite.parameterization ntk')));
+    assert.throws(() => validateSpec(flips({ time: 'inf', posterior: true })), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.posterior: ')));
+  });
+});

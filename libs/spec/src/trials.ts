@@ -41,10 +41,33 @@ export interface InfiniteTrialConfig {
   kernel: KernelKind;
   precision: Precision;
   diag_reg: number;
-  time: 'inf' | number;
+  time: 'inf' | number | MatchedTime;
   /** Members of a flip-augmentation ensemble; absent (not 0) when there is none, so such trials keep their ids. */
   flip_ensemble?: number;
+  /** Also the test outputs' posterior variances; absent (not false) when not asked for, so other trials keep their ids. */
+  posterior?: true;
 }
+
+/**
+ * The kernel time of one finite training run: t = η·steps/(1 − μ), η = lr or lr_factor·η_max, resolved when the
+ * trial is solved (η_max needs the train set's NTK). Gradient flow's time advances by η per SGD step on the same
+ * (1/(2N))·‖f − y‖² loss, and heavy-ball momentum μ multiplies the step to η/(1 − μ) once its velocity settles.
+ */
+export interface MatchedTime {
+  matched: { lr?: number; lr_factor?: number; momentum: number; steps: number };
+}
+
+/**
+ * t = η·steps/(1 − μ) of a matched time, with η = lr, or lr_factor·η_max where `etaMax` is the finite training's
+ * η_max = 2(1 + μ)·n·k/λ_max (nets' maxLearningRate of the train set's NTK).
+ */
+export function matchedKernelTime({ lr, lr_factor, momentum, steps }: MatchedTime['matched'], etaMax?: number): number {
+  if (lr === undefined && etaMax === undefined) throw new RangeError('a matched time with lr_factor needs η_max');
+  const eta = lr ?? lr_factor! * etaMax!;
+  return (eta * steps) / (1 - momentum);
+}
+
+export const isMatchedTime = (time: InfiniteTrialConfig['time']): time is MatchedTime => typeof time === 'object';
 
 export type TrialConfig = FiniteTrialConfig | InfiniteTrialConfig;
 
@@ -138,7 +161,7 @@ export function expandTrials(spec: ExperimentSpec): Trial[] {
     const base = { dataset, targets: spec.targets };
     for (const arch of spec.architectures) {
       if (spec.finite) trials.push(...finiteTrials(spec.finite, base, arch));
-      if (spec.infinite) trials.push(...infiniteTrials(spec.infinite, base, arch));
+      if (spec.infinite) trials.push(...infiniteTrials(spec.infinite, base, arch, matchedTimes(spec, dataset.train)));
     }
   }
   // Two list entries that expand to the same configuration are one trial.
@@ -186,8 +209,9 @@ function finiteTrials(f: NonNullable<ExperimentSpec['finite']>, base: TrialBase,
   });
 }
 
-function infiniteTrials(inf: NonNullable<ExperimentSpec['infinite']>, base: TrialBase, arch: SpecArchitecture): Trial[] {
-  const axes = { precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: inf.time, flips: inf.flip_ensemble };
+function infiniteTrials(inf: NonNullable<ExperimentSpec['infinite']>, base: TrialBase, arch: SpecArchitecture, matched: MatchedTime[]): Trial[] {
+  const times = inf.time.flatMap((t): InfiniteTrialConfig['time'][] => (t === 'matched' ? matched : [t]));
+  const axes = { precision: inf.precision, kernel: inf.kernels, diag_reg: inf.diag_reg, time: times, flips: inf.flip_ensemble };
   return cartesian(axes).map((p) => {
     const config: InfiniteTrialConfig = {
       kind: 'infinite',
@@ -198,9 +222,24 @@ function infiniteTrials(inf: NonNullable<ExperimentSpec['infinite']>, base: Tria
       diag_reg: p.diag_reg,
       time: p.time,
       ...(p.flips > 0 && { flip_ensemble: p.flips }),
+      ...(inf.posterior && { posterior: true as const }),
     };
     return { id: trialId(config), config, kernelKeys: trialKernels(config).map((k) => k.key) };
   });
+}
+
+/**
+ * `time: matched`: one time per distinct training run of the spec's finite grid on a training size, i.e. per (lr or lr_factor, momentum,
+ * steps); the other finite axes (width, seed, …) do not change how far training moved.
+ */
+export function matchedTimes(spec: ExperimentSpec, train: number): MatchedTime[] {
+  const f = spec.finite;
+  if (!f) return [];
+  const lrs = f.optimizer.lr ? f.optimizer.lr.map((lr) => ({ lr })) : f.optimizer.lr_factor!.map((lr_factor) => ({ lr_factor }));
+  const steps = [...new Set(finiteRuns(f, train).map((run) => run.steps))];
+  const runs = cartesian({ lr: lrs, momentum: f.optimizer.momentum, steps });
+  const times = runs.map((r) => ({ matched: { ...r.lr, momentum: r.momentum, steps: r.steps } }));
+  return [...new Map(times.map((t) => [JSON.stringify(t), t])).values()];
 }
 
 /** A sweep's id names the spec and hashes its content: the same spec relaunched is the same sweep. */

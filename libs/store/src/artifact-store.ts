@@ -58,6 +58,8 @@ export const artifactKeys = {
    * flip ensemble has one row per member).
    */
   kernelSpectrum: (trialId: string) => `predictions/${trialId}.spectrum.npy`,
+  /** An infinite trial's posterior variance of each test output (infinite.posterior), [nTest]. */
+  posteriorVariance: (trialId: string) => `predictions/${trialId}.variance.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
   kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,

@@ -302,9 +302,11 @@ async function kernelBlockCounts(sweeps: Sweeps, spec: ExperimentSpec, options?:
   const plan = planSummary(spec, blockSize);
   if (plan.kernels === 0) return undefined;
   const artifacts = openArtifactStore(sweeps.paths);
+  const testDiagonal = spec.infinite?.posterior === true;
   let done = 0;
   // Kernels on different training sizes have different block counts.
-  for (const [key, dataset] of specKernels(spec)) {
+  for (const [key, kernelDataset] of specKernels(spec)) {
+    const dataset = { ...kernelDataset, testDiagonal };
     // Assembly writes the parts in order: the last one stored means the kernel is whole.
     const lastPart = kernelParts(dataset).at(-1)!.part;
     if (await artifacts.has(`kernels/${key}/ntk_${lastPart}.npy`)) done += kernelBlocks(dataset, blockSize).length;

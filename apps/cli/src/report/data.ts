@@ -193,6 +193,9 @@ function kernelPoints(infinite: { trial: TrialRow; fields: Record<string, FieldV
   return infinite.flatMap(({ trial, fields }) => {
     const accuracy = trial.metrics.test_accuracy;
     if (!Number.isFinite(accuracy)) return [];
+    // A matched time (`time` = "matched") is plotted at the t it resolved to (the trial's train_kernel_time).
+    const time = fields.time === 'inf' ? 'inf' : fields.time === 'matched' ? (trial.metrics.train_kernel_time ?? NaN) : Number(fields.time);
+    if (time !== 'inf' && !Number.isFinite(time)) return [];
     const kernel = String(fields.kernel).toUpperCase();
     const rest = seriesOf(fields);
     return [
@@ -201,7 +204,7 @@ function kernelPoints(infinite: { trial: TrialRow; fields: Record<string, FieldV
         series: rest === 'all' ? kernel : `${kernel}, ${rest}`,
         kernel,
         diag_reg: Number(fields.diag_reg),
-        time: fields.time === 'inf' ? 'inf' : Number(fields.time),
+        time,
         test_accuracy: accuracy!,
         validation_accuracy: trial.metrics.validation_accuracy ?? null,
       },
