@@ -7,7 +7,8 @@ export const QUEUE_NAMES: readonly QueueName[] = ['cpu', 'gpu'];
 
 /**
  * cpu: planning, bookkeeping, aggregation and float64 solves; workflows run here too.
- * gpu: training and kernel computation, the accelerator's queue. A laptop worker serves both.
+ * gpu: training, kernel computation and float32 solves (where tfjs runs), the accelerator's queue. A laptop worker
+ * serves both.
  */
 export function taskQueue(storeId: string, queue: QueueName): string {
   return `ntk-${queue}@${storeId}`;

@@ -1,4 +1,4 @@
-import { CancellationScope, isCancellation, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
 import { kernelWorkflow } from './kernel.ts';
 import { BOOKKEEPING, isArtifactIntegrityFailure, LOCAL_CHECK, LONG_RUNNING, MAX_INTEGRITY_ROUNDS } from './policies.ts';
@@ -7,9 +7,7 @@ import { executeChildOnce } from './run-once.ts';
 import type { TrialStatuses, TrialWorkflowInput } from './types.ts';
 
 const bookkeeping = proxyActivities<Activities>(BOOKKEEPING);
-const { missingKernels } = proxyLocalActivities<Activities>(LOCAL_CHECK);
-/** float64 solves run on the cpu queue (this workflow's own). */
-const { predictInfiniteTrials } = proxyActivities<Activities>(LONG_RUNNING);
+const { missingKernels, trialPrecision } = proxyLocalActivities<Activities>(LOCAL_CHECK);
 
 /**
  * TrialWorkflow: train one finite network, or compute (or join) the kernels that a group of infinite trials
@@ -19,9 +17,14 @@ const { predictInfiniteTrials } = proxyActivities<Activities>(LONG_RUNNING);
  */
 export async function trialWorkflow({ storeId, kernelBlockSize, trials }: TrialWorkflowInput): Promise<TrialStatuses> {
   const trialIds = trials.map((t) => t.trialId);
-  const { trainFiniteTrial } = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, 'gpu') });
+  const onGpu = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, 'gpu') });
   try {
-    if (trials[0]!.kind === 'finite') return { [trialIds[0]!]: (await trainFiniteTrial(trialIds[0]!)).status };
+    if (trials[0]!.kind === 'finite') return { [trialIds[0]!]: (await onGpu.trainFiniteTrial(trialIds[0]!)).status };
+    // float64 solves run on the cpu queue (this workflow's own); float32 ones where tfjs runs, as float32 kernels do
+    // (on a GPU worker's WebGPU). The group shares its kernel keys, which include the precision: one precision.
+    // A patch: trials started before it replay with every solve on the cpu queue.
+    const float32 = patched('float32-solves-on-gpu') && (await trialPrecision(trialIds[0]!)) === 'float32';
+    const { predictInfiniteTrials } = float32 ? onGpu : proxyActivities<Activities>(LONG_RUNNING);
     // The solve verifies the kernels it reads; one that fails is removed and recomputed here, in another round.
     for (let round = 1; ; round++) {
       // Only kernels not yet stored get a KernelWorkflow: starting one anyway would make every group sharing the

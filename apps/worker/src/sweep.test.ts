@@ -186,6 +186,51 @@ infinite: { kernels: ntk, diag_reg: 1e-6, time: inf, precision: [float64, float3
     assert.match(byPrecision.float32!.error ?? '', /float32 Cholesky of the regularized train kernel \(n = 60, diag_reg 0.000001\) failed: .*not positive definite in float32.*λ_min -/);
   });
 
+  it('a float32 t = ∞ solve runs on the gpu queue, on tfjs when asked, and agrees with the float64 one', async () => {
+    // 300 training rows: the tfjs solve's default blocks of 256 leave a second, narrower block column.
+    const f32 = parseSpecYaml(`
+name: float32-on-gpu-queue
+dataset: { name: synthetic, shape: [8], classes: 2, train: 300, test: 20, seed: 4 }
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+infinite: { kernels: nngp, diag_reg: 1e-2, time: inf, precision: [float64, float32] }
+`);
+    const f32SweepId = sweepIdFor(f32);
+    // The tfjs solve is forced: a CPU backend would otherwise keep it on the addon (what a GPU worker would pick).
+    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto', float32Solve: 'tfjs' } });
+    const stop = new AbortController();
+    const running = runWorkers(workers, stop.signal);
+    try {
+      await store.saveSweep({ id: f32SweepId, name: f32.name, spec: f32 });
+      const summary = await env.client.workflow.execute(sweepWorkflow, {
+        workflowId: workflowIds.sweep(storeId, f32SweepId),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, sweepId: f32SweepId, concurrency: 2, kernelBlockSize: BLOCK }],
+      });
+      assert.equal(summary.done, 2, `sweep summary: ${JSON.stringify(summary)}`);
+    } finally {
+      stop.abort();
+      await running;
+    }
+    const rows = await store.sweepResults(f32SweepId);
+    const byPrecision = Object.fromEntries(rows.map((r) => [r.config.precision as string, r]));
+    for (const [precision, queue, backend] of [['float64', 'cpu', 'float64-cpu'], ['float32', 'gpu', 'wasm']] as const) {
+      const row = byPrecision[precision]!;
+      assert.equal(row.status, 'completed', row.error ?? '');
+      const history = await env.client.workflow.getHandle(workflowIds.trial(storeId, row.id)).fetchHistory();
+      const scheduled = history.events!.map((e) => e.activityTaskScheduledEventAttributes).filter((a) => a?.activityType?.name === 'predictInfiniteTrials');
+      assert.deepEqual(scheduled.map((a) => a!.taskQueue!.name), [taskQueue(storeId, queue)], `${precision}: the solve's task queue`);
+      const attempts = await store.db.selectFrom('attempts').selectAll().where('activity', '=', 'predictInfiniteTrials').where('trial_id', '=', row.id).execute();
+      assert.deepEqual(attempts.map((a) => [a.backend, a.outcome]), [[backend, 'completed']], `${precision}: the solve's attempt`);
+    }
+    // Well conditioned (diag_reg 1e-2): float32 rounding moves the predictions by ~1e−6 relative, far under 1e−3.
+    const [mse64, mse32] = [byPrecision.float64!.metrics.test_mse!, byPrecision.float32!.metrics.test_mse!];
+    assert.ok(Math.abs(mse32 - mse64) <= 1e-3 * mse64, `test_mse float32 ${mse32} vs float64 ${mse64}`);
+    assert.equal(byPrecision.float32!.metrics.test_accuracy, byPrecision.float64!.metrics.test_accuracy);
+    // The spectrum still comes from the addon's float32 eigensolver.
+    assert.equal((await artifacts.readArray(artifactKeys.kernelSpectrum(byPrecision.float32!.id))).data.length, 300);
+  });
+
   it('an infinite trial whose kernel is stored starts no KernelWorkflow', async () => {
     const infinite = (await store.sweepResults(sweepId)).find((r) => r.kind === 'infinite')!;
     const kernelRun = async () => (await env.client.workflow.getHandle(workflowIds.kernel(storeId, infinite.kernelKeys![0]!)).describe()).runId;

@@ -1,5 +1,6 @@
 // Temporal activities: thin adapters that load what a trial names, call the libs, and store results.
 // Each does one thing; all of them take ids and return small summaries, never matrices.
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
@@ -15,15 +16,25 @@ import {
   outputRmse,
   placeTile,
   summarizeSpectrum,
+  failureWithSpectrum,
   type KernelPart,
   type Kernels,
   type KernelSizes,
   type KernelTile,
   type PredictionTime,
 } from '@ntk/kernels';
-import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, zeros, type Matrix } from '@ntk/linalg';
+import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, stackRows, zeros, type Matrix } from '@ntk/linalg';
 import { decodeCheckpoint, encodeCheckpoint, maxLearningRate, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
-import { computeKernelBlockFloat32, describeDevice, initBackend, isBackendFault, resetBackend, type BackendPreference } from '@ntk/compute';
+import {
+  backendOnGpu,
+  computeKernelBlockFloat32,
+  describeDevice,
+  initBackend,
+  isBackendFault,
+  predictInfiniteTimeTf,
+  resetBackend,
+  type BackendPreference,
+} from '@ntk/compute';
 import {
   expandTrials,
   flipSeed,
@@ -52,13 +63,19 @@ import {
   type TrialStatus,
 } from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
-import { computeKernelBlockInThreads, ntkLargestEigenvalueInThread, sharedMatrix, solveInThread, type SolveTask } from './kernel-threads.ts';
+import { computeKernelBlockInThreads, ntkLargestEigenvalueInThread, sharedMatrix, solveInThread, type SolveResult, type SolveTask } from './kernel-threads.ts';
 
 export interface ActivityContext {
   store: ResultStore;
   artifacts: ArtifactStore;
   /** tfjs backend preference for training and float32 kernels ('auto' picks the best available). */
   backend?: BackendPreference;
+  /**
+   * Where float32 t = ∞ solves run: 'tfjs', a blocked Cholesky on the tfjs backend (choleskySolveTf); 'linalg', the
+   * OpenBLAS addon in a compute thread; 'auto' (the default), tfjs when that backend computes on a GPU, else linalg
+   * (faster on a CPU). Finite t, spectra and posterior variances always run on linalg.
+   */
+  float32Solve?: 'auto' | 'tfjs' | 'linalg';
   /**
    * Aborted when the worker starts to drain (SIGTERM): a training checkpoints and ends its attempt at once, as
    * interrupted, so that its retry can start elsewhere; other work may finish within the worker's grace time.
@@ -380,6 +397,14 @@ export function createActivities(ctx: ActivityContext) {
     },
 
     /**
+     * The precision of an infinite trial's solve: a TrialWorkflow sends float32 solves to the gpu queue, where tfjs
+     * (and float32 kernels) run.
+     */
+    async trialPrecision(trialId: string): Promise<Precision> {
+      return (await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId)).precision;
+    },
+
+    /**
      * Computes one block of NNGP and NTK (train×train, test×train or valid×train) and stores it. Memory ∝ block size.
      * float64 runs the exact CPU executor in threads; float32 the tfjs executor on the worker's backend.
      */
@@ -472,8 +497,9 @@ export function createActivities(ctx: ActivityContext) {
             const attemptId = attempt.ids[i]!;
             try {
               const row = await ctx.store.getTrialConfig<InfiniteTrialConfig>(trialId);
-              await ctx.store.updateAttempt(attemptId, cpuWork(row.precision));
-              statuses[trialId] = (await predictWithKernels(trialId, row, attemptId, etaMaxes)).status;
+              const { work, onTfjs } = await solveWork(row);
+              await ctx.store.updateAttempt(attemptId, work);
+              statuses[trialId] = (await predictWithKernels(trialId, row, attemptId, etaMaxes, work.backend, onTfjs)).status;
             } catch (err) {
               if (signal.aborted) throw err;
               await ctx.store.finishAttempts([attemptId], 'failed', errorMessage(err));
@@ -488,8 +514,24 @@ export function createActivities(ctx: ActivityContext) {
     },
   };
 
+  /** Where a trial's solve runs (ctx.float32Solve): float32 t = ∞ on the tfjs backend when it computes on a GPU, else the CPU. */
+  async function solveWork(row: InfiniteTrialConfig): Promise<{ work: { backend: string; device: string }; onTfjs: boolean }> {
+    const choice = row.precision === 'float32' && row.time === 'inf' ? (ctx.float32Solve ?? 'auto') : 'linalg';
+    if (choice === 'linalg') return { work: cpuWork(row.precision), onTfjs: false };
+    const backend = await initBackend(ctx.backend ?? 'auto');
+    const onTfjs = choice === 'tfjs' || backendOnGpu();
+    return { work: onTfjs ? { backend, device: describeDevice() } : cpuWork(row.precision), onTfjs };
+  }
+
   /** Kernel regression for an infinite trial, its outcome stored with its attempt. */
-  async function predictWithKernels(trialId: string, row: InfiniteTrialConfig, attemptId: string, etaMaxes: Map<string, Promise<number>>): Promise<TrialOutcome> {
+  async function predictWithKernels(
+    trialId: string,
+    row: InfiniteTrialConfig,
+    attemptId: string,
+    etaMaxes: Map<string, Promise<number>>,
+    backend: string,
+    onTfjs: boolean,
+  ): Promise<TrialOutcome> {
     const started = Date.now();
     const data = datasets.get(row.dataset);
     const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
@@ -509,10 +551,11 @@ export function createActivities(ctx: ActivityContext) {
       nngp: { trainTrain: file(key, 'train_train', 'nngp'), testTrain: file(key, 'test_train', 'nngp'), testDiagonal: file(key, 'test_diag', 'nngp') },
       ...(row.kernel === 'ntk' && { ntk: { trainTrain: file(key, 'train_train'), testTrain: file(key, 'test_train') } }),
     };
-    const solved = await untilAborted(solveInThread({ members, yTrain, diagReg: row.diag_reg, time, precision: row.precision, posterior }), Context.current().cancellationSignal);
+    const task: SolveTask = { members, yTrain, diagReg: row.diag_reg, time, precision: row.precision, posterior };
+    const solved = await untilAborted(onTfjs ? solveOnTfjs(task) : solveInThread(task), Context.current().cancellationSignal);
     const split = data.nTest * data.classes;
-    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.prediction.subarray(0, split) };
-    const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.prediction.subarray(split) };
+    const prediction: Matrix = { rows: data.nTest, cols: data.classes, data: solved.prediction!.subarray(0, split) };
+    const validation: Matrix = { rows: data.nValidation, cols: data.classes, data: solved.prediction!.subarray(split) };
     await storeArray(artifactKeys.prediction(trialId), prediction);
     const spectrum = { rows: solved.spectra.length, cols: data.nTrain, data: Float64Array.from(solved.spectra.flatMap((s) => Array.from(s))) };
     await storeKernel(artifactKeys.kernelSpectrum(trialId), spectrum, row.precision);
@@ -533,7 +576,7 @@ export function createActivities(ctx: ActivityContext) {
         ...(matched?.etaMax === undefined ? [] : [{ split: 'train', name: 'eta_max', value: matched.etaMax }]),
         ...(solved.variance ? posteriorMetrics(prediction, solved.variance, yTest) : []),
       ],
-      backend: onCpu(row.precision),
+      backend,
       durationMs: Date.now() - started,
     };
     await ctx.store.recordTrialOutcome(trialId, outcome, attemptId);
@@ -557,6 +600,26 @@ export function createActivities(ctx: ActivityContext) {
     const etaMax = await etaMaxes.get(cacheKey)!;
     return { time: matchedKernelTime(matched, etaMax), etaMax };
   }
+}
+
+/**
+ * solveInThread for a float32 t = ∞ task with each member's mean solved on the current tfjs backend (predictInfiniteTimeTf);
+ * the spectra (and any posterior variance) still come from a compute thread, first, so a failed factorization says
+ * where the kernel's eigenvalues sit, as the thread's solve does.
+ */
+async function solveOnTfjs(task: SolveTask): Promise<SolveResult> {
+  const solved = await solveInThread({ ...task, spectraOnly: true });
+  const load = async (file: string) => ndArrayToMatrix(decodeNpy(await readFile(file)));
+  let mean: Float64Array | undefined;
+  for (const [i, { trainTrain, predictFor }] of task.members.entries()) {
+    const input = { kTrainTrain: await load(trainTrain), kTestTrain: stackRows(await Promise.all(predictFor.map(load))), yTrain: task.yTrain, diagReg: task.diagReg };
+    const prediction = await predictInfiniteTimeTf(input).catch((err: unknown) => {
+      throw failureWithSpectrum(err, solved.spectra[i]!, 'float32');
+    });
+    mean ??= new Float64Array(prediction.data.length);
+    for (let j = 0; j < mean.length; j++) mean[j]! += prediction.data[j]! / task.members.length;
+  }
+  return { ...solved, prediction: mean! };
 }
 
 /** test_posterior_variance (mean over test points) and test_nll (mean Gaussian NLL per output of the test targets). */

@@ -2,8 +2,8 @@
 // kernel block, or a kernel-regression solve (Cholesky / eigendecomposition, seconds to minutes).
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { computeKernelBlockInto, mirrorUpperTriangle, posteriorVariance, predictWithSpectrum, regularizedTrainKernel } from '@ntk/kernels';
-import { decodeNpy, ndArrayToMatrix, symmetricEigen, zeros, type Matrix, type SymmetricEigen } from '@ntk/linalg';
+import { computeKernelBlockInto, mirrorUpperTriangle, posteriorVariance, predictWithSpectrum, regularizedTrainKernel, trainKernelSpectrum } from '@ntk/kernels';
+import { decodeNpy, ndArrayToMatrix, stackRows, symmetricEigen, zeros, type SymmetricEigen } from '@ntk/linalg';
 import type { ComputeTask, KernelBand, SolveResult, SolveTask, ThreadReply } from './kernel-threads.ts';
 
 const load = (file: string) => ndArrayToMatrix(decodeNpy(readFileSync(file)));
@@ -20,13 +20,17 @@ function computeBand({ request, target, mirror }: KernelBand): undefined {
  * rows of every matrix in `predictFor`, stacked in that order, so one factorization serves them all; and each
  * member's regularized train kernel spectrum, in the solve's precision.
  */
-function solve({ members, yTrain, diagReg, time, precision, posterior }: SolveTask): SolveResult {
+function solve({ members, yTrain, diagReg, time, precision, posterior, spectraOnly }: SolveTask): SolveResult {
   let mean: Float64Array | undefined;
   const spectra: Float64Array[] = [];
   let trainEigen: SymmetricEigen | undefined;
   for (const { trainTrain, predictFor } of members) {
-    const kTestTrain = stackRows(predictFor.map(load));
     const kTrainTrain = load(trainTrain);
+    if (spectraOnly) {
+      spectra.push(trainKernelSpectrum(kTrainTrain, diagReg, precision));
+      continue;
+    }
+    const kTestTrain = stackRows(predictFor.map(load));
     // A float64 posterior (one member: no flip ensembles) at finite t reuses the mean's eigendecomposition.
     if (posterior && time !== 'inf' && precision === 'float64') trainEigen = symmetricEigen(regularizedTrainKernel(kTrainTrain, diagReg));
     const { predictions, spectrum } = predictWithSpectrum({ kTrainTrain, kTestTrain, yTrain, diagReg, times: [time], precision, trainEigen });
@@ -44,7 +48,7 @@ function solve({ members, yTrain, diagReg, time, precision, posterior }: SolveTa
       time,
       trainEigen,
     });
-  return { prediction: mean!, spectra, ...(variance && { variance }) };
+  return { ...(mean && { prediction: mean }), spectra, ...(variance && { variance }) };
 }
 
 /**
@@ -54,17 +58,6 @@ function solve({ members, yTrain, diagReg, time, precision, posterior }: SolveTa
 function ntkLargestEigenvalue(file: string): number {
   const { values } = symmetricEigen(load(file));
   return values[values.length - 1]!;
-}
-
-function stackRows(matrices: Matrix[]): Matrix {
-  if (matrices.length === 1) return matrices[0]!;
-  const stacked = zeros(matrices.reduce((rows, m) => rows + m.rows, 0), matrices[0]!.cols);
-  let at = 0;
-  for (const m of matrices) {
-    stacked.data.set(m.data, at);
-    at += m.data.length;
-  }
-  return stacked;
 }
 
 parentPort!.on('message', (task: ComputeTask) => {

@@ -117,7 +117,7 @@ test('a kernel-regression solve runs off the main thread and equals the in-proce
   }
   // Validation rows ride along in the same solve: the result is the test rows' prediction, then theirs.
   const kValidTrain = computeKernels(arch, uniformMatrix(5, 20, mulberry32(8)), xTrain, ['ntk']).ntk!;
-  const stacked = (await solveInThread({ members: [{ ...members[0]!, predictFor: [members[0]!.predictFor[0]!, write('vt.npy', kValidTrain)] }], yTrain, diagReg: 1e-3, time: 'inf', precision: 'float64' })).prediction;
+  const stacked = (await solveInThread({ members: [{ ...members[0]!, predictFor: [members[0]!.predictFor[0]!, write('vt.npy', kValidTrain)] }], yTrain, diagReg: 1e-3, time: 'inf', precision: 'float64' })).prediction!;
   const separate = [kTestTrain, kValidTrain].flatMap((k) => Array.from(predict({ kTrainTrain, kTestTrain: k, yTrain, diagReg: 1e-3, times: ['inf'] })[0]!.data));
   assert.equal(stacked.length, (7 + 5) * 3);
   // Row-stacking changes only how BLAS blocks the product, so the entries agree to rounding.

@@ -135,11 +135,14 @@ export interface SolveTask {
   precision: Precision;
   /** Kernel files for the test outputs' posterior variance (posteriorVariance in libs/kernels): the NNGP's, and the NTK's when it trains. */
   posterior?: { nngp: { trainTrain: string; testTrain: string; testDiagonal: string }; ntk?: { trainTrain: string; testTrain: string } };
+  /** The mean is solved elsewhere (float32 t = ∞ on a GPU's tfjs backend): only the spectra and any posterior variance here. */
+  spectraOnly?: true;
 }
 
 /** A solve's mean prediction (m × k, row-major), each member's regularized train kernel eigenvalues (ascending), and any posterior variance. */
 export interface SolveResult {
-  prediction: Float64Array;
+  /** Absent for spectraOnly. */
+  prediction?: Float64Array;
   spectra: Float64Array[];
   variance?: Float64Array;
 }

@@ -193,12 +193,17 @@ function predictTimes(input: PredictionInput & { times: PredictionTime[] }, with
   try {
     infinite = input.times.some(isInfinite) ? predictInfiniteTime(input) : undefined;
   } catch (err) {
-    if (!spectrum || spectrum.length === 0) throw err;
-    const { lambdaMin, lambdaMax } = summarizeSpectrum(spectrum);
-    throw new Error(`${(err as Error).message} (its eigenvalues in ${input.precision ?? 'float64'}: λ_min ${lambdaMin}, λ_max ${lambdaMax})`);
+    throw spectrum ? failureWithSpectrum(err, spectrum, input.precision) : err;
   }
   let next = 0;
   return { predictions: input.times.map((t) => (isInfinite(t) ? infinite! : finite!.predictions[next++]!)), spectrum };
+}
+
+/** A failed solve's error, saying where the regularized train kernel's extreme eigenvalues (ascending) sit in `precision`. */
+export function failureWithSpectrum(err: unknown, spectrum: ArrayLike<number>, precision: Precision = 'float64'): unknown {
+  if (spectrum.length === 0) return err;
+  const { lambdaMin, lambdaMax } = summarizeSpectrum(spectrum);
+  return new Error(`${(err as Error).message} (its eigenvalues in ${precision}: λ_min ${lambdaMin}, λ_max ${lambdaMax})`);
 }
 
 /**

@@ -58,6 +58,19 @@ export function rowSlice(m: Matrix, start: number, end: number): Matrix {
   return { rows: end - start, cols: m.cols, data: m.data.subarray(start * m.cols, end * m.cols) };
 }
 
+/** The rows of each matrix in turn, one matrix (all have the same columns). */
+export function stackRows(matrices: Matrix[]): Matrix {
+  if (matrices.length === 1) return matrices[0]!;
+  const stacked = zeros(matrices.reduce((rows, m) => rows + m.rows, 0), matrices[0]!.cols);
+  let at = 0;
+  for (const m of matrices) {
+    if (m.cols !== stacked.cols) throw new Error(`stackRows: ${m.rows}×${m.cols} under ${stacked.cols} columns`);
+    stacked.data.set(m.data, at);
+    at += m.data.length;
+  }
+  return stacked;
+}
+
 export function trace(m: Matrix): number {
   assertSquare(m, 'trace');
   let sum = 0;
