@@ -15,10 +15,10 @@ export function num(row: Row, column: string): number | undefined {
   return typeof value === 'number' ? value : undefined;
 }
 
-/** "FCN-2", "CNN-VEC-2", "CNN-GAP-2": the architecture as the paper names it, with its depth. */
+/** "FCN-2", "CNN-VEC-2", "CNN-GAP-2": the architecture as the paper names it, with its depth (and "erf" when not ReLU). */
 export function archLabel(row: Row): string {
   const kind = row['arch.kind'] === 'fcn' ? 'FCN' : row['arch.readout'] === 'gap' ? 'CNN-GAP' : 'CNN-VEC';
-  return `${kind}-${String(row['arch.depth'])}`;
+  return `${kind}-${String(row['arch.depth'])}${row['arch.activation'] === 'erf' ? ' erf' : ''}`;
 }
 
 /** Rows grouped by a key (first-appearance order). */
