@@ -65,3 +65,25 @@ test('a kind without a candidate is absent, and a finite trial with flips falls 
   assert.deepEqual(matchInfiniteTrials(finiteOf(trials, 2, 'ntk', true), trials.filter((t) => t.config.kind === 'finite')), {});
   assert.throws(() => matchInfiniteTrials(trials.find((t) => t.config.kind === 'infinite')!, trials), /is not a finite trial/);
 });
+
+test('a kernel at the time a finite trial trained for (time: matched) is the one it is compared with', () => {
+  const spec = validateSpec({
+    name: 'matched',
+    dataset: { name: 'synthetic', shape: [4], classes: 3, train: 20, test: 10 },
+    architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+    finite: { width: 32, optimizer: { momentum: [0, 0.9], lr_factor: [0.25, 1] }, batch: 10, steps: 5 },
+    infinite: { kernels: ['nngp', 'ntk'], diag_reg: [1e-2, 1e-4], time: ['inf', 'matched'] },
+  });
+  const trials = expandTrials(spec).map((t): ComparedTrial => ({ id: t.id, config: t.config, status: 'completed', metrics: {} }));
+  const finite = trials.filter((t) => t.config.kind === 'finite');
+  assert.equal(finite.length, 4);
+  for (const f of finite) {
+    const { optimizer, steps } = f.config as FiniteTrialConfig;
+    for (const [kind, kernel] of Object.entries(matchInfiniteTrials(f, trials))) {
+      const c = kernel!.config as InfiniteTrialConfig;
+      assert.equal(c.kernel, kind);
+      assert.deepEqual(c.time, { matched: { lr_factor: optimizer.lr_factor, momentum: optimizer.momentum, steps } });
+      assert.equal(c.diag_reg, 1e-4, 'the smallest diag_reg among equals');
+    }
+  }
+});

@@ -1,5 +1,5 @@
 // Which kernel predictor a finite network is compared with: the rule of compareFiniteToInfinite, kept pure.
-import { flattenTrialConfig, KERNEL_KINDS, type FieldValue, type KernelKind, type TrialConfig } from '@ntk/spec';
+import { flattenTrialConfig, isMatchedTime, KERNEL_KINDS, type FieldValue, type FiniteTrialConfig, type InfiniteTrialConfig, type KernelKind, type TrialConfig } from '@ntk/spec';
 
 /** A stored trial as the rule sees it: `metrics` are `split_name` → value, as sweepResults gives them. */
 export interface ComparedTrial {
@@ -17,9 +17,10 @@ function fieldsUnder(fields: Record<string, FieldValue>, prefix: string): string
 /**
  * For each kernel kind, the completed infinite trial that `finite` is compared with: the same dataset (every
  * `dataset.*` field) and architecture (every `arch.*` field; parameterization is not one); among them those with
- * the finite trial's flip setting if any (flip_augmentation ↔ flip_ensemble), then the best validation accuracy
- * when validation metrics exist, else t = ∞ with the smallest diag_reg, else the first. A kind without a
- * candidate is absent.
+ * the finite trial's flip setting if any (flip_augmentation ↔ flip_ensemble); among those the kernels at the time
+ * this finite trial trained for (`time: matched` with its lr or lr_factor, momentum and steps) if any, so a net is
+ * held against its own linearization; then the best validation accuracy when validation metrics exist, else t = ∞
+ * with the smallest diag_reg, else the smallest diag_reg. A kind without a candidate is absent.
  */
 export function matchInfiniteTrials(finite: ComparedTrial, trials: ComparedTrial[]): Partial<Record<KernelKind, ComparedTrial>> {
   if (finite.config.kind !== 'finite') throw new Error(`matchInfiniteTrials: ${finite.id} is not a finite trial`);
@@ -35,7 +36,9 @@ export function matchInfiniteTrials(finite: ComparedTrial, trials: ComparedTrial
   for (const kind of KERNEL_KINDS) {
     const ofKind = comparable.filter((t) => t.config.kind === 'infinite' && t.config.kernel === kind);
     const sameFlips = ofKind.filter((t) => t.config.kind === 'infinite' && (t.config.flip_ensemble ?? 0) > 0 === flips);
-    const best = bestOf(sameFlips.length > 0 ? sameFlips : ofKind);
+    const candidates = sameFlips.length > 0 ? sameFlips : ofKind;
+    const atItsTime = candidates.filter((t) => t.config.kind === 'infinite' && trainedFor(finite.config as FiniteTrialConfig, t.config.time));
+    const best = bestOf(atItsTime.length > 0 ? atItsTime : candidates);
     if (best) matches[kind] = best;
   }
   return matches;
@@ -47,6 +50,13 @@ function bestOf(candidates: ComparedTrial[]): ComparedTrial | undefined {
   if (validated.length > 0) return validated.reduce((a, b) => (b.metrics.validation_accuracy! > a.metrics.validation_accuracy! ? b : a));
   const diagReg = (t: ComparedTrial) => (t.config.kind === 'infinite' ? t.config.diag_reg : Infinity);
   const atInfinity = candidates.filter((t) => t.config.kind === 'infinite' && t.config.time === 'inf');
-  if (atInfinity.length > 0) return atInfinity.reduce((a, b) => (diagReg(b) < diagReg(a) ? b : a));
-  return candidates[0];
+  const smallestDiagReg = (ts: ComparedTrial[]) => (ts.length === 0 ? undefined : ts.reduce((a, b) => (diagReg(b) < diagReg(a) ? b : a)));
+  return smallestDiagReg(atInfinity) ?? smallestDiagReg(candidates);
+}
+
+/** Whether a kernel time is `matched` to this finite trial's run: its lr (or lr_factor), momentum and steps. */
+function trainedFor({ optimizer, steps }: FiniteTrialConfig, time: InfiniteTrialConfig['time']): boolean {
+  if (!isMatchedTime(time)) return false;
+  const run = time.matched;
+  return run.lr === optimizer.lr && run.lr_factor === optimizer.lr_factor && run.momentum === optimizer.momentum && run.steps === steps;
 }
