@@ -258,25 +258,31 @@ export const FINDINGS: Finding[] = [
       const sizes = [...new Set(kernels.map((r) => num(r, 'dataset.train')!))].sort((a, b) => a - b);
       const table: string[][] = [];
       let critical: number | undefined;
-      for (const [name, group] of groupBy(kernels, (r) => `${archLabel(r)} ${String(r.kernel).toUpperCase()}`)) {
+      const inputs = (r: Row) => String(r['dataset.preprocess'] ?? '') || 'raw';
+      const criticals: string[] = [];
+      for (const [name, group] of groupBy(kernels, (r) => `${archLabel(r)} ${String(r.kernel).toUpperCase()}, ${inputs(r)}`)) {
+        let onset: number | undefined;
         for (const n of sizes) {
           const at = (precision: string) => group.filter((r) => r['dataset.train'] === n && r.precision === precision);
           const [f64, f32] = [at('float64'), at('float32')];
           const f32Failed = f32.some((r) => r.status === 'failed');
           const [a64, a32] = [summarize(completed(f64), 'test_accuracy'), summarize(completed(f32), 'test_accuracy')];
           const broke = f32Failed || (a64 !== undefined && a32 !== undefined && a64.mean - a32.mean > 0.02);
-          if (broke && (critical === undefined || n < critical)) critical = n;
+          if (broke && onset === undefined) onset = n;
+          if (f64.length + f32.length === 0) continue;
           table.push([name, String(n), acc(a64), f32Failed ? 'failed (not positive definite)' : acc(a32), formatNumber(summarize(completed(f64), 'train_kernel_condition_number')?.mean)]);
         }
+        if (onset !== undefined) criticals.push(`${name}: from n = ${onset}${onset === sizes[0] ? ' (already the smallest size)' : ''}`);
+        // A bracketed onset: float32 held at a smaller size and broke at a larger one.
+        if (onset !== undefined && onset !== sizes[0]) critical = Math.min(critical ?? Infinity, onset);
       }
-      const smallest = sizes[0];
       return {
-        verdict: critical === undefined ? 'not reproduced' : critical === smallest ? 'partly reproduced' : 'reproduced',
+        verdict: critical !== undefined ? 'reproduced' : criticals.length > 0 ? 'partly reproduced' : 'not reproduced',
         because:
-          critical === undefined
+          criticals.length === 0
             ? `float32 stays within 0.02 of float64 at every size up to ${sizes.at(-1)}: the critical size is beyond this sweep.`
-            : `float32 breaks down (≥ 0.02 below float64, or fails) from n = ${critical}${critical === smallest ? ', already at the smallest size, so the onset is not bracketed' : ''}.`,
-        columns: ['kernel', 'n train', 'float64', 'float32', 'condition number (float64)'],
+            : `float32 breaks down (≥ 0.02 below float64, or fails to factor) ${criticals.join('; ')}; elsewhere it stays within 0.02 of float64 up to n = ${sizes.at(-1)}.`,
+        columns: ['kernel, inputs', 'n train', 'float64', 'float32', 'condition number (float64)'],
         rows: table,
       };
     },
