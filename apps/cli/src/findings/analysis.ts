@@ -6,8 +6,8 @@ import { meanStderr, type Aggregate } from '../report/index.ts';
 /** One trial as `ntk results --format json` shows it: its config fields and its metrics. */
 export type Row = Record<string, ResultValue>;
 
-export const isFinite = (r: Row) => r.kind === 'finite';
-export const isKernel = (r: Row) => r.kind === 'infinite';
+export const isFiniteTrial = (r: Row) => r.kind === 'finite';
+export const isKernelTrial = (r: Row) => r.kind === 'infinite';
 export const completed = (rows: Row[]) => rows.filter((r) => r.status === 'completed');
 
 export function num(row: Row, column: string): number | undefined {

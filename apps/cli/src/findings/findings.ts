@@ -2,7 +2,7 @@
 // each with the spec in experiments/paper/ that tests it and the rule that reads its sweep's results. A rule states
 // the claim as a comparison of measured means (± standard errors over seeds or data draws) and says plainly when
 // the comparison did not come out as the paper's did.
-import { archLabel, clearlyAbove, completed, formatAggregate, formatNumber, groupBy, isFinite, isKernel, num, summarize, tunedKernels, type Row } from './analysis.ts';
+import { archLabel, clearlyAbove, completed, formatAggregate, formatNumber, groupBy, isFiniteTrial, isKernelTrial, num, summarize, tunedKernels, type Row } from './analysis.ts';
 
 export type Verdict = 'reproduced' | 'partly reproduced' | 'not reproduced' | 'no data';
 
@@ -30,7 +30,7 @@ const verdictOf = (held: boolean[]): Verdict => (held.every(Boolean) ? 'reproduc
 
 /** Kernel test accuracy per (architecture, kernel), tuned per data draw on validation rows, then averaged over draws. */
 function kernelAccuracy(rows: Row[]) {
-  const kernels = completed(rows).filter(isKernel);
+  const kernels = completed(rows).filter(isKernelTrial);
   const { best, selectedOn } = tunedKernels(kernels, (r) => `${archLabel(r)}|${String(r.kernel)}|${String(r['dataset.seed'])}|${String(r['dataset.train'])}`);
   const byArchKernel = groupBy([...best.values()], (r) => `${archLabel(r)}|${String(r.kernel)}`);
   const of = (arch: string, kernel: string) => summarize(byArchKernel.get(`${arch}|${kernel}`) ?? [], 'test_accuracy');
@@ -46,7 +46,7 @@ export const FINDINGS: Finding[] = [
     claim: 'The NNGP/NTK of a fully connected network outperforms the trained finite network; for convolutional networks the finite network wins, by the most with global average pooling.',
     spec: '01-kernels-vs-finite.yaml',
     evaluate(rows) {
-      const finite = groupBy(completed(rows).filter(isFinite), archLabel);
+      const finite = groupBy(completed(rows).filter(isFiniteTrial), archLabel);
       const kernels = kernelAccuracy(rows);
       if (finite.size === 0 || kernels.archs.length === 0) return noData('finite and kernel trials');
       const table: string[][] = [];
@@ -100,7 +100,7 @@ export const FINDINGS: Finding[] = [
     claim: 'Centered networks (f(θ_t) − f(θ_0)) and ensembles move finite networks toward the NTK: as width grows, a centered ensemble approaches the NTK predictor in accuracy and in output distance.',
     spec: '03-centering-ensembles.yaml',
     evaluate(rows) {
-      const finite = completed(rows).filter(isFinite);
+      const finite = completed(rows).filter(isFiniteTrial);
       const kernels = kernelAccuracy(rows);
       const ntk = kernels.archs.length > 0 ? kernels.of(kernels.archs[0]!, 'ntk') : undefined;
       if (finite.length === 0 || !ntk) return noData('finite and NTK trials');
@@ -137,8 +137,8 @@ export const FINDINGS: Finding[] = [
     spec: '04-large-lr-l2.yaml',
     evaluate(rows) {
       const done = completed(rows);
-      const finite = done.filter(isFinite);
-      const linearized = done.filter((r) => isKernel(r) && r.kernel === 'ntk' && r.time === 'matched');
+      const finite = done.filter(isFiniteTrial);
+      const linearized = done.filter((r) => isKernelTrial(r) && r.kernel === 'ntk' && r.time === 'matched');
       if (finite.length === 0 || linearized.length === 0) return noData('finite trials and NTK trials at their matched time');
       const factor = (r: Row) => num(r, 'optimizer.lr_factor') ?? num(r, 'time.lr_factor');
       const setting = (r: Row) => `${formatNumber(factor(r), 2)}|${String(r['weight_decay.kind'])}`;
@@ -173,7 +173,7 @@ export const FINDINGS: Finding[] = [
     claim: 'In NTK parameterization, plain L2 on the raw parameters penalizes layers unevenly; L2 on the effective weights (layer-wise, the paper\'s form) regularizes like L2 does in standard parameterization and gives better accuracy.',
     spec: '05-layerwise-l2.yaml',
     evaluate(rows) {
-      const finite = completed(rows).filter(isFinite);
+      const finite = completed(rows).filter(isFiniteTrial);
       if (finite.length === 0) return noData('finite trials');
       const cell = (param: string, decay: string) => summarize(finite.filter((r) => r.parameterization === param && r['weight_decay.kind'] === decay), 'test_accuracy');
       const decays = ['none', 'l2', 'l2-layerwise'];
@@ -194,7 +194,7 @@ export const FINDINGS: Finding[] = [
     claim: 'Test accuracy need not improve with width: with a tuned learning rate and L2 (standard parameterization especially), an intermediate width can beat both narrower and wider networks, the wide ones tending to the kernel.',
     spec: '06-width-nonmonotonic.yaml',
     evaluate(rows) {
-      const finite = completed(rows).filter(isFinite);
+      const finite = completed(rows).filter(isFiniteTrial);
       if (finite.length === 0) return noData('finite trials');
       const series = groupBy(finite, (r) => `${String(r.parameterization)}, ${String(r['weight_decay.kind'])}`);
       const widths = [...new Set(finite.map((r) => num(r, 'width')!))].sort((a, b) => a - b);
@@ -219,7 +219,7 @@ export const FINDINGS: Finding[] = [
     claim: 'Regularizing the kernel (K + ε·tr(K)/n·I at t = ∞) and stopping gradient flow early (finite t, ε = 0) damp the same small-eigenvalue directions: swept from weak to strong, both reach about the same best accuracy, and both lose accuracy when too strong (large ε, short t).',
     spec: '07-diag-reg-early-stopping.yaml',
     evaluate(rows) {
-      const kernels = completed(rows).filter(isKernel);
+      const kernels = completed(rows).filter(isKernelTrial);
       if (kernels.length === 0) return noData('kernel trials');
       const table: string[][] = [];
       const held: boolean[] = [];
@@ -253,7 +253,7 @@ export const FINDINGS: Finding[] = [
     claim: 'Without regularization, float32 kernel regression matches float64 on small training sets but breaks down (loses accuracy or fails to factor) beyond a critical size, as the train kernel\'s smallest eigenvalues fall under float32 resolution; float64 keeps improving.',
     spec: '08-float-precision.yaml',
     evaluate(rows) {
-      const kernels = rows.filter(isKernel);
+      const kernels = rows.filter(isKernelTrial);
       if (completed(kernels).length === 0) return noData('kernel trials');
       const sizes = [...new Set(kernels.map((r) => num(r, 'dataset.train')!))].sort((a, b) => a - b);
       const table: string[][] = [];
@@ -294,13 +294,13 @@ export const FINDINGS: Finding[] = [
     spec: '09-linearized-cnn-gap.yaml',
     evaluate(rows) {
       const done = completed(rows);
-      const finite = groupBy(done.filter(isFinite), archLabel);
-      const matched = done.filter((r) => isKernel(r) && r.kernel === 'ntk' && r.time === 'matched');
+      const finite = groupBy(done.filter(isFiniteTrial), archLabel);
+      const matched = done.filter((r) => isKernelTrial(r) && r.kernel === 'ntk' && r.time === 'matched');
       if (finite.size === 0 || matched.length === 0) return noData('finite and matched-time NTK trials');
       const measured = new Map<string, { gain?: number; lag?: number; condition?: number }>();
       const table = [...finite].map(([arch, group]) => {
         const net = summarize(group, 'test_accuracy');
-        const ofArch = done.filter((r) => isKernel(r) && r.kernel === 'ntk' && archLabel(r) === arch);
+        const ofArch = done.filter((r) => isKernelTrial(r) && r.kernel === 'ntk' && archLabel(r) === arch);
         const linear = summarize(ofArch.filter((r) => r.time === 'matched'), 'test_accuracy');
         const converged = summarize(ofArch.filter((r) => r.time === Infinity), 'test_accuracy');
         const condition = summarize(ofArch, 'train_kernel_condition_number')?.mean;
@@ -330,7 +330,7 @@ export const FINDINGS: Finding[] = [
     claim: 'ZCA whitening with a tuned regularizer ε improves kernels (and finite networks) over plain standardization; too small an ε (near-exact whitening) amplifies noise and hurts.',
     spec: '10-zca.yaml',
     evaluate(rows) {
-      const kernels = completed(rows).filter(isKernel);
+      const kernels = completed(rows).filter(isKernelTrial);
       if (kernels.length === 0) return noData('kernel trials');
       const pipeline = (r: Row) => String(r['dataset.preprocess']);
       const { best, selectedOn } = tunedKernels(kernels, (r) => `${archLabel(r)}|${String(r.kernel)}|${pipeline(r)}|${String(r['dataset.seed'])}`);
@@ -365,7 +365,7 @@ export const FINDINGS: Finding[] = [
     claim: 'A convolutional network without pooling (CNN-VEC) beats a fully connected one when narrow, but its advantage shrinks with width: its infinite-width kernel keeps almost none of the equivariance, so wide CNN-VEC networks perform like their kernel.',
     spec: '11-equivariance.yaml',
     evaluate(rows) {
-      const finite = completed(rows).filter(isFinite);
+      const finite = completed(rows).filter(isFiniteTrial);
       if (finite.length === 0) return noData('finite trials');
       const widths = [...new Set(finite.map((r) => num(r, 'width')!))].sort((a, b) => a - b);
       const archs = [...new Set(finite.map(archLabel))];
@@ -393,7 +393,7 @@ export const FINDINGS: Finding[] = [
     claim: 'Instead of one kernel on the flip-augmented training set (2n points, 8× the solve), average M kernel predictors each fitted on a randomly flipped copy: accuracy improves with M over no augmentation.',
     spec: '12-flip-ensembles.yaml',
     evaluate(rows) {
-      const kernels = completed(rows).filter(isKernel);
+      const kernels = completed(rows).filter(isKernelTrial);
       if (kernels.length === 0) return noData('kernel trials');
       const members = (r: Row) => num(r, 'flip_ensemble') ?? 0;
       const { best, selectedOn } = tunedKernels(kernels, (r) => `${archLabel(r)}|${String(r.kernel)}|${members(r)}|${String(r['dataset.seed'])}`);
