@@ -4,7 +4,6 @@
 // the page's numbers checked against the store's rows.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +11,7 @@ import { expandTrials } from '@ntk/spec';
 import { FINDINGS, type Row } from './findings/index.ts';
 import { loadSpecFile } from './spec-file.ts';
 import { ntk, REPO_ROOT } from '../test/cli.ts';
+import { freePort } from '../test/lab.ts';
 
 const SUITE = path.join(REPO_ROOT, 'experiments/paper');
 
@@ -66,14 +66,6 @@ describe('finding rules follow the numbers', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('finding 7 end to end: the shipped spec, then ntk report --findings', async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-findings-'));

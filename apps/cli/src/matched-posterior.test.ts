@@ -2,21 +2,13 @@
 // against the one the finite trials of the same sweep trained for, and the posterior's stored variances.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeNpy } from '@ntk/linalg';
 import { ntk } from '../test/cli.ts';
+import { freePort } from '../test/lab.ts';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type Row = Record<string, number | string | boolean | null>;
 

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,15 +10,8 @@ import { Client, Connection } from '@temporalio/client';
 import { ResultStore } from '@ntk/store';
 import { workflowIds } from '@ntk/workflows';
 import { ntk, REPO_ROOT } from '../test/cli.ts';
+import { freePort } from '../test/lab.ts';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('quickstart path on the embedded Temporal server', async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-quickstart-'));
