@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { parseSpecYaml, sweepIdFor } from '@ntk/spec';
+import { parseSpecYaml, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
 import { ArtifactStore, artifactKeys, ResultStore } from '@ntk/store';
 import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, trialWorkflow, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
@@ -48,11 +48,36 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function runSweepOnce(): Promise<void> {
-    const workers: Worker[] = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
+  /** Runs `work` while cpu and gpu workers (in this process, on this test's store) serve the test server. */
+  async function withWorkers(work: () => Promise<void>, options: { float32Solve?: 'tfjs' } = {}): Promise<void> {
+    const workers: Worker[] = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto', ...options } });
     const stop = new AbortController();
     const running = runWorkers(workers, stop.signal);
     try {
+      await work();
+    } finally {
+      stop.abort();
+      await running;
+    }
+  }
+
+  /** Saves a spec's sweep and runs it to its end with workers in this process; its summary. */
+  async function runSweepToEnd(sweepSpec: ExperimentSpec, options: { float32Solve?: 'tfjs' } = {}) {
+    const id = sweepIdFor(sweepSpec);
+    let summary: Awaited<ReturnType<typeof sweepWorkflow>> | undefined;
+    await withWorkers(async () => {
+      await store.saveSweep({ id, name: sweepSpec.name, spec: sweepSpec });
+      summary = await env.client.workflow.execute(sweepWorkflow, {
+        workflowId: workflowIds.sweep(storeId, id),
+        taskQueue: taskQueue(storeId, 'cpu'),
+        args: [{ storeId, sweepId: id, concurrency: 2, kernelBlockSize: BLOCK }],
+      });
+    }, options);
+    return summary!;
+  }
+
+  async function runSweepOnce(): Promise<void> {
+    await withWorkers(async () => {
       await store.saveSweep({ id: sweepId, name: spec.name, spec });
       const handle = await env.client.workflow.start(sweepWorkflow, {
         workflowId: workflowIds.sweep(storeId, sweepId),
@@ -65,10 +90,7 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
       assert.equal(summary.failed, 0);
       const progress = await handle.query(progressQuery);
       assert.equal(progress.done, 4);
-    } finally {
-      stop.abort();
-      await running;
-    }
+    });
   }
 
   it('runs 2 finite and 2 infinite trials and stores their rows', async () => {
@@ -118,19 +140,13 @@ describe('SweepWorkflow on a real Temporal dev server', () => {
     for (const part of ['nngp_train_train', 'nngp_test_train', 'ntk_train_train', 'ntk_test_train']) fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/${part}.npy`));
     fs.rmSync(artifacts.pathOf(`kernels/${kernelKey}/blocks-${BLOCK}/train_train/1_2.ntk.npy`));
 
-    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
-    const stop = new AbortController();
-    const running = runWorkers(workers, stop.signal);
-    try {
+    await withWorkers(async () => {
       await env.client.workflow.execute(kernelWorkflow, {
         workflowId: workflowIds.kernel(storeId, kernelKey),
         taskQueue: taskQueue(storeId, 'cpu'),
         args: [{ storeId, kernelKey, trialId: infinite.id, blockSize: BLOCK }],
       });
-    } finally {
-      stop.abort();
-      await running;
-    }
+    });
     const after = mtimes();
     const rewritten = [...after].filter(([f, t]) => before.get(f) !== t).map(([f]) => f);
     // Both kinds of the deleted tile are recomputed together (one activity); nothing else is.
@@ -163,21 +179,8 @@ architectures:
 infinite: { kernels: ntk, diag_reg: 1e-6, time: inf, precision: [float64, float32] }
 `);
     const f32SweepId = sweepIdFor(f32);
-    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
-    const stop = new AbortController();
-    const running = runWorkers(workers, stop.signal);
-    try {
-      await store.saveSweep({ id: f32SweepId, name: f32.name, spec: f32 });
-      const summary = await env.client.workflow.execute(sweepWorkflow, {
-        workflowId: workflowIds.sweep(storeId, f32SweepId),
-        taskQueue: taskQueue(storeId, 'cpu'),
-        args: [{ storeId, sweepId: f32SweepId, concurrency: 2, kernelBlockSize: BLOCK }],
-      });
-      assert.equal(summary.failed, 1, `sweep summary: ${JSON.stringify(summary)}`);
-    } finally {
-      stop.abort();
-      await running;
-    }
+    const summary = await runSweepToEnd(f32);
+    assert.equal(summary.failed, 1, `sweep summary: ${JSON.stringify(summary)}`);
     const rows = await store.sweepResults(f32SweepId);
     const byPrecision = Object.fromEntries(rows.map((r) => [r.config.precision as string, r]));
     assert.equal(byPrecision.float64!.status, 'completed', byPrecision.float64!.error ?? '');
@@ -197,21 +200,8 @@ infinite: { kernels: nngp, diag_reg: 1e-2, time: inf, precision: [float64, float
 `);
     const f32SweepId = sweepIdFor(f32);
     // The tfjs solve is forced: a CPU backend would otherwise keep it on the addon (what a GPU worker would pick).
-    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto', float32Solve: 'tfjs' } });
-    const stop = new AbortController();
-    const running = runWorkers(workers, stop.signal);
-    try {
-      await store.saveSweep({ id: f32SweepId, name: f32.name, spec: f32 });
-      const summary = await env.client.workflow.execute(sweepWorkflow, {
-        workflowId: workflowIds.sweep(storeId, f32SweepId),
-        taskQueue: taskQueue(storeId, 'cpu'),
-        args: [{ storeId, sweepId: f32SweepId, concurrency: 2, kernelBlockSize: BLOCK }],
-      });
-      assert.equal(summary.done, 2, `sweep summary: ${JSON.stringify(summary)}`);
-    } finally {
-      stop.abort();
-      await running;
-    }
+    const summary = await runSweepToEnd(f32, { float32Solve: 'tfjs' });
+    assert.equal(summary.done, 2, `sweep summary: ${JSON.stringify(summary)}`);
     const rows = await store.sweepResults(f32SweepId);
     const byPrecision = Object.fromEntries(rows.map((r) => [r.config.precision as string, r]));
     for (const [precision, queue, backend] of [['float64', 'cpu', 'float64-cpu'], ['float32', 'gpu', 'wasm']] as const) {
@@ -235,20 +225,14 @@ infinite: { kernels: nngp, diag_reg: 1e-2, time: inf, precision: [float64, float
     const infinite = (await store.sweepResults(sweepId)).find((r) => r.kind === 'infinite')!;
     const kernelRun = async () => (await env.client.workflow.getHandle(workflowIds.kernel(storeId, infinite.kernelKeys![0]!)).describe()).runId;
     const before = await kernelRun();
-    const workers = await createWorkers({ connection: env.nativeConnection, queues: ['cpu', 'gpu'], context: { store, artifacts, backend: 'auto' } });
-    const stop = new AbortController();
-    const running = runWorkers(workers, stop.signal);
-    try {
+    await withWorkers(async () => {
       const outcome = await env.client.workflow.execute(trialWorkflow, {
         workflowId: workflowIds.trial(storeId, infinite.id),
         taskQueue: taskQueue(storeId, 'cpu'),
         args: [{ storeId, kernelBlockSize: BLOCK, trials: [{ trialId: infinite.id, kind: 'infinite', kernelKeys: infinite.kernelKeys, position: infinite.position }] }],
       });
       assert.deepEqual(outcome, { [infinite.id]: 'completed' });
-    } finally {
-      stop.abort();
-      await running;
-    }
+    });
     assert.equal(await kernelRun(), before, 'the kernel workflow ran again');
   });
 });
