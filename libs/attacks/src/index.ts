@@ -1,0 +1,1 @@
+export type { AttackTarget } from './target.ts';
