@@ -137,7 +137,7 @@ function finish(layers: Layer[], block: KernelBlock): KernelBlock {
  * computed but mirrored: every rule treats (x, x') and (x', x) alike.
  */
 function tiledKernels({ layers, image, left: x1, top: x2, sameInputs }: BlockInputs, target: KernelBlockTarget): void {
-  const spatial = layers.some((l) => l.kind === 'global-avg-pool') ? 'full' : 'diagonal';
+  const spatial = spatialLayout(layers);
   const positions = image.height * image.width;
   const tile = Math.max(1, Math.floor(Math.sqrt(TILE_ENTRIES / (spatial === 'full' ? positions * positions : positions))));
   const n1 = x1.rows;
@@ -150,21 +150,12 @@ function tiledKernels({ layers, image, left: x1, top: x2, sameInputs }: BlockInp
     const r1 = Math.min(n1, r0 + tile);
     for (let c0 = r1 <= mirrored ? r0 : 0; c0 < n2; c0 += tile) {
       const c1 = Math.min(n2, c0 + tile);
-      const left = rowSlice(x1, r0, r1);
-      const top = rowSlice(x2, c0, c1);
-      const q1 = inputRange(qRow, n1, r0, r1);
-      const block: KernelBlock = {
-        rows: r1 - r0,
-        cols: c1 - c0,
-        height: image.height,
-        width: image.width,
-        spatial,
-        nngp: positions === 1 ? vectorCovariance(left, top, q1, sameInputs === undefined ? undefined : sameInputs + r0 - c0) : imageCovariance(left, top, image, spatial),
-        ntk: undefined,
-        qRow: q1,
+      const block = inputBlock(rowSlice(x1, r0, r1), rowSlice(x2, c0, c1), image, spatial, {
+        qRow: inputRange(qRow, n1, r0, r1),
         qCol: inputRange(qCol, n2, c0, c1),
-      };
-      if (target.ntk) block.ntk = new Float64Array(block.nngp.length); // Θ = 0 at the input
+        withNtk: target.ntk !== undefined,
+        sameInputs: sameInputs === undefined ? undefined : sameInputs + r0 - c0,
+      });
       finish(layers, block);
       const width = c1 - c0;
       for (const [out, values] of [[target.nngp, block.nngp], [target.ntk, block.ntk]] as const) {
@@ -173,6 +164,37 @@ function tiledKernels({ layers, image, left: x1, top: x2, sameInputs }: BlockInp
     }
   }
   for (const out of [target.nngp, target.ntk]) if (out) mirrorUpperTriangle(out, offset, stride, mirrored, 0, mirrored);
+}
+
+/** The covariance layout a network needs: the full P × P when it pools globally, else the spatial diagonal. */
+export function spatialLayout(layers: Layer[]): KernelBlock['spatial'] {
+  return layers.some((l) => l.kind === 'global-avg-pool') ? 'full' : 'diagonal';
+}
+
+/**
+ * The kernel state at the input for left × top: the input covariance, Θ = 0 (withNtk) and the self-covariances
+ * (selfCovariances of each side, unless given). sameInputs: row i and column i + sameInputs are the same input.
+ */
+export function inputBlock(
+  left: Matrix,
+  top: Matrix,
+  image: InputImage,
+  spatial: KernelBlock['spatial'],
+  { qRow = selfCovariances(left, image), qCol = selfCovariances(top, image), withNtk, sameInputs }: { qRow?: Float64Array; qCol?: Float64Array; withNtk: boolean; sameInputs?: number },
+): KernelBlock {
+  const positions = image.height * image.width;
+  const nngp = positions === 1 ? vectorCovariance(left, top, qRow, sameInputs) : imageCovariance(left, top, image, spatial);
+  return {
+    rows: left.rows,
+    cols: top.rows,
+    height: image.height,
+    width: image.width,
+    spatial,
+    nngp,
+    ntk: withNtk ? new Float64Array(nngp.length) : undefined,
+    qRow,
+    qCol,
+  };
 }
 
 /**

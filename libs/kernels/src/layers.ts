@@ -227,8 +227,28 @@ const erfRectangle: RectangleRule = (nngp, ntk, offset, n1, n2, q1s, o1, s1, q2s
 
 const ERF: Nonlinearity = { name: 'erf', rectangle: erfRectangle, self: (q) => (2 / Math.PI) * Math.asin((2 * q) / (1 + 2 * q)) };
 
+/** The window of an f_h × f_w convolution, stride 1, on a height × width grid. */
+export function convWindow(layer: Extract<Layer, { kind: 'conv' }>, height: number, width: number): ConvWindow {
+  const [filterHeight, filterWidth] = layer.filter;
+  const same = layer.padding === 'SAME';
+  const window: ConvWindow = {
+    height,
+    width,
+    outHeight: same ? height : height - filterHeight + 1,
+    outWidth: same ? width : width - filterWidth + 1,
+    filterHeight,
+    filterWidth,
+    top: same ? (filterHeight - 1) / 2 : 0,
+    left: same ? (filterWidth - 1) / 2 : 0,
+  };
+  if (window.outHeight < 1 || window.outWidth < 1) {
+    throw new Error(`conv: a ${filterHeight}×${filterWidth} VALID filter does not fit a ${height}×${width} image`);
+  }
+  return window;
+}
+
 /** The window of an f_h × f_w convolution, stride 1: output (i, j) reads input (i + a − top, j + b − left). */
-interface ConvWindow {
+export interface ConvWindow {
   height: number;
   width: number;
   outHeight: number;
@@ -247,23 +267,9 @@ interface ConvWindow {
  * the nonlinearity `then`, if given.
  */
 function conv(block: KernelBlock, layer: Extract<Layer, { kind: 'conv' }>, then?: Nonlinearity): void {
-  const [filterHeight, filterWidth] = layer.filter;
-  const same = layer.padding === 'SAME';
-  const { rows, cols, height, width } = block;
-  const window: ConvWindow = {
-    height,
-    width,
-    outHeight: same ? height : height - filterHeight + 1,
-    outWidth: same ? width : width - filterWidth + 1,
-    filterHeight,
-    filterWidth,
-    top: same ? (filterHeight - 1) / 2 : 0,
-    left: same ? (filterWidth - 1) / 2 : 0,
-  };
-  if (window.outHeight < 1 || window.outWidth < 1) {
-    throw new Error(`conv: a ${filterHeight}×${filterWidth} VALID filter does not fit a ${height}×${width} image`);
-  }
-  const scale = layer.W_std ** 2 / (filterHeight * filterWidth);
+  const { rows, cols } = block;
+  const window = convWindow(layer, block.height, block.width);
+  const scale = layer.W_std ** 2 / (window.filterHeight * window.filterWidth);
   const biasVar = layer.b_std ** 2;
   if (block.qRow) block.qRow = windowMeanPositions(block.qRow, undefined, window, rows, scale, biasVar)[0];
   if (block.qCol) block.qCol = windowMeanPositions(block.qCol, undefined, window, cols, scale, biasVar)[0];

@@ -173,6 +173,18 @@ export function predict(input: PredictionInput & { times: PredictionTime[] }): M
 }
 
 /**
+ * The dual coefficients α (n × k) of the predictor at `time`: every prediction is linear in the test–train kernel,
+ * f(x) = K(x, X)·α, so α is the prediction for a test–train kernel equal to the identity (the same solve, so the same
+ * precision, regularization and time filter as predict). What an attack differentiates through (kernelPredictor).
+ */
+export function dualCoefficients(input: Omit<PredictionInput, 'kTestTrain'> & { time: PredictionTime }): Matrix {
+  const n = input.kTrainTrain.rows;
+  const identity = zeros(n, n);
+  for (let i = 0; i < n; i++) identity.data[i * n + i] = 1;
+  return predict({ ...input, kTestTrain: identity, times: [input.time] })[0]!;
+}
+
+/**
  * predict, and the eigenvalues (ascending) of the regularized train kernel A in the solve's precision: free with
  * finite times (their eigendecomposition's), an eigenvalues-only decomposition for t = ∞ alone. That one comes
  * first, so a failed Cholesky says how far under the precision's rounding A's smallest eigenvalue fell.
