@@ -152,4 +152,35 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('attempts').addColumn('device', 'text').execute();
     },
   },
+  // Adversarial attacks on a trial's model: one row per attack and chunk of test points (the chunk is the unit of
+  // checkpointing, so a resumed attack skips the chunks stored), and how each model's adversarial examples fare on
+  // each other model (transfer). Both are keyed by trial ids, so sweeps sharing a trial share its attacks.
+  '0008_attacks': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('attack_chunks')
+        .addColumn('trial_id', 'text', (c) => c.notNull().references('trials.id'))
+        .addColumn('attack_key', 'text', (c) => c.notNull())
+        .addColumn('chunk', 'integer', (c) => c.notNull())
+        .addColumn('attack_json', 'text', (c) => c.notNull())
+        .addColumn('points', 'integer', (c) => c.notNull())
+        .addColumn('clean_correct', 'integer', (c) => c.notNull())
+        .addColumn('robust_correct', 'integer', (c) => c.notNull())
+        .addColumn('broken', 'integer', (c) => c.notNull())
+        .addColumn('distortion_sum', 'double precision', (c) => c.notNull())
+        .addColumn('gradient_evaluations', 'integer', (c) => c.notNull())
+        .addColumn('seconds', 'double precision', (c) => c.notNull())
+        .addPrimaryKeyConstraint('attack_chunks_pk', ['trial_id', 'attack_key', 'chunk'])
+        .execute();
+      await db.schema
+        .createTable('attack_transfer')
+        .addColumn('source_trial_id', 'text', (c) => c.notNull().references('trials.id'))
+        .addColumn('target_trial_id', 'text', (c) => c.notNull().references('trials.id'))
+        .addColumn('attack_key', 'text', (c) => c.notNull())
+        .addColumn('points', 'integer', (c) => c.notNull())
+        .addColumn('correct', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('attack_transfer_pk', ['source_trial_id', 'target_trial_id', 'attack_key'])
+        .execute();
+    },
+  },
 };

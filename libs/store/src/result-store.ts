@@ -11,7 +11,7 @@ import pg from 'pg';
 import { migrations } from './migrations.ts';
 import { queryResults, type ResultQuery, type ResultTable } from './result-query.ts';
 import { insertTrialFields, trialFieldRows } from './trial-fields.ts';
-import type { ArtifactsTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialsTable, TrialStatus } from './schema.ts';
+import type { ArtifactsTable, AttackChunksTable, AttackTransferTable, AttemptOutcome, AttemptsTable, Database, SweepStatus, TrialsTable, TrialStatus } from './schema.ts';
 
 export interface TrialRecord {
   id: string;
@@ -78,6 +78,24 @@ export interface AttemptStart {
 
 export type AttemptRow = AttemptsTable;
 export type StoredArtifactRow = ArtifactsTable;
+export type AttackChunkRow = AttackChunksTable;
+export type AttackTransferRow = AttackTransferTable;
+
+/** One attack on one trial's model, its chunks summed (store.sweepAttackResults). */
+export interface AttackResult {
+  trialId: string;
+  attackKey: string;
+  attack: Record<string, unknown>;
+  chunks: number;
+  points: number;
+  cleanCorrect: number;
+  robustCorrect: number;
+  broken: number;
+  /** Σ √(Σ(x′ − x)²/features) over the broken points. */
+  distortionSum: number;
+  gradientEvaluations: number;
+  seconds: number;
+}
 
 /** A sweep named by a user: its id, a unique prefix of it, or its name (the newest sweep of that name). */
 export type SweepMatch = { sweep: { id: string; name: string; status: SweepStatus; created_at: string } } | { candidates: string[] };
@@ -577,6 +595,8 @@ export class ResultStore {
         await tx.deleteFrom('metrics').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('curves').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('trial_fields').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('attack_chunks').where('trial_id', 'in', ids).execute();
+        await tx.deleteFrom('attack_transfer').where((eb) => eb.or([eb('source_trial_id', 'in', ids), eb('target_trial_id', 'in', ids)])).execute();
         await tx.deleteFrom('attempts').where('trial_id', 'in', ids).execute();
         await tx.deleteFrom('trials').where('id', 'in', ids).execute();
       }
@@ -611,6 +631,88 @@ export class ResultStore {
       byTrial.set(m.trial_id, record);
     }
     return trials.map((t) => ({ ...trialOf(t), position: t.position, metrics: byTrial.get(t.id) ?? {} }));
+  }
+
+  /** Stores one attack chunk's counts (replacing a row of the same trial, attack and chunk): the attack's checkpoint. */
+  async recordAttackChunk(row: AttackChunkRow): Promise<void> {
+    await this.transaction(async (tx) => {
+      await tx.deleteFrom('attack_chunks').where('trial_id', '=', row.trial_id).where('attack_key', '=', row.attack_key).where('chunk', '=', row.chunk).execute();
+      await tx.insertInto('attack_chunks').values(row).execute();
+    });
+  }
+
+  /** The attack chunks stored for a trial. */
+  async attackChunks(trialId: string): Promise<AttackChunkRow[]> {
+    return this.db.selectFrom('attack_chunks').selectAll().where('trial_id', '=', trialId).orderBy('attack_key').orderBy('chunk').execute();
+  }
+
+  /** Per trial of the sweep and attack: the chunks' counts summed (trials without attacks are absent). */
+  async sweepAttackResults(sweepId: string): Promise<AttackResult[]> {
+    const rows = await this.db
+      .selectFrom('attack_chunks')
+      .innerJoin('sweep_trials', 'sweep_trials.trial_id', 'attack_chunks.trial_id')
+      .selectAll('attack_chunks')
+      .where('sweep_trials.sweep_id', '=', sweepId)
+      .orderBy('sweep_trials.position')
+      .orderBy('attack_chunks.attack_key')
+      .orderBy('attack_chunks.chunk')
+      .execute();
+    const results = new Map<string, AttackResult>();
+    for (const r of rows) {
+      const key = `${r.trial_id} ${r.attack_key}`;
+      const sum = results.get(key) ?? {
+        trialId: r.trial_id,
+        attackKey: r.attack_key,
+        attack: JSON.parse(r.attack_json) as Record<string, unknown>,
+        chunks: 0,
+        points: 0,
+        cleanCorrect: 0,
+        robustCorrect: 0,
+        broken: 0,
+        distortionSum: 0,
+        gradientEvaluations: 0,
+        seconds: 0,
+      };
+      sum.chunks++;
+      sum.points += r.points;
+      sum.cleanCorrect += r.clean_correct;
+      sum.robustCorrect += r.robust_correct;
+      sum.broken += r.broken;
+      sum.distortionSum += r.distortion_sum;
+      sum.gradientEvaluations += r.gradient_evaluations;
+      sum.seconds += r.seconds;
+      results.set(key, sum);
+    }
+    return [...results.values()];
+  }
+
+  /** Replaces the transfer rows of the given (source, target, attack) triples, in one transaction. */
+  async recordTransfer(rows: AttackTransferRow[]): Promise<void> {
+    await this.transaction(async (tx) => {
+      for (const r of rows) {
+        await tx
+          .deleteFrom('attack_transfer')
+          .where('source_trial_id', '=', r.source_trial_id)
+          .where('target_trial_id', '=', r.target_trial_id)
+          .where('attack_key', '=', r.attack_key)
+          .execute();
+      }
+      for (const chunk of chunks(rows, 500)) if (chunk.length > 0) await tx.insertInto('attack_transfer').values(chunk).execute();
+    });
+  }
+
+  /** Transfer rows whose source and target are both trials of the sweep. */
+  async sweepTransfer(sweepId: string): Promise<AttackTransferRow[]> {
+    const members = this.db.selectFrom('sweep_trials').select('trial_id').where('sweep_id', '=', sweepId);
+    return this.db
+      .selectFrom('attack_transfer')
+      .selectAll()
+      .where('source_trial_id', 'in', members)
+      .where('target_trial_id', 'in', members)
+      .orderBy('attack_key')
+      .orderBy('source_trial_id')
+      .orderBy('target_trial_id')
+      .execute();
   }
 
   /** Tidy results: filtered, grouped and aggregated in SQL (result-query.ts). Unknown names throw a QueryError listing the known ones. */

@@ -109,6 +109,34 @@ export interface AttemptsTable {
   detail: string | null;
 }
 
+/**
+ * One attack (attack_key; its configuration in attack_json) on one chunk of a trial's test points. Of `points`
+ * attacked, clean_correct were classified right before the attack and robust_correct after it; broken = clean_correct
+ * − robust_correct, and distortion_sum sums √(Σ(x′ − x)²/features) over the broken points' adversarial examples.
+ */
+export interface AttackChunksTable {
+  trial_id: string;
+  attack_key: string;
+  chunk: number;
+  attack_json: string;
+  points: number;
+  clean_correct: number;
+  robust_correct: number;
+  broken: number;
+  distortion_sum: number;
+  gradient_evaluations: number;
+  seconds: number;
+}
+
+/** The adversarial examples of source_trial_id's attack_key, classified by target_trial_id: `correct` of `points`. */
+export interface AttackTransferTable {
+  source_trial_id: string;
+  target_trial_id: string;
+  attack_key: string;
+  points: number;
+  correct: number;
+}
+
 export interface Database {
   store_meta: StoreMetaTable;
   attempts: AttemptsTable;
@@ -119,4 +147,6 @@ export interface Database {
   curves: CurvesTable;
   trial_fields: TrialFieldsTable;
   artifacts: ArtifactsTable;
+  attack_chunks: AttackChunksTable;
+  attack_transfer: AttackTransferTable;
 }

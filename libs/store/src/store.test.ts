@@ -72,6 +72,44 @@ for (const { name: backendName, start } of STORE_BACKENDS) {
         assert.deepEqual((await store.getTrialOutcome('d'))!.curves, { learning });
       });
 
+      it('sums attack chunks per trial and attack, replaces a chunk stored again, and keeps transfer rows within the sweep', async () => {
+        await store.saveSweep({ id: 's-attack', name: 'attack', spec: {} });
+        await store.registerTrials('s-attack', ['m1', 'm2'].map((id) => ({ id, kind: 'finite' as const, config: { id } })));
+        await store.saveSweep({ id: 's-other', name: 'other', spec: {} });
+        await store.registerTrials('s-other', [{ id: 'm3', kind: 'finite', config: { id: 'm3' } }]);
+        const chunk = (trial: string, chunkIndex: number, robust: number) => ({
+          trial_id: trial,
+          attack_key: 'pgd-linf-eps0.1',
+          chunk: chunkIndex,
+          attack_json: JSON.stringify({ method: 'pgd', epsilon: 0.1 }),
+          points: 10,
+          clean_correct: 9,
+          robust_correct: robust,
+          broken: 9 - robust,
+          distortion_sum: 0.5 * (9 - robust),
+          gradient_evaluations: 200,
+          seconds: 1.5,
+        });
+        await store.recordAttackChunk(chunk('m1', 0, 4));
+        await store.recordAttackChunk(chunk('m1', 1, 7));
+        await store.recordAttackChunk(chunk('m1', 1, 6)); // a chunk attacked again replaces its row
+        await store.recordAttackChunk(chunk('m2', 0, 2));
+        assert.equal((await store.attackChunks('m1')).length, 2);
+        const results = await store.sweepAttackResults('s-attack');
+        assert.deepEqual(
+          results.map((r) => [r.trialId, r.chunks, r.points, r.cleanCorrect, r.robustCorrect, r.broken, r.distortionSum]),
+          [['m1', 2, 20, 18, 10, 8, 4], ['m2', 1, 10, 9, 2, 7, 3.5]],
+        );
+        assert.deepEqual(results[0]!.attack, { method: 'pgd', epsilon: 0.1 });
+        const transfer = (source: string, target: string, correct: number) => ({ source_trial_id: source, target_trial_id: target, attack_key: 'pgd-linf-eps0.1', points: 20, correct });
+        await store.recordTransfer([transfer('m1', 'm2', 15), transfer('m2', 'm1', 12), transfer('m1', 'm3', 19)]);
+        await store.recordTransfer([transfer('m1', 'm2', 14)]);
+        assert.deepEqual((await store.sweepTransfer('s-attack')).map((r) => [r.source_trial_id, r.target_trial_id, r.correct]), [['m1', 'm2', 14], ['m2', 'm1', 12]]);
+        await store.deleteSweep('s-attack');
+        assert.deepEqual(await store.attackChunks('m1'), []);
+        assert.equal((await store.db.selectFrom('attack_transfer').selectAll().execute()).length, 0, 'rows naming a deleted trial go with it');
+      });
+
       it('keeps metrics and byte counts at full width: 15 digits, Infinity, and sizes past 2^31', async () => {
       await store.saveSweep({ id: 's-wide', name: 'wide', spec: {} });
       await store.registerTrials('s-wide', [{ id: 'w', kind: 'finite', config: { id: 'w' } }]);
