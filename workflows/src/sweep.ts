@@ -12,11 +12,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '@ntk/activities';
-import { BOOKKEEPING, PLANNING } from './policies.ts';
-import { workflowIds } from './queues.ts';
+import { BOOKKEEPING, LONG_RUNNING, PLANNING } from './policies.ts';
+import { taskQueue, workflowIds } from './queues.ts';
 import { executeChildOnce } from './run-once.ts';
 import { trialWorkflow } from './trial.ts';
 import type { SweepProgress, SweepWorkflowInput, TrialRef } from './types.ts';
+import { forEachInWindow } from './window.ts';
 
 export const progressQuery = defineQuery<SweepProgress>('progress');
 export const pauseSignal = defineSignal('pause');
@@ -26,7 +27,8 @@ export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
 // Planning and comparing read a whole sweep (comparing, also every prediction file): time grows with its size.
 const { planSweep, compareFiniteToInfinite } = proxyActivities<Activities>(PLANNING);
-const { listUnfinishedTrials, finishSweep } = proxyActivities<Activities>(BOOKKEEPING);
+const { listUnfinishedTrials, finishSweep, planAttacks } = proxyActivities<Activities>(BOOKKEEPING);
+const { transferAdversarialExamples } = proxyActivities<Activities>(LONG_RUNNING);
 
 /** Trials fetched from the store per page: the workflow holds ids, never the whole plan. */
 const PAGE_SIZE = 200;
@@ -128,6 +130,12 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepPro
   }
 
   await Promise.all([...running.values()].map((r) => r.done));
+  // The attack stage (spec `attacks:`) on the finished models, cancelled with the trials (a patch, like the next).
+  if (!progress.cancelled && patched('attack-stage')) {
+    await trials.run(() => attackStage(storeId, sweepId, concurrency, progress)).catch((err: unknown) => {
+      if (!isCancellation(err)) log.warn(`the attack stage failed: ${String(err)}`);
+    });
+  }
   // Finite against infinite once every trial has finished (a patch: sweeps started before it replay without it).
   // A comparison that fails costs its metrics, not the sweep's ending.
   if (!progress.cancelled && patched('compare-finite-to-infinite')) {
@@ -157,4 +165,28 @@ function groupTrials(page: TrialRef[]): TrialRef[][] {
     }
   }
   return groups;
+}
+
+/**
+ * Each completed trial's model attacked on its test points (attackModel: finite networks where tfjs runs, kernel
+ * predictors on the cpu queue, where float64 runs), then every model's adversarial examples tried on every other
+ * model. A model whose attack fails costs its rows, not the stage.
+ */
+async function attackStage(storeId: string, sweepId: string, concurrency: number, progress: SweepProgress): Promise<void> {
+  const { models, transfer } = await planAttacks(sweepId);
+  if (models.length === 0) return;
+  progress.attacks = { total: models.length, done: 0, failed: 0 };
+  const attacks = progress.attacks;
+  await forEachInWindow(models, concurrency, async ({ trialId, kind }) => {
+    const { attackModel } = proxyActivities<Activities>({ ...LONG_RUNNING, taskQueue: taskQueue(storeId, kind === 'finite' ? 'gpu' : 'cpu') });
+    try {
+      await attackModel(sweepId, trialId);
+      attacks.done++;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      attacks.failed++;
+      log.warn(`attacking ${trialId} failed: ${String(err)}`);
+    }
+  });
+  if (transfer) await transferAdversarialExamples(sweepId);
 }

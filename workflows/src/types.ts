@@ -14,6 +14,8 @@ export interface SweepProgress {
   runningTrials: string[];
   /** Their TrialWorkflows (at most `concurrency`): `ntk sweep watch` asks Temporal for their progress. */
   trialWorkflows: string[];
+  /** The attack stage (spec `attacks:`), once it has started: models to attack, attacked, failed. */
+  attacks?: { total: number; done: number; failed: number };
 }
 
 export interface SweepWorkflowInput {
