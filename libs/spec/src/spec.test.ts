@@ -641,6 +641,7 @@ describe('attacks:', () => {
     assert.ok(ids(plain).length > 0);
     assert.deepEqual(ids(attacked), ids(plain));
     assert.notEqual(sweepIdFor(attacked), sweepIdFor(plain));
+    assert.equal(sweepIdFor(validateSpec(JSON.parse(JSON.stringify(attacked)))), sweepIdFor(attacked), 'a stored spec is the same sweep');
     assert.notEqual(sweepIdFor(attacked), sweepIdFor(validateSpec(attackSpec({ method: ['fgsm', 'pgd'], norm: 'linf', epsilon: [0.1, 0.3] }))));
   });
 });
