@@ -418,6 +418,33 @@ test('dataset.validation draws rows after the train rows: disjoint from train an
   assert.deepEqual([plain.nValidation, plain.xValidation.length, plain.yValidation.length], [0, 0, 0]);
 });
 
+test('dataset.half: half 1 is the draw without half, half 2 the rows after it, validation after both, all disjoint', () => {
+  const config = (half?: number, validation?: number, preprocess: unknown[] = []) =>
+    datasetSchema.parse({ name: 'mnist', train: 40, test: 30, seed: 4, preprocess, ...(half && { half }), ...(validation && { validation }) });
+  const plain = prepareDataset(config());
+  const [first, second] = [prepareDataset(config(1)), prepareDataset(config(2))];
+  assert.deepEqual([first.xTrain, first.labelsTrain, first.xTest], [plain.xTrain, plain.labelsTrain, plain.xTest], 'half 1 is the data without half');
+  assert.deepEqual([second.nTrain, second.nTest, second.nValidation], [40, 30, 0]);
+  assert.deepEqual(second.xTest, plain.xTest);
+  const pool = loadMnist({ train: 80, test: 30, seed: 4 });
+  assert.deepEqual(second.labelsTrain, pool.labelsTrain.slice(40), 'half 2 is pool rows [40, 80)');
+  assert.deepEqual(second.identity, { name: 'mnist', train: 40, test: 30, half: 2, seed: 4, preprocessing: [] });
+
+  const images = (x: Float64Array) => Array.from({ length: x.length / 784 }, (_, i) => x.subarray(i * 784, (i + 1) * 784).join());
+  const [firstV, secondV] = [prepareDataset(config(1, 20)), prepareDataset(config(2, 20))];
+  assert.deepEqual(firstV.xTrain, plain.xTrain, 'validation leaves half 1 alone');
+  assert.deepEqual(secondV.xTrain, second.xTrain, 'and half 2');
+  assert.deepEqual(firstV.xValidation, secondV.xValidation, 'both halves validate on the same rows');
+  assert.deepEqual(firstV.labelsValidation, loadMnist({ train: 100, test: 30, seed: 4 }).labelsTrain.slice(80), 'pool rows [80, 100)');
+  const splits = [images(first.xTrain), images(second.xTrain), images(firstV.xValidation), images(plain.xTest)];
+  assert.equal(new Set(splits.flat()).size, 40 + 40 + 20 + 30, 'no image in two of half 1, half 2, validation and test');
+
+  // Each half's preprocessing statistics are its own rows'.
+  const standardized = prepareDataset(config(2, undefined, ['standardize']));
+  assert.deepEqual(standardized.xTrain, standardize({ ...second, xValidation: undefined, labelsValidation: undefined }).xTrain);
+  assert.notDeepEqual(standardized.xTrain, standardize({ ...plain, xTrain: pool.xTrain, labelsTrain: pool.labelsTrain }).xTrain.slice(40 * 784));
+});
+
 test('validation rows are preprocessed like the test rows, with statistics of the training rows only', () => {
   const config = (validation: number | undefined, preprocess: unknown[]) =>
     datasetSchema.parse({ name: 'synthetic', shape: [4, 4, 3], classes: 5, train: 40, test: 10, seed: 2, preprocess, ...(validation && { validation }) });

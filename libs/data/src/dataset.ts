@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { DatasetHalf } from '@ntk/spec';
 
 /** Images are row-major with channels last (NHWC); labels are class indices. */
 export interface Dataset {
@@ -22,6 +23,8 @@ export interface DatasetIdentity {
   test: number;
   /** Validation rows, when there are any. */
   validation?: number;
+  /** Which disjoint half of the training pool the train rows are (dataset.half), when the spec splits it. */
+  half?: DatasetHalf;
   seed: number;
   preprocessing: string[];
   /** Synthetic data only: the generated task's input shape and class count. */

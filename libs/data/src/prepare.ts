@@ -40,9 +40,11 @@ function applyStep(data: Dataset, step: PreprocessStep): Dataset {
 
 export function prepareDataset(config: DatasetConfig): PreparedDataset {
   const validation = config.validation ?? 0;
-  const loaded = LOADERS[config.name]({ ...config, train: config.train + validation });
+  // With dataset.half the pool's first 2·train rows are the two halves, and the validation rows come after both.
+  const halves = config.half === undefined ? 1 : 2;
+  const loaded = LOADERS[config.name]({ ...config, train: halves * config.train + validation });
   // Split before preprocessing, so its statistics are those of the training rows alone.
-  const data = config.preprocess.reduce(applyStep, holdOutValidation(loaded, config.train));
+  const data = config.preprocess.reduce(applyStep, splitTrainingPool(loaded, config));
   const labelsValidation = data.labelsValidation ?? new Int32Array(0);
   return {
     ...data,
@@ -58,20 +60,22 @@ export function prepareDataset(config: DatasetConfig): PreparedDataset {
 }
 
 /**
- * The training rows after the first `train` as the validation split. Every loader's training draw is nested
- * (a larger subset extends a smaller one), so the first `train` rows are exactly those of the same dataset
- * without validation, and the validation rows are disjoint from them and from the test rows.
+ * The loaded training pool as train and validation rows. Every loader's training draw is nested (a larger draw
+ * extends a smaller one), so with `half` h the train rows are pool positions [(h − 1)·train, h·train) (half 1: the
+ * rows of the same dataset without `half`), without it the first `train`; the validation rows are all rows after
+ * the train rows of both halves (of the one set without `half`), so disjoint from every train row and the test rows.
  */
-function holdOutValidation(ds: Dataset, train: number): Dataset {
-  const validation = ds.labelsTrain.length - train;
-  if (validation === 0) return ds;
+function splitTrainingPool(ds: Dataset, { train, half }: Pick<DatasetConfig, 'train' | 'half'>): Dataset {
+  const used = half === undefined ? train : 2 * train;
+  const validation = ds.labelsTrain.length - used;
+  if (half === undefined && validation === 0) return ds;
+  const start = half === undefined ? 0 : (half - 1) * train;
   const d = featureCount(ds);
   return {
     ...ds,
-    xTrain: ds.xTrain.slice(0, train * d),
-    labelsTrain: ds.labelsTrain.slice(0, train),
-    xValidation: ds.xTrain.slice(train * d),
-    labelsValidation: ds.labelsTrain.slice(train),
-    identity: { ...ds.identity, train, validation },
+    xTrain: ds.xTrain.slice(start * d, (start + train) * d),
+    labelsTrain: ds.labelsTrain.slice(start, start + train),
+    ...(validation > 0 && { xValidation: ds.xTrain.slice(used * d), labelsValidation: ds.labelsTrain.slice(used) }),
+    identity: { ...ds.identity, train, ...(validation > 0 && { validation }), ...(half !== undefined && { half }) },
   };
 }

@@ -2,6 +2,7 @@
 // is accepted wherever a list is and means a one-element sweep.
 import { z } from 'zod';
 import { cnnArchitectureSchema, fcnArchitectureSchema, PARAMETERIZATIONS } from './architecture.ts';
+import { ATTACK_METHODS, ATTACK_NORMS, AttackKeyCollision, DEFAULT_ATTACK_CHUNK, DEFAULT_PGD_STEPS, expandAttacks } from './attacks.ts';
 import { parseSchedule, ScheduleError, scheduleRunProblem } from './schedule.ts';
 
 // A scalar becomes a one-element list before validation, so errors point at the offending element.
@@ -69,23 +70,42 @@ const datasetFields = {
 type DatasetFields = z.output<z.ZodObject<typeof datasetFields>>;
 
 /**
- * The checks a dataset section needs beyond each field's own, for every training size it names: `trains` is
- * the one `train` of a trial, or a spec's list (an index in the path only when there are several).
+ * Which of two disjoint halves of the training pool the train rows are (Szegedy et al.'s P1/P2 split): with half h
+ * and `train` n, pool positions [(h−1)·n, h·n) of the seeded draw, so half 1 is the draw without `half` and half 2
+ * the n rows after it; validation rows then come after 2n, disjoint from both. Absent: no split, and ids as before.
  */
-function checkDataset(d: DatasetFields, trains: number[], ctx: z.RefinementCtx): void {
+const halfSchema = z.literal([1, 2], { error: 'expected 1 or 2 (the first or second of two disjoint halves of the training pool)' });
+export type DatasetHalf = z.output<typeof halfSchema>;
+
+/**
+ * The checks a dataset section needs beyond each field's own, for every training size it names: `trains` is
+ * the one `train` of a trial, or a spec's list (an index in the path only when there are several). `halved`: the
+ * section names `half`, so both halves' rows (2·train) come from the pool.
+ */
+function checkDataset(d: DatasetFields, trains: number[], halved: boolean, ctx: z.RefinementCtx): void {
   const sizes = DATASET_SIZES[d.name];
   trains.forEach((train, i) => {
     const path = trains.length > 1 ? ['train', i] : ['train'];
     if (train > sizes.train) ctx.addIssue({ code: 'custom', path, message: `at most ${sizes.train} for ${d.name}` });
   });
   if (d.test > sizes.test) ctx.addIssue({ code: 'custom', path: ['test'], message: `at most ${sizes.test} for ${d.name}` });
-  // The largest training set leaves the fewest rows for validation.
+  // The largest training set leaves the fewest rows for its other half and for validation.
   const train = Math.max(...trains);
-  if (d.validation !== undefined && train <= sizes.train && train + d.validation > sizes.train) {
+  if (halved && train <= sizes.train && 2 * train > sizes.train) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['half'],
+      message: `two disjoint halves of dataset.train rows need 2 × train at most ${sizes.train} for ${d.name}, got 2 × ${train}`,
+    });
+  }
+  const used = halved ? 2 * train : train;
+  if (d.validation !== undefined && used <= sizes.train && used + d.validation > sizes.train) {
     ctx.addIssue({
       code: 'custom',
       path: ['validation'],
-      message: `train + validation must be at most ${sizes.train} for ${d.name} (validation rows come from its training pool), got ${train} + ${d.validation}`,
+      message: halved
+        ? `2 × train + validation must be at most ${sizes.train} for ${d.name} (dataset.half: validation rows come from the training pool after both halves), got 2 × ${train} + ${d.validation}`
+        : `train + validation must be at most ${sizes.train} for ${d.name} (validation rows come from its training pool), got ${train} + ${d.validation}`,
     });
   }
   const synthetic = d.name === 'synthetic';
@@ -110,10 +130,11 @@ export const datasetSchema = z
     ...datasetFields,
     train: z.number().int().positive(),
     seed: z.number().int().min(0).default(0),
+    half: halfSchema.optional(),
     preprocess: z.array(preprocessStepSchema).default(['standardize']),
   })
   .strict()
-  .superRefine((d, ctx) => checkDataset(d, [d.train], ctx));
+  .superRefine((d, ctx) => checkDataset(d, [d.train], d.half !== undefined, ctx));
 
 /** A spec's preprocessing step: as a trial's, or `{ zca: [ε, …] }`, one pipeline per ε. */
 const specPreprocessStepSchema = z.union(
@@ -166,10 +187,12 @@ const specDatasetSchema = z
     ...datasetFields,
     train: oneOrMany(z.number().int().positive()),
     seed: oneOrMany(z.number().int().min(0)).default([0]),
+    /** `[1, 2]`: every trial on both halves (halfSchema). No default, so specs without it keep their ids. */
+    half: oneOrMany(halfSchema).optional(),
     preprocess: specPreprocessSchema.default([['standardize']]),
   })
   .strict()
-  .superRefine((d, ctx) => checkDataset(d, d.train, ctx));
+  .superRefine((d, ctx) => checkDataset(d, d.train, d.half !== undefined, ctx));
 
 /** Architectures in a spec carry no parameterization: finite networks sweep it, kernels always use NTK. */
 const specArchitectureSchema = z.discriminatedUnion('kind', [
@@ -299,6 +322,56 @@ const infiniteSchema = z
   })
   .strict();
 
+/**
+ * Adversarial attacks on every trial's model (attackConfigs in attacks.ts expands them). Lists are axes, as elsewhere;
+ * FGSM ignores steps, step_size and random_start.
+ */
+const attacksSchema = z
+  .object({
+    method: oneOrMany(z.enum(ATTACK_METHODS)),
+    norm: oneOrMany(z.enum(ATTACK_NORMS)),
+    /** The radius of the norm ball, in the units of the preprocessed input. */
+    epsilon: oneOrMany(z.number().positive()),
+    /** PGD iterations. */
+    steps: oneOrMany(z.number().int().min(1)).default([DEFAULT_PGD_STEPS]),
+    /** PGD's step as a fraction of ε; absent: 2.5/steps (madryStepSize). */
+    step_size: oneOrMany(z.number().positive()).optional(),
+    /** PGD: start from a uniform point of the ε-ball. */
+    random_start: oneOrMany(z.boolean()).default([true]),
+    /** The first `points` test rows are attacked (attackPoints: default min(test, 200)). */
+    points: z.number().int().min(1).optional(),
+    /** Test points per checkpointed chunk of an attack stage: how much work a retry repeats, not what is computed. */
+    chunk: z.number().int().min(1).default(DEFAULT_ATTACK_CHUNK),
+    min_distortion: z
+      .object({
+        norm: z.enum(ATTACK_NORMS).default('l2'),
+        steps: z.number().int().min(1).default(DEFAULT_PGD_STEPS),
+        bisections: z.number().int().min(1).default(8),
+        max_epsilon: z.number({
+          error: (issue) => (issue.input === undefined ? 'required: a number > 0, the top of the ε interval the search bisects' : undefined),
+        }).positive(),
+      })
+      .strict()
+      .optional(),
+    /** Evaluate each model's adversarial examples on every other model of the sweep. */
+    transfer: z.boolean().default(true),
+    space: z
+      .literal('preprocessed', {
+        error:
+          'only "preprocessed" for now: attacks perturb the model\'s input after preprocessing, kept inside the preprocessed image of the raw pixel range (attacking raw pixels needs gradients through the preprocessing, which is not built)',
+      })
+      .default('preprocessed'),
+  })
+  .strict()
+  .superRefine((attacks, ctx) => {
+    try {
+      expandAttacks(attacks);
+    } catch (error) {
+      if (!(error instanceof AttackKeyCollision)) throw error;
+      ctx.addIssue({ code: 'custom', path: [], message: error.message });
+    }
+  });
+
 export const experimentSpecSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" and "-", at most 64'),
@@ -307,9 +380,15 @@ export const experimentSpecSchema = z
     architectures: z.array(specArchitectureSchema).min(1),
     finite: finiteSchema.optional(),
     infinite: infiniteSchema.optional(),
+    /** No default, so specs without it keep their sweep ids. */
+    attacks: attacksSchema.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    const points = spec.attacks?.points;
+    if (points !== undefined && points > spec.dataset.test) {
+      ctx.addIssue({ code: 'custom', path: ['attacks', 'points'], message: `at most dataset.test (${spec.dataset.test}): the attacked points are the first test rows, got ${points}` });
+    }
     if (!spec.finite && !spec.infinite) {
       ctx.addIssue({ code: 'custom', path: [], message: 'needs a "finite" grid, an "infinite" grid, or both' });
     }

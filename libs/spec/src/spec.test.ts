@@ -1,7 +1,22 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { contentHash, datasetConfigs, expandTrials, flattenTrialConfig, matchedKernelTime, parseSpecYaml, SpecError, sweepIdFor, validateSpec, type FiniteTrialConfig, type InfiniteTrialConfig } from './index.ts';
+import {
+  attackConfigs,
+  attackPoints,
+  contentHash,
+  datasetConfigs,
+  expandTrials,
+  flattenTrialConfig,
+  matchedKernelTime,
+  minDistortionConfig,
+  parseSpecYaml,
+  SpecError,
+  sweepIdFor,
+  validateSpec,
+  type FiniteTrialConfig,
+  type InfiniteTrialConfig,
+} from './index.ts';
 
 const valid = `
 name: tiny
@@ -539,5 +554,147 @@ describe('infinite.time: matched and infinite.posterior', () => {
     const standard = matchedSpec({ optimizer: { lr: 0.1 }, steps: 50, parameterization: ['ntk', 'standard'] });
     assert.throws(() => validateSpec(standard), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.time[1]: "matched" needs finite.parameterization ntk')));
     assert.throws(() => validateSpec(flips({ time: 'inf', posterior: true })), (err: unknown) => err instanceof SpecError && err.problems.some((p) => p.startsWith('spec.infinite.posterior: ')));
+  });
+});
+
+describe('attacks:', () => {
+  const attackSpec = (attacks?: Record<string, unknown>, dataset: Record<string, unknown> = {}) => ({
+    name: 'robust',
+    dataset: { name: 'mnist', train: 60, test: 30, ...dataset },
+    architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+    finite: { width: [32, 64], batch: 10, steps: 20, optimizer: { lr: 0.1 } },
+    infinite: { kernels: ['nngp', 'ntk'], diag_reg: 0.01 },
+    ...(attacks && { attacks }),
+  });
+  const problems = (spec: unknown): string[] => {
+    try {
+      validateSpec(spec);
+    } catch (err) {
+      assert.ok(err instanceof SpecError, String(err));
+      return err.problems;
+    }
+    return [];
+  };
+
+  it('expands the product of method × norm × epsilon × steps × step_size × random_start, FGSM once per norm and ε', () => {
+    const spec = validateSpec(attackSpec({ method: ['fgsm', 'pgd'], norm: ['linf', 'l2'], epsilon: [0.1, 0.3], steps: [10, 40], random_start: [true, false] }));
+    const attacks = attackConfigs(spec);
+    const fgsm = attacks.filter((a) => a.method === 'fgsm');
+    assert.deepEqual(fgsm.map((a) => a.key), ['fgsm-linf-eps0.1', 'fgsm-linf-eps0.3', 'fgsm-l2-eps0.1', 'fgsm-l2-eps0.3']);
+    assert.equal(attacks.length - fgsm.length, 2 * 2 * 2 * 2, 'PGD: norm × ε × steps × random_start');
+    assert.equal(new Set(attacks.map((a) => a.key)).size, attacks.length);
+    assert.ok(fgsm.every((a) => !('steps' in a) && !('random_start' in a)), 'FGSM has no PGD fields');
+    const pgd = attacks.find((a) => a.key === 'pgd-linf-eps0.3-s40-ss0.0625-rs');
+    assert.ok(pgd && pgd.method === 'pgd', JSON.stringify(attacks.map((a) => a.key)));
+    // Madry et al.'s step: 2.5·ε/steps.
+    assert.deepEqual([pgd.steps, pgd.step_size, pgd.random_start], [40, 2.5 / 40, true]);
+    assert.ok(Math.abs(pgd.step - (2.5 * 0.3) / 40) < 1e-15);
+    assert.ok(attacks.some((a) => a.key === 'pgd-l2-eps0.1-s10-ss0.25'), 'no -rs without a random start');
+    assert.deepEqual(attackConfigs(validateSpec(JSON.parse(JSON.stringify(spec)))), attacks, 'a stored spec gives the same attacks and keys');
+  });
+
+  it('takes scalars as one-element lists, defaults PGD to 20 steps with a random start, and resolves an explicit step_size against ε', () => {
+    const [pgd] = attackConfigs(validateSpec(attackSpec({ method: 'pgd', norm: 'l2', epsilon: 2 })));
+    assert.deepEqual(pgd, { key: 'pgd-l2-eps2-s20-ss0.125-rs', method: 'pgd', norm: 'l2', epsilon: 2, steps: 20, step_size: 0.125, step: 0.25, random_start: true });
+    const explicit = attackConfigs(validateSpec(attackSpec({ method: 'pgd', norm: 'linf', epsilon: [8 / 255, 0.1], step_size: [0.1, 0.125] })));
+    assert.deepEqual(explicit.map((a) => a.key), ['pgd-linf-eps0.0313725-s20-ss0.1-rs', 'pgd-linf-eps0.0313725-s20-ss0.125-rs', 'pgd-linf-eps0.1-s20-ss0.1-rs', 'pgd-linf-eps0.1-s20-ss0.125-rs']);
+    assert.deepEqual(explicit.map((a) => a.method === 'pgd' && a.step), [0.1 * (8 / 255), 0.125 * (8 / 255), 0.1 * 0.1, 0.125 * 0.1]);
+    // The default step size and the same value written out are one attack.
+    assert.deepEqual(explicit.slice(3), attackConfigs(validateSpec(attackSpec({ method: 'pgd', norm: 'linf', epsilon: 0.1 }))));
+    assert.deepEqual(attackConfigs(validateSpec(attackSpec())), [], 'no section, no attacks');
+  });
+
+  it('fills the other settings: points min(test, 200), chunk 50, transfer, the preprocessed space, and the minimum-distortion search', () => {
+    const spec = validateSpec(attackSpec({ method: 'fgsm', norm: 'linf', epsilon: 0.1, min_distortion: { max_epsilon: 4 } }));
+    assert.deepEqual([attackPoints(spec), spec.attacks!.chunk, spec.attacks!.transfer, spec.attacks!.space], [30, 50, true, 'preprocessed']);
+    assert.equal(attackPoints(validateSpec(attackSpec({ method: 'fgsm', norm: 'linf', epsilon: 0.1 }, { test: 1000 }))), 200);
+    assert.equal(attackPoints(validateSpec(attackSpec({ method: 'fgsm', norm: 'linf', epsilon: 0.1, points: 12 }))), 12);
+    assert.deepEqual(minDistortionConfig(spec), { key: 'mindist-l2-s20-b8-max4', norm: 'l2', steps: 20, bisections: 8, max_epsilon: 4, step_size: 0.125, random_start: false });
+    const linf = validateSpec(attackSpec({ method: 'fgsm', norm: 'linf', epsilon: 0.1, min_distortion: { norm: 'linf', steps: 10, bisections: 12, max_epsilon: 0.5 } }));
+    assert.equal(minDistortionConfig(linf)!.key, 'mindist-linf-s10-b12-max0.5');
+    assert.equal(minDistortionConfig(validateSpec(attackSpec({ method: 'fgsm', norm: 'linf', epsilon: 0.1 }))), undefined);
+  });
+
+  const refused: [string, Record<string, unknown>, string | RegExp][] = [
+    ['an unknown method', { method: ['fgsm', 'cw'], norm: 'l2', epsilon: 1 }, /^spec\.attacks\.method\[1\]: .*"fgsm"\|"pgd"/],
+    ['an unknown norm', { method: 'pgd', norm: 'l1', epsilon: 1 }, /^spec\.attacks\.norm\[0\]: .*"linf"\|"l2"/],
+    ['ε = 0', { method: 'pgd', norm: 'l2', epsilon: [0.5, 0] }, /^spec\.attacks\.epsilon\[1\]: .*>0/],
+    ['ε < 0', { method: 'pgd', norm: 'l2', epsilon: -1 }, /^spec\.attacks\.epsilon\[0\]: .*>0/],
+    ['0 PGD steps', { method: 'pgd', norm: 'l2', epsilon: 1, steps: 0 }, /^spec\.attacks\.steps\[0\]: .*>=1/],
+    ['more points than test rows', { method: 'pgd', norm: 'l2', epsilon: 1, points: 31 }, 'spec.attacks.points: at most dataset.test (30): the attacked points are the first test rows, got 31'],
+    ['a space other than preprocessed', { method: 'pgd', norm: 'l2', epsilon: 1, space: 'raw' }, /^spec\.attacks\.space: only "preprocessed" for now: attacks perturb the model's input after preprocessing/],
+    ['min_distortion without max_epsilon', { method: 'pgd', norm: 'l2', epsilon: 1, min_distortion: { norm: 'l2' } }, 'spec.attacks.min_distortion.max_epsilon: required: a number > 0, the top of the ε interval the search bisects'],
+    ['a misspelled field', { method: 'pgd', norm: 'l2', epsilon: 1, stepsize: 0.1 }, 'spec.attacks: Unrecognized key: "stepsize"'],
+    ['two attacks one key could not tell apart', { method: 'pgd', norm: 'l2', epsilon: [0.1, 0.1000001] }, /^spec\.attacks: attack key pgd-l2-eps0\.1-s20-ss0\.125-rs would name two different attacks/],
+  ];
+  for (const [title, attacks, expected] of refused) {
+    it(`refuses ${title}, naming the field`, () => {
+      const found = problems(attackSpec(attacks));
+      assert.ok(found.some((p) => (typeof expected === 'string' ? p === expected : expected.test(p))), `no problem matched ${String(expected)}: ${JSON.stringify(found)}`);
+    });
+  }
+
+  it('moves the sweep id but no trial id or kernel key', () => {
+    const plain = validateSpec(attackSpec());
+    const attacked = validateSpec(attackSpec({ method: ['fgsm', 'pgd'], norm: 'linf', epsilon: [0.1, 0.2], min_distortion: { max_epsilon: 3 } }));
+    const ids = (spec: typeof plain) => expandTrials(spec).map((t) => [t.id, t.kernelKeys ?? null]);
+    assert.ok(ids(plain).length > 0);
+    assert.deepEqual(ids(attacked), ids(plain));
+    assert.notEqual(sweepIdFor(attacked), sweepIdFor(plain));
+    assert.equal(sweepIdFor(validateSpec(JSON.parse(JSON.stringify(attacked)))), sweepIdFor(attacked), 'a stored spec is the same sweep');
+    assert.notEqual(sweepIdFor(attacked), sweepIdFor(validateSpec(attackSpec({ method: ['fgsm', 'pgd'], norm: 'linf', epsilon: [0.1, 0.3] }))));
+  });
+});
+
+describe('dataset.half', () => {
+  const halfSpec = (dataset: Record<string, unknown>) => ({
+    name: 'halves',
+    dataset: { name: 'mnist', train: 100, test: 30, ...dataset },
+    architectures: [{ kind: 'fcn', depth: 1, activation: 'relu', W_std: 1.5, b_std: 0.1 }],
+    finite: { width: 32, batch: 10, steps: 20, optimizer: { lr: 0.1 } },
+    infinite: { kernels: ['nngp', 'ntk'], diag_reg: 0.01 },
+  });
+  const problems = (spec: unknown): string[] => {
+    try {
+      validateSpec(spec);
+    } catch (err) {
+      assert.ok(err instanceof SpecError, String(err));
+      return err.problems;
+    }
+    return [];
+  };
+
+  it('is an axis of the datasets and trials, each half with its own kernels', () => {
+    const spec = validateSpec(halfSpec({ train: [50, 100], seed: [0, 1], half: [1, 2] }));
+    const datasets = datasetConfigs(spec);
+    assert.equal(datasets.length, 2 * 2 * 2);
+    assert.deepEqual(datasets.filter((d) => d.train === 50 && d.seed === 0).map((d) => d.half), [1, 2]);
+    const trials = expandTrials(spec);
+    assert.equal(trials.length, 8 * 3, 'one finite and two kernel trials per dataset');
+    const keysOf = (half: number) => new Set(trials.filter((t) => t.config.dataset.half === half).flatMap((t) => t.kernelKeys ?? []));
+    assert.equal(keysOf(1).size, 4);
+    assert.ok([...keysOf(2)].every((key) => !keysOf(1).has(key)), 'the halves share no kernel');
+    assert.equal(flattenTrialConfig(trials.find((t) => t.config.dataset.half === 2)!.config)['dataset.half'], 2);
+    assert.deepEqual(datasetConfigs(validateSpec(halfSpec({ half: 2 }))).map((d) => d.half), [2], 'a scalar is one half');
+  });
+
+  it('leaves specs without it as they were (no half field), and gives half 1 ids of its own', () => {
+    const plain = validateSpec(halfSpec({}));
+    assert.ok(datasetConfigs(plain).every((d) => !('half' in d)));
+    const withHalves = expandTrials(validateSpec(halfSpec({ half: [1, 2] })));
+    const plainIds = new Set(expandTrials(plain).map((t) => t.id));
+    assert.ok(withHalves.every((t) => !plainIds.has(t.id)), 'half 1 is marked, so it has its own ids');
+    assert.equal(sweepIdFor(validateSpec(JSON.parse(JSON.stringify(plain)))), sweepIdFor(plain));
+  });
+
+  it('refuses a half other than 1 or 2, and halves or validation rows the training pool cannot hold', () => {
+    assert.ok(problems(halfSpec({ half: [1, 3] })).some((p) => p.startsWith('spec.dataset.half[1]: expected 1 or 2')), JSON.stringify(problems(halfSpec({ half: [1, 3] }))));
+    assert.deepEqual(problems(halfSpec({ train: [100, 30001], half: [1, 2] })), ['spec.dataset.half: two disjoint halves of dataset.train rows need 2 × train at most 60000 for mnist, got 2 × 30001']);
+    assert.deepEqual(problems(halfSpec({ train: 30000, half: 1 })), []);
+    assert.deepEqual(problems(halfSpec({ train: 29000, half: [1, 2], validation: 2001 })), [
+      'spec.dataset.validation: 2 × train + validation must be at most 60000 for mnist (dataset.half: validation rows come from the training pool after both halves), got 2 × 29000 + 2001',
+    ]);
+    assert.deepEqual(problems(halfSpec({ train: 29000, half: [1, 2], validation: 2000 })), []);
+    assert.deepEqual(problems({ ...halfSpec({ train: 29000, validation: 2001 }) }), [], 'without half, one train set leaves room');
   });
 });

@@ -145,13 +145,17 @@ function cartesian<T extends Record<string, readonly unknown[]>>(axes: T): { [K 
 }
 
 /**
- * The distinct datasets a spec's trials use: every training size × data seed × preprocessing pipeline. Each has
- * its own kernels: preprocessing statistics (standardization, ZCA) come from the training rows, so a smaller
+ * The distinct datasets a spec's trials use: every training size × data seed × half × preprocessing pipeline. Each
+ * has its own kernels: preprocessing statistics (standardization, ZCA) come from the training rows, so a smaller
  * size's kernel is not a sub-block of a larger one's even though its rows are the first rows of the larger draw.
  */
 export function datasetConfigs(spec: ExperimentSpec): DatasetConfig[] {
-  const { train, seed, preprocess, ...fixed } = spec.dataset;
-  const configs = cartesian({ train, seed, preprocess }).map((axes): DatasetConfig => ({ ...fixed, ...axes }));
+  const { train, seed, half, preprocess, ...fixed } = spec.dataset;
+  // No `half`: the configurations carry none, so their ids are those of specs written before it.
+  const halves = half ?? [undefined];
+  const configs = cartesian({ train, seed, half: halves, preprocess }).map(
+    ({ half: h, ...axes }): DatasetConfig => ({ ...fixed, ...axes, ...(h !== undefined && { half: h }) }),
+  );
   return [...new Map(configs.map((config) => [contentHash(config), config])).values()];
 }
 
