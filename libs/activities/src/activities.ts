@@ -63,6 +63,7 @@ import {
   type TrialStatus,
 } from '@ntk/store';
 import { matchInfiniteTrials } from './agreement.ts';
+import { attackActivities, storeModel } from './attack-activities.ts';
 import { computeKernelBlockInThreads, ntkLargestEigenvalueInThread, sharedMatrix, solveInThread, type SolveResult, type SolveTask } from './kernel-threads.ts';
 
 export interface ActivityContext {
@@ -252,6 +253,8 @@ export function createActivities(ctx: ActivityContext) {
     storeArray(key, precision === 'float32' ? { shape: [m.rows, m.cols], data: Float32Array.from(m.data) } : m);
 
   return {
+    ...attackActivities({ ...ctx, datasets, runAttempt, readArtifact, storeArray, trainingOptions }),
+
     /** Expands the stored spec into trials and attaches them to the sweep. */
     async planSweep(sweepId: string): Promise<{ total: number; finished: number }> {
       const sweep = await ctx.store.getSweep(sweepId);
@@ -344,8 +347,11 @@ export function createActivities(ctx: ActivityContext) {
         const resumedAt = { member: resumeFrom?.finished.length ?? 0, step: resumeFrom?.current?.step ?? 0 };
         const detail = { resumedFrom: resumeFrom ? resumedAt : null, ...(discarded && { discardedCheckpoint: discarded }) };
         await ctx.store.updateAttempt(attempt.id, { backend, device: describeDevice(), detail });
+        // A sweep that attacks the trial's model needs its parameters after training (attack-activities.ts).
+        const keepParameters = (await ctx.store.sweepSpecsOfTrial(trialId)).some((spec) => (spec as { attacks?: unknown }).attacks !== undefined);
         const result = await trainNetwork({
           ...trainingOptions(config, data),
+          keepParameters,
           onProgress: (step, loss, member) => attempt.report({ member, members: config.ensemble, step, steps: config.steps, loss }),
           progressEvery: 1,
           checkpointEvery: Math.max(1, Math.ceil(config.steps / 10)),
@@ -359,6 +365,7 @@ export function createActivities(ctx: ActivityContext) {
         });
         await storeArray(artifactKeys.prediction(trialId), { shape: [data.nTest, data.classes], data: result.testPredictions });
         if (result.members.length > 1) await storeArray(memberPredictionsKey(trialId), memberPredictions(result, data.nTest, data.classes));
+        if (keepParameters && result.status === 'completed') await storeModel(ctx, trialId, result.members.map((m) => m.params!), result.members.flatMap((m) => (m.initialParams ? [m.initialParams] : [])));
         const outcome: TrialOutcome = {
           status: result.status,
           metrics: trainingMetrics(result),

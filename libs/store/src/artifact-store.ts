@@ -61,6 +61,8 @@ export const artifactKeys = {
   /** An infinite trial's posterior variance of each test output (infinite.posterior), [nTest]. */
   posteriorVariance: (trialId: string) => `predictions/${trialId}.variance.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
+  /** A finite trial's trained parameters (every member, and their initial ones under centering), kept for the attack stage. */
+  model: (trialId: string) => `models/${trialId}.model`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */
   kernelMatrix: (kernelKey: string, part: string) => `kernels/${kernelKey}/${part}.npy`,
   kernelDir: (kernelKey: string) => `kernels/${kernelKey}/`,

@@ -633,6 +633,17 @@ export class ResultStore {
     return trials.map((t) => ({ ...trialOf(t), position: t.position, metrics: byTrial.get(t.id) ?? {} }));
   }
 
+  /** The specs of the sweeps that hold the trial (a trial is shared by every sweep whose spec expands to it). */
+  async sweepSpecsOfTrial(trialId: string): Promise<unknown[]> {
+    const rows = await this.db
+      .selectFrom('sweep_trials')
+      .innerJoin('sweeps', 'sweeps.id', 'sweep_trials.sweep_id')
+      .select('sweeps.spec_json')
+      .where('sweep_trials.trial_id', '=', trialId)
+      .execute();
+    return rows.map((r) => JSON.parse(r.spec_json) as unknown);
+  }
+
   /** Stores one attack chunk's counts (replacing a row of the same trial, attack and chunk): the attack's checkpoint. */
   async recordAttackChunk(row: AttackChunkRow): Promise<void> {
     await this.transaction(async (tx) => {
