@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '@ntk/compute';
 import { attackMargins, minimumDistortion, perturbationNorm, pgd, robustAccuracyCurve, type AttackTarget } from '@ntk/attacks';
-import { disposeNetwork, initNetwork, networkAttackTarget, trainedNetworks, trainNetwork, type LossKind, type NetworkParams } from './index.ts';
+import { disposeNetwork, initNetwork, networkAttackTarget, trainedModelOf, trainedNetworks, trainNetwork, type LossKind, type NetworkParams } from './index.ts';
 import { baseOptions, classificationProblem, cnn, fcn, gaussian } from './testing.ts';
 
 // float32 network, float64 differences: central differences with h = 1e-2 are off by O(h²) (erf is smooth) plus
@@ -46,7 +46,7 @@ async function withTrainedClassifier(use: (target: AttackTarget, x: Float64Array
   const { trainLabels: _trainLabels, testLabels, ...data } = classificationProblem(128, 64);
   const arch = fcn('relu', 'ntk', 2);
   const trained = await trainNetwork(baseOptions({ ...data, arch, width: 64, steps: 300, keepParameters: true }));
-  const networks = trainedNetworks(arch, { members: trained.members.map((m) => m.parameters!) }, { width: 64, inputDim: data.inputDim, outputs: data.outputs });
+  const networks = trainedNetworks(arch, trainedModelOf(trained), { width: 64, inputDim: data.inputDim, outputs: data.outputs });
   try {
     await use(networkAttackTarget(arch, networks.members, { loss: 'mse' }), Float64Array.from(data.xTest), testLabels);
   } finally {

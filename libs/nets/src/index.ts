@@ -48,4 +48,4 @@ export {
   type NtkEigenvalueOptions,
 } from './empirical.ts';
 export { networkAttackTarget, type NetworkAttackTargetOptions } from './attack-target.ts';
-export { decodeTrainedModel, encodeTrainedModel, networkParamsFrom, trainedNetworks, type TrainedModel } from './trained-model.ts';
+export { decodeTrainedModel, encodeTrainedModel, networkParamsFrom, trainedModelOf, trainedNetworks, type TrainedModel } from './trained-model.ts';

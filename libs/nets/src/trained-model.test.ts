@@ -9,9 +9,9 @@ import {
   encodeTrainedModel,
   networkAttackTarget,
   networkParamsFrom,
+  trainedModelOf,
   trainedNetworks,
   trainNetwork,
-  type TrainedModel,
   type TrainingCheckpoint,
   type TrainOptions,
 } from './index.ts';
@@ -48,7 +48,8 @@ test('kept parameters survive a model file: the decoded ensemble predicts what t
     trained.members.some((m) => m.bestStep! < options.steps),
     `a member should end with early stopping's best parameters, not its last (best steps ${trained.members.map((m) => m.bestStep).join(', ')})`,
   );
-  const model: TrainedModel = { members: trained.members.map((m) => m.parameters!), initial: trained.members.map((m) => m.initialParameters!) };
+  const model = trainedModelOf(trained);
+  assert.equal(model.initial?.length, 2, 'centering keeps the initial parameters');
   const decoded = decodeTrainedModel(encodeTrainedModel(model));
   const shape = { width: options.width, inputDim: options.inputDim, outputs: options.outputs };
   const networks = trainedNetworks(options.arch, decoded, shape);
@@ -69,6 +70,7 @@ test('kept parameters survive a model file: the decoded ensemble predicts what t
   let plainCheckpoint: TrainingCheckpoint | undefined;
   const plain = await trainNetwork({ ...options, keepParameters: false, onCheckpoint: (c) => void (stepOf(c) === '1:10' && (plainCheckpoint = c)) });
   assert.ok(plain.members.every((m) => m.parameters === undefined && m.initialParameters === undefined), 'parameters only when asked for');
+  assert.throws(() => trainedModelOf(plain), /member 0 has no parameters: train with keepParameters: true/);
   await assert.rejects(trainNetwork({ ...options, resumeFrom: plainCheckpoint }), /keepParameters: undefined → true/);
   await assert.rejects(trainNetwork({ ...options, keepParameters: false, resumeFrom: decodeCheckpoint(saved.get('1:10')!) }), /keepParameters: true → undefined/);
 });

@@ -2,6 +2,7 @@
 import type { Architecture } from '@ntk/spec';
 import type { HostTensor } from './checkpoint.ts';
 import { decodeFloat32Document, encodeFloat32Document } from './float32-document.ts';
+import type { TrainResult } from './train.ts';
 import { disposeNetwork, initNetwork, parameterTensors, restoreTensors, withParameterTensors, type NetworkParams, type NetworkShape } from './network.ts';
 
 /** An ensemble's parameters, each member's in parameterTensors order (TrainOptions.keepParameters gives them). */
@@ -23,6 +24,16 @@ export function decodeTrainedModel(bytes: Uint8Array): TrainedModel {
   const model = decodeFloat32Document(TRAINED_MODEL, bytes) as TrainedModel;
   checkTrainedModel(model);
   return model;
+}
+
+/** A model file's contents from a run trained with keepParameters (its members' parameters, and initial ones when centering). */
+export function trainedModelOf(result: Pick<TrainResult, 'members'>): TrainedModel {
+  const members = result.members.map((member, i) => {
+    if (!member.parameters) throw new Error(`member ${i} has no parameters: train with keepParameters: true`);
+    return member.parameters;
+  });
+  const centered = result.members.every((member) => member.initialParameters);
+  return { members, ...(centered && { initial: result.members.map((member) => member.initialParameters!) }) };
 }
 
 function checkTrainedModel({ members, initial }: TrainedModel): void {
