@@ -1,5 +1,5 @@
 // Training state that survives a process: enough to continue a run exactly where it stopped.
-import { createHash } from 'node:crypto';
+import { decodeFloat32Document, encodeFloat32Document } from './float32-document.ts';
 import type { LearningCurveState } from './curves.ts';
 
 /** A float32 tensor taken off the device. */
@@ -23,6 +23,12 @@ export interface FinishedMember extends MemberOutputs {
   bestStep?: number;
   validationLoss?: number;
   stoppedAt?: number;
+  /**
+   * With TrainOptions.keepParameters: the parameters the outputs are of (early stopping's best when it kept
+   * those) and, when centering, the initial ones subtracted; in parameterTensors order.
+   */
+  parameters?: HostTensor[];
+  initialParameters?: HostTensor[];
 }
 
 /**
@@ -61,64 +67,13 @@ export interface TrainingCheckpoint {
   };
 }
 
-const MAGIC = 'NTKCKPT2';
-const DIGEST_BYTES = 32;
-const ARRAY_KEY = '$float32';
+const CHECKPOINT = { magic: 'NTKCKPT2', name: 'training checkpoint' };
 
-/**
- * One self-contained buffer: the magic, a uint32 (little-endian) header length, a JSON header in which every
- * Float32Array is replaced by {"$float32": [offset, length]}, zero padding to a multiple of 4, then the
- * float32 data (little-endian, as on every platform tfjs runs on), then the sha256 of everything before it.
- * A checkpoint is rewritten in place many times during a run, and a worker can die between writing the file
- * and recording its hash elsewhere: so it carries its own, and a damaged file is found wherever it is read.
- */
+/** The checkpoint as one self-checking buffer (float32-document.ts). */
 export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array {
-  const arrays: Float32Array[] = [];
-  let offset = 0;
-  const header = new TextEncoder().encode(
-    JSON.stringify(checkpoint, (_key, value: unknown) => {
-      if (!(value instanceof Float32Array)) return value;
-      arrays.push(value);
-      offset += value.length;
-      return { [ARRAY_KEY]: [offset - value.length, value.length] };
-    }),
-  );
-  const dataStart = align4(MAGIC.length + 4 + header.length);
-  const bytes = new Uint8Array(dataStart + offset * 4 + DIGEST_BYTES);
-  bytes.set(new TextEncoder().encode(MAGIC));
-  new DataView(bytes.buffer).setUint32(MAGIC.length, header.length, true);
-  bytes.set(header, MAGIC.length + 4);
-  const data = new Float32Array(bytes.buffer, dataStart, offset);
-  let at = 0;
-  for (const array of arrays) {
-    data.set(array, at);
-    at += array.length;
-  }
-  bytes.set(createHash('sha256').update(bytes.subarray(0, bytes.length - DIGEST_BYTES)).digest(), bytes.length - DIGEST_BYTES);
-  return bytes;
+  return encodeFloat32Document(CHECKPOINT, checkpoint);
 }
 
 export function decodeCheckpoint(bytes: Uint8Array): TrainingCheckpoint {
-  const text = new TextDecoder();
-  if (bytes.length < MAGIC.length + 4 || text.decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) {
-    throw new Error('not a training checkpoint (bad magic)');
-  }
-  const body = bytes.subarray(0, bytes.length - DIGEST_BYTES);
-  if (!Buffer.from(createHash('sha256').update(body).digest()).equals(bytes.subarray(bytes.length - DIGEST_BYTES))) {
-    throw new Error('corrupt training checkpoint: its contents do not match its sha256 (truncated or damaged)');
-  }
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
-  const dataStart = bytes.byteOffset + align4(MAGIC.length + 4 + headerLength);
-  const header = text.decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + headerLength));
-  return JSON.parse(header, (_key, value: unknown) => {
-    if (typeof value !== 'object' || value === null || !(ARRAY_KEY in value)) return value;
-    const [offset, length] = (value as Record<typeof ARRAY_KEY, [number, number]>)[ARRAY_KEY];
-    const start = dataStart + offset * 4;
-    if (start + length * 4 > bytes.byteOffset + bytes.byteLength) throw new Error('truncated training checkpoint');
-    return new Float32Array(bytes.buffer.slice(start, start + length * 4)); // a copy: the input may be unaligned
-  }) as TrainingCheckpoint;
-}
-
-function align4(n: number): number {
-  return Math.ceil(n / 4) * 4;
+  return decodeFloat32Document(CHECKPOINT, bytes) as TrainingCheckpoint;
 }

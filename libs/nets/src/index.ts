@@ -14,6 +14,7 @@ export {
   applyNetwork,
   disposeNetwork,
   exampleShape,
+  hostTensors,
   initNetwork,
   parameterTensors,
   withParameterTensors,
@@ -46,3 +47,5 @@ export {
   type KernelMatrix,
   type NtkEigenvalueOptions,
 } from './empirical.ts';
+export { networkAttackTarget, type NetworkAttackTargetOptions } from './attack-target.ts';
+export { decodeTrainedModel, encodeTrainedModel, networkParamsFrom, trainedModelOf, trainedNetworks, type TrainedModel } from './trained-model.ts';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { architectureLayers, mulberry32, nextSeed, type Architecture } from '@ntk/spec';
+import type { HostTensor } from './checkpoint.ts';
 import { hasWeights, layerFunctions, type LayerFunctions, type LayerParams } from './layers.ts';
 
 /** One entry per layer of architectureLayers(arch); activations, flatten and pooling have empty parameters. */
@@ -82,4 +83,19 @@ export function withParameterTensors(params: NetworkParams, tensors: tf.Tensor[]
 
 export function disposeNetwork(params: NetworkParams): void {
   tf.dispose(parameterTensors(params));
+}
+
+/** Tensors copied off the device (synchronously: a member's end is not a place to yield). */
+export function hostTensors(tensors: tf.Tensor[]): HostTensor[] {
+  return tensors.map((t) => ({ shape: [...t.shape], data: Float32Array.from(t.dataSync()) }));
+}
+
+/** Tensors from saved ones (a checkpoint, a trained-model file), checked against the shapes the architecture gives. */
+export function restoreTensors(saved: HostTensor[], like: tf.Tensor[]): tf.Tensor[] {
+  if (saved.length !== like.length || saved.some((s, i) => s.shape.join() !== like[i]!.shape.join())) {
+    throw new Error(
+      `the saved parameters are tensors [${saved.map((s) => `[${s.shape.join(', ')}]`).join(', ')}] but the network has [${like.map((t) => `[${t.shape.join(', ')}]`).join(', ')}]`,
+    );
+  }
+  return saved.map((s) => tf.tensor(s.data, s.shape));
 }

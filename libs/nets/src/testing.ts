@@ -1,6 +1,7 @@
 // Shared fixtures of the nets tests (not exported from the package).
 import * as tf from '@tensorflow/tfjs-core';
 import { mulberry32, type Architecture, type CnnArchitecture } from '@ntk/spec';
+import { oneHotCentered } from '@ntk/data';
 import { hasWeights } from './layers.ts';
 import type { NetworkParams } from './network.ts';
 import type { TrainOptions } from './train.ts';
@@ -75,3 +76,24 @@ export const baseOptions = (overrides: Partial<TrainOptions> = {}): TrainOptions
   ...syntheticProblem(64, 32),
   ...overrides,
 });
+
+/** A small classification problem: the labels are the argmax of syntheticProblem's teacher, the targets one-hot-centered. */
+export function classificationProblem(nTrain: number, nTest: number, inputDim = 8, classes = 3) {
+  const problem = syntheticProblem(nTrain, nTest, inputDim, classes);
+  const labelsOf = (y: Float32Array) => Int32Array.from({ length: y.length / classes }, (_, r) => argmaxRow(y, r, classes));
+  const trainLabels = labelsOf(problem.yTrain);
+  const testLabels = labelsOf(problem.yTest);
+  return {
+    ...problem,
+    yTrain: Float32Array.from(oneHotCentered(trainLabels, classes)),
+    yTest: Float32Array.from(oneHotCentered(testLabels, classes)),
+    trainLabels,
+    testLabels,
+  };
+}
+
+function argmaxRow(values: Float32Array, row: number, width: number): number {
+  let best = 0;
+  for (let j = 1; j < width; j++) if (values[row * width + j]! > values[row * width + best]!) best = j;
+  return best;
+}

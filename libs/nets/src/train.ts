@@ -9,7 +9,7 @@ import type { FinishedMember, HostTensor, MemberOutputs, TrainingCheckpoint } fr
 import { ensembleSizeCurve, LearningCurveRecorder, type EnsembleCurve, type LearningCurve, type LearningCurveState } from './curves.ts';
 import { dataLossOf, ensembleOutputs, evaluationMetrics, predict, rowsOf, type EvaluationMetrics } from './evaluation.ts';
 import { maxLearningRate, trainingNtkLargestEigenvalue, type NtkSource } from './learning-rate.ts';
-import { disposeNetwork, exampleShape, initNetwork, parameterTensors, withParameterTensors, type NetworkParams } from './network.ts';
+import { disposeNetwork, exampleShape, hostTensors, initNetwork, parameterTensors, restoreTensors, withParameterTensors, type NetworkParams } from './network.ts';
 import { lossAndGradients, type LossKind, type WeightDecayKind } from './objective.ts';
 import { sgdStep } from './optimizer.ts';
 
@@ -99,6 +99,13 @@ export interface TrainOptions {
   onCheckpoint?: (checkpoint: TrainingCheckpoint) => void | Promise<void>;
   /** Continue from this checkpoint; the options must be those it was taken under. */
   resumeFrom?: TrainingCheckpoint;
+  /**
+   * Return each member's final parameters (early stopping's best when it kept those) and, when centering, its
+   * initial ones (MemberResult.parameters / initialParameters), e.g. to attack the trained networks later
+   * (networkParamsFrom rebuilds them; encodeTrainedModel stores them). Checkpoints then carry the finished
+   * members' parameters too. Default false.
+   */
+  keepParameters?: boolean;
   /** When aborted, training stops after the step in progress, checkpoints, and rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -113,6 +120,9 @@ export interface MemberResult extends EvaluationMetrics {
   bestStep?: number;
   validationLoss?: number;
   stoppedAt?: number;
+  /** With keepParameters: the parameters testPredictions are of, and when centering the initial ones (f − f₀); in parameterTensors order. */
+  parameters?: HostTensor[];
+  initialParameters?: HostTensor[];
 }
 
 export interface TrainResult extends EvaluationMetrics {
@@ -299,6 +309,11 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   let velocity: tf.Tensor[] | undefined;
   let best: Best | undefined;
   const { validation } = run;
+  // The initialization is a function of the seed, so a resumed member draws the same one again.
+  const initialParameters = options.keepParameters && options.centering ? hostTensors(parameterTensors(initial)) : undefined;
+  /** With keepParameters, the given parameters (and the initial ones) to return with the member's outputs. */
+  const kept = (tensors: tf.Tensor[]): Pick<FinishedMember, 'parameters' | 'initialParameters'> =>
+    options.keepParameters ? { parameters: hostTensors(tensors), ...(initialParameters && { initialParameters }) } : {};
   /** Evaluates the validation loss at `step`, keeps the parameters when it is the lowest yet, and says whether to stop. */
   const validate = async (step: number): Promise<boolean> => {
     const loss = validationLoss(run, params, reference);
@@ -310,9 +325,9 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
   };
   /** The member's outputs; with early stopping, those of its best parameters. */
   const finish = (stoppedAt?: number): FinishedMember => {
-    if (!best) return memberOutputs(run, params, reference);
+    if (!best) return { ...memberOutputs(run, params, reference), ...kept(parameterTensors(params)) };
     const bestOutputs = memberOutputs(run, withParameterTensors(params, best.params), reference);
-    return { ...bestOutputs, bestStep: best.step, validationLoss: best.loss, ...(stoppedAt !== undefined && { stoppedAt }) };
+    return { ...bestOutputs, bestStep: best.step, validationLoss: best.loss, ...(stoppedAt !== undefined && { stoppedAt }), ...kept(best.params) };
   };
   try {
     if (options.centering) {
@@ -366,7 +381,7 @@ async function trainMember(run: Run, current: TrainingCheckpoint['current']): Pr
       step++;
       const loss = (await update.loss.data())[0]!;
       update.loss.dispose();
-      if (!Number.isFinite(loss)) return { outputs: memberOutputs(run, params, reference), diverged: true, steps: step };
+      if (!Number.isFinite(loss)) return { outputs: { ...memberOutputs(run, params, reference), ...kept(parameterTensors(params)) }, diverged: true, steps: step };
       if (run.curve?.records(step)) run.curve.record(step, member, memberOutputs(run, params, reference));
       if (options.onProgress && (step % progressEvery === 0 || step === steps)) await options.onProgress(step, loss, member);
       // Patience running out at the last step is no early stop.
@@ -434,7 +449,8 @@ function ensembleResults(run: Run): EvaluationMetrics & Pick<TrainResult, 'valid
       ),
     }),
     testPredictions,
-    members: members.map(({ trainOutputs, testOutputs, validationOutputs: _validationOutputs, ...earlyStopping }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...earlyStopping })),
+    // The rest: early stopping's record and the kept parameters.
+    members: members.map(({ trainOutputs, testOutputs, validationOutputs: _validationOutputs, ...rest }) => ({ ...metrics(trainOutputs, testOutputs), testPredictions: testOutputs, ...rest })),
   };
 }
 
@@ -454,16 +470,6 @@ async function checkpointOf(run: Run, step: number, params: NetworkParams, veloc
 
 async function toHost(tensors: tf.Tensor[]): Promise<HostTensor[]> {
   return Promise.all(tensors.map(async (t) => ({ shape: [...t.shape], data: Float32Array.from(await t.data()) })));
-}
-
-/** Tensors from a checkpoint, checked against the shapes the architecture gives. */
-function restoreTensors(saved: HostTensor[], like: tf.Tensor[]): tf.Tensor[] {
-  if (saved.length !== like.length || saved.some((s, i) => s.shape.join() !== like[i]!.shape.join())) {
-    throw new Error(
-      `the checkpoint holds tensors [${saved.map((s) => `[${s.shape.join(', ')}]`).join(', ')}] but the network has [${like.map((t) => `[${t.shape.join(', ')}]`).join(', ')}]`,
-    );
-  }
-  return saved.map((s) => tf.tensor(s.data, s.shape));
 }
 
 /** The options that decide a run's trajectory, with defaults filled in so that equal runs compare equal. */
@@ -488,11 +494,15 @@ function trajectoryConfig(options: TrainOptions, nTrain: number, nTest: number, 
     inputDim,
     inputShape: inputShape ?? [inputDim],
     outputs,
+    // Only when set, so checkpoints from before the option resume as they did; a checkpoint without the finished
+    // members' parameters cannot give them back, so it does not match a run that keeps them.
+    ...(options.keepParameters && { keepParameters: true }),
   };
 }
 
 function checkResumable(checkpoint: TrainingCheckpoint, config: Record<string, unknown>): void {
-  const differing = Object.keys(config).filter((key) => canonicalJson(config[key]) !== canonicalJson(checkpoint.config[key]));
+  // Both sides' keys: an option only one of them records (keepParameters) differs too.
+  const differing = [...new Set([...Object.keys(config), ...Object.keys(checkpoint.config)])].filter((key) => canonicalJson(config[key]) !== canonicalJson(checkpoint.config[key]));
   if (differing.length > 0) {
     throw new Error(`the checkpoint was taken under other options (${differing.map((k) => `${k}: ${canonicalJson(checkpoint.config[k])} → ${canonicalJson(config[k])}`).join('; ')})`);
   }
