@@ -7,7 +7,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { parseSpecYaml, sweepIdFor, type ExperimentSpec } from '@ntk/spec';
+import { prepareDataset } from '@ntk/data';
+import { parseSpecYaml, sweepIdFor, type DatasetConfig, type ExperimentSpec } from '@ntk/spec';
 import { ArtifactStore, artifactKeys, ResultStore } from '@ntk/store';
 import { kernelWorkflow, progressQuery, sweepWorkflow, taskQueue, trialWorkflow, workflowIds } from '@ntk/workflows';
 import { createWorkers, runWorkers } from './workers.ts';
@@ -234,5 +235,64 @@ infinite: { kernels: nngp, diag_reg: 1e-2, time: inf, precision: [float64, float
       assert.deepEqual(outcome, { [infinite.id]: 'completed' });
     });
     assert.equal(await kernelRun(), before, 'the kernel workflow ran again');
+  });
+
+  it('the attack stage: PGD lowers finite and kernel accuracy, robust accuracy never rises with ε, a resumed stage redoes only missing chunks, transfer has the white-box diagonal', async () => {
+    const attacked = parseSpecYaml(`
+name: attacks
+dataset: { name: mnist, train: 200, test: 100, seed: 3, half: [1, 2], preprocess: [] }   # raw pixels in [0, 1]
+architectures:
+  - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
+finite: { width: 64, optimizer: { lr: 20 }, batch: 20, steps: 150 }
+infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
+attacks:
+  method: [fgsm, pgd]
+  norm: linf
+  epsilon: [0.1, 0.3]
+  steps: 5
+  points: 20
+  chunk: 10
+  min_distortion: { norm: l2, steps: 5, bisections: 4, max_epsilon: 10 }
+`);
+    const id = sweepIdFor(attacked);
+    await runSweepToEnd(attacked);
+    const trials = await store.sweepResults(id);
+    assert.equal(trials.length, 6, '2 halves × (1 network + 2 kernels)');
+    const results = await store.sweepAttackResults(id);
+    assert.equal(results.length, 6 * 5, 'every model × (2 FGSM + 2 PGD + the minimum-distortion search)');
+    const pgdAt = (epsilon: number) => results.filter((r) => r.attack.method === 'pgd' && r.attack.epsilon === epsilon);
+    for (const kind of ['finite', 'infinite']) {
+      const rows = pgdAt(0.1).filter((r) => trials.find((t) => t.id === r.trialId)!.kind === kind);
+      for (const r of rows) assert.ok(r.robustCorrect < r.cleanCorrect, `PGD ε = 0.1 lowers ${kind} ${r.trialId}: ${r.robustCorrect} of ${r.cleanCorrect}`);
+    }
+    for (const r of pgdAt(0.1)) {
+      const stronger = pgdAt(0.3).find((s) => s.trialId === r.trialId)!;
+      assert.ok(stronger.robustCorrect <= r.robustCorrect, 'a larger ε never raises robust accuracy');
+    }
+    // The examples stay in the ε-ball and the pixel range; minimal distortions are positive and finite.
+    const pgd = pgdAt(0.1)[0]!;
+    const examples = (await artifacts.readArray(`attacks/${pgd.trialId}/${pgd.attackKey}/0.npy`)).data;
+    const dataOf = prepareDataset((trials.find((t) => t.id === pgd.trialId)!.config as { dataset: DatasetConfig }).dataset);
+    for (let i = 0; i < examples.length; i++) {
+      assert.ok(Math.abs(examples[i]! - dataOf.xTest[i]!) <= 0.1 + 1e-6 && examples[i]! >= -1e-7 && examples[i]! <= 1 + 1e-7, `entry ${i}`);
+    }
+    const minimal = results.filter((r) => r.attackKey.startsWith('mindist'));
+    for (const r of minimal) {
+      assert.ok(r.broken > 0 && r.distortionSum / r.broken > 0 && Number.isFinite(r.distortionSum), `${r.trialId}: ${r.broken} broken, distortion ${r.distortionSum}`);
+    }
+    // Transfer: every (source, target) pair per attack, the diagonal equal to the white-box robust count.
+    const transfer = await store.sweepTransfer(id);
+    assert.equal(transfer.length, 5 * 6 * 6);
+    for (const r of results) {
+      const self = transfer.find((t) => t.attack_key === r.attackKey && t.source_trial_id === r.trialId && t.target_trial_id === r.trialId)!;
+      assert.equal(self.correct, r.robustCorrect, `${r.attackKey} on ${r.trialId}: the diagonal is the white-box result`);
+    }
+    // A killed stage resumes: chunks stored are kept (the same row), missing ones are attacked again.
+    const [kept] = await store.attackChunks(pgd.trialId);
+    await store.db.deleteFrom('attack_chunks').where('trial_id', '=', pgd.trialId).where('chunk', '=', 1).execute();
+    await runSweepToEnd(attacked);
+    const after = await store.attackChunks(pgd.trialId);
+    assert.equal(after.length, 10);
+    assert.deepEqual(after[0], kept, 'a stored chunk is not attacked again');
   });
 });

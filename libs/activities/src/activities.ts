@@ -24,7 +24,7 @@ import {
   type PredictionTime,
 } from '@ntk/kernels';
 import { decodeNpy, linalgDevice, matrixToNdArray, ndArrayToMatrix, stackRows, zeros, type Matrix } from '@ntk/linalg';
-import { decodeCheckpoint, encodeCheckpoint, maxLearningRate, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
+import { decodeCheckpoint, encodeCheckpoint, maxLearningRate, trainedModelOf, trainNetwork, type TrainingCheckpoint, type TrainOptions, type TrainResult } from '@ntk/nets';
 import {
   backendOnGpu,
   computeKernelBlockFloat32,
@@ -365,7 +365,7 @@ export function createActivities(ctx: ActivityContext) {
         });
         await storeArray(artifactKeys.prediction(trialId), { shape: [data.nTest, data.classes], data: result.testPredictions });
         if (result.members.length > 1) await storeArray(memberPredictionsKey(trialId), memberPredictions(result, data.nTest, data.classes));
-        if (keepParameters && result.status === 'completed') await storeModel(ctx, trialId, result.members.map((m) => m.params!), result.members.flatMap((m) => (m.initialParams ? [m.initialParams] : [])));
+        if (keepParameters && result.status === 'completed') await storeModel(ctx, trialId, trainedModelOf(result));
         const outcome: TrialOutcome = {
           status: result.status,
           metrics: trainingMetrics(result),

@@ -7,7 +7,7 @@ import { fgsm, minimumDistortion, pgd, type AttackTarget, type ValueRange } from
 import type { PreparedDataset } from '@ntk/data';
 import { dualCoefficients, kernelPredictor, type PredictionTime } from '@ntk/kernels';
 import { decodeNpy, ndArrayToMatrix, type Matrix } from '@ntk/linalg';
-import { decodeTrainedModel, disposeNetwork, encodeTrainedModel, networkAttackTarget, networkParamsFrom, trainNetwork, type TrainOptions } from '@ntk/nets';
+import { decodeTrainedModel, disposeNetwork, encodeTrainedModel, networkAttackTarget, trainedModelOf, trainedNetworks, trainNetwork, type TrainedModel, type TrainOptions } from '@ntk/nets';
 import { initBackend } from '@ntk/compute';
 import {
   attackConfigs,
@@ -56,12 +56,10 @@ export function attackActivities(ctx: AttackStageContext) {
     if (!(await ctx.artifacts.has(key))) {
       log.info(`no stored model for ${trialId} (trained before a sweep attacked it): training it again to attack it`);
       const result = await trainNetwork({ ...ctx.trainingOptions(config, data), keepParameters: true });
-      await storeModel(ctx, trialId, result.members.map((m) => m.params!), result.members.map((m) => m.initialParams).filter((p) => p !== undefined));
+      await storeModel(ctx, trialId, trainedModelOf(result));
     }
-    const model = decodeTrainedModel(await ctx.readArtifact(key));
     const shape = { width: config.width, inputDim: data.inputDim, outputs: data.classes, inputShape: data.inputShape };
-    const members = model.members.map((tensors) => networkParamsFrom(config.arch, tensors, shape));
-    const initial = model.initial?.map((tensors) => networkParamsFrom(config.arch, tensors, shape));
+    const { members, initial } = trainedNetworks(config.arch, decodeTrainedModel(await ctx.readArtifact(key)), shape);
     const target = networkAttackTarget(config.arch, members, { inputShape: data.inputShape, loss: config.loss, initial });
     return { target, dispose: () => [...members, ...(initial ?? [])].forEach(disposeNetwork) };
   }
@@ -223,8 +221,8 @@ export const attackArtifactKey = (trialId: string, attackKey: string, chunk: num
 export const distortionArtifactKey = (trialId: string, attackKey: string, chunk: number) => `attacks/${trialId}/${attackKey}/${chunk}.distortion.npy`;
 
 /** A trained model's parameters (members, and initial ones under centering), for the attack stage. */
-export async function storeModel(ctx: Pick<AttackStageContext, 'artifacts' | 'store'>, trialId: string, members: Parameters<typeof encodeTrainedModel>[0]['members'], initial: Parameters<typeof encodeTrainedModel>[0]['members']) {
-  const written = await ctx.artifacts.write(artifactKeys.model(trialId), encodeTrainedModel({ members, ...(initial.length > 0 && { initial }) }));
+export async function storeModel(ctx: Pick<AttackStageContext, 'artifacts' | 'store'>, trialId: string, model: TrainedModel): Promise<void> {
+  const written = await ctx.artifacts.write(artifactKeys.model(trialId), encodeTrainedModel(model));
   await ctx.store.recordArtifact(written.key, written.sha256, written.bytes);
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attackMargins, fgsm, perturbationNorm, pgd, type AttackNorm } from './index.ts';
+import type { AttackNorm } from '@ntk/spec';
+import { attackMargins, fgsm, perturbationNorm, pgd } from './index.ts';
 import { linearTarget, predictedLabels, uniform } from './testing.ts';
 
 // Projections compute origin + clamp(x − origin): rounding moves a coordinate by an ulp of |x| ≲ 1, far below this.

@@ -1,8 +1,6 @@
 // The set an attack searches: the ε-ball of a norm around the clean point, intersected with the valid input range.
 
-/** The perturbation norms: L∞ (every feature moves at most ε) and L2 (the perturbation's Euclidean length is at most ε). */
-export const ATTACK_NORMS = ['linf', 'l2'] as const;
-export type AttackNorm = (typeof ATTACK_NORMS)[number];
+import { ATTACK_NORMS, type AttackNorm } from '@ntk/spec';
 
 /** Valid inputs: lo ≤ x ≤ hi featurewise; each bound one number for all features or one per feature. */
 export interface ValueRange {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attackMargins, minimumDistortion, robustAccuracyCurve, type AttackNorm } from './index.ts';
+import type { AttackNorm } from '@ntk/spec';
+import { attackMargins, minimumDistortion, robustAccuracyCurve } from './index.ts';
 import { linearTarget, uniform } from './testing.ts';
 
 test('minimum distortions on a linear model are the analytic distances to the decision boundary', async () => {

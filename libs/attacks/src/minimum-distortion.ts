@@ -1,6 +1,7 @@
 // The smallest perturbation PGD needs per point, by bisection on ε.
 import { mulberry32, nextSeed } from '@ntk/spec';
-import { checkNorm, checkRange, rmsDistortion, type AttackNorm, type ValueRange } from './ball.ts';
+import type { AttackNorm } from '@ntk/spec';
+import { checkNorm, checkRange, rmsDistortion, type ValueRange } from './ball.ts';
 import { attackMargins, checkLabels } from './margin.ts';
 import { pgdPerPoint, rowsOf } from './pgd.ts';
 import type { AttackTarget } from './target.ts';

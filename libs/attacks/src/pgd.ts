@@ -1,7 +1,8 @@
 // Gradient attacks on a batch: FGSM (one step of size ε) and PGD (steps of a fixed size, each projected back into
 // the ε-ball ∩ the valid range), ascending the margin of margin.ts.
 import { mulberry32 } from '@ntk/spec';
-import { checkNorm, checkRange, projectIntoBall, randomPointInBall, type AttackNorm, type ValueRange } from './ball.ts';
+import type { AttackNorm } from '@ntk/spec';
+import { checkNorm, checkRange, projectIntoBall, randomPointInBall, type ValueRange } from './ball.ts';
 import { attackMargins, checkLabels } from './margin.ts';
 import type { AttackTarget } from './target.ts';
 
