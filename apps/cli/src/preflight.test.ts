@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES } from '@ntk/data';
 import { validateSpec } from '@ntk/spec';
 import { UsageError } from './errors.ts';
-import { checkBeforeLaunch, planSummary, specKernels } from './preflight.ts';
+import { checkBeforeLaunch, planSummary, renderPlanSummary, specKernels } from './preflight.ts';
 
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-preflight-'));
 after(() => fs.rmSync(out, { recursive: true, force: true }));
@@ -27,6 +27,16 @@ describe('a spec sweeping dataset.train and dataset.seed', () => {
     // Blocks of 100: 100 train rows are 1 train×train tile and 1 test×train tile; 250 are 3·4/2 = 6 and 3.
     assert.deepEqual(planSummary(spec, 100), { finiteTrials: 4, infiniteTrials: 8, kernels: 4, kernelBlocks: 2 * (1 + 1) + 2 * (6 + 3) });
     assert.deepEqual([...specKernels(spec).values()].map((d) => [d.train, d.seed]), [[100, 0], [100, 1], [250, 0], [250, 1]]);
+  });
+
+  it('counts the attack stage: attacks per model (the minimum-distortion search included) × models', () => {
+    const spec = validateSpec({
+      ...specWith({ name: 'synthetic', shape: [4], classes: 2, train: 100, seed: 0, test: 50 }),
+      attacks: { method: ['fgsm', 'pgd'], norm: ['linf', 'l2'], epsilon: [0.1, 0.2], points: 40, min_distortion: { max_epsilon: 2 } },
+    });
+    const summary = planSummary(spec, 100);
+    assert.deepEqual(summary.attacks, { perModel: 2 * 2 * 2 + 1, points: 40 });
+    assert.match(renderPlanSummary('s', summary, 100), /attacks +9 per model on 40 test points, 27 in all/);
   });
 
   it('checks the data of every size and seed before launch and lists each problem once', async () => {

@@ -3,7 +3,7 @@
 import { backendProblem, type BackendPreference } from '@ntk/compute';
 import { datasetProblems } from '@ntk/data';
 import { kernelBlocks } from '@ntk/kernels';
-import { datasetConfigs, expandTrials, type DatasetConfig, type ExperimentSpec } from '@ntk/spec';
+import { attackConfigs, attackPoints, datasetConfigs, expandTrials, minDistortionConfig, type DatasetConfig, type ExperimentSpec } from '@ntk/spec';
 import { UsageError } from './errors.ts';
 
 /** Throws a UsageError (exit 2) listing every problem found; reads no data and switches no backend. */
@@ -22,6 +22,8 @@ export interface PlanSummary {
   kernels: number;
   /** Block computations for all kernels: train×train upper-triangle tiles, test×train and valid×train tiles (and a posterior's test diagonal), as planKernelBlocks lists them. */
   kernelBlocks: number;
+  /** The attack stage (spec `attacks:`): attacks per model (the minimum-distortion search counted) and test points each. */
+  attacks?: { perModel: number; points: number };
 }
 
 export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): PlanSummary {
@@ -33,6 +35,7 @@ export function planSummary(spec: ExperimentSpec, kernelBlockSize: number): Plan
     infiniteTrials: trials.filter((t) => t.config.kind === 'infinite').length,
     kernels: kernels.length,
     kernelBlocks: kernels.reduce((total, dataset) => total + kernelBlocks(dataset, kernelBlockSize).length, 0),
+    ...(spec.attacks && { attacks: { perModel: attackConfigs(spec).length + (minDistortionConfig(spec) ? 1 : 0), points: attackPoints(spec) } }),
   };
 }
 
@@ -48,5 +51,8 @@ export function renderPlanSummary(sweepId: string, summary: PlanSummary, kernelB
     `  infinite trials  ${summary.infiniteTrials}`,
     `  kernels          ${summary.kernels}`,
     `  kernel blocks    ${summary.kernelBlocks} (--kernel-block ${kernelBlockSize})`,
+    ...(summary.attacks
+      ? [`  attacks          ${summary.attacks.perModel} per model on ${summary.attacks.points} test points, ${summary.attacks.perModel * (summary.finiteTrials + summary.infiniteTrials)} in all`]
+      : []),
   ].join('\n');
 }

@@ -35,7 +35,8 @@ export async function trainingProgress(sweeps: TemporalView, trialWorkflows: str
 
 const etaText = (p: SweepProgress) => (p.etaSeconds === null ? '?' : `${p.etaSeconds}s`);
 const trialsLine = (p: SweepProgress) =>
-  `trials ${p.done + p.failed}/${p.total} (failed ${p.failed}, running ${p.running}${p.paused ? ', paused' : ''}, eta ${etaText(p)})`;
+  `trials ${p.done + p.failed}/${p.total} (failed ${p.failed}, running ${p.running}${p.paused ? ', paused' : ''}, eta ${etaText(p)})` +
+  (p.attacks ? `\nattacks ${p.attacks.done + p.attacks.failed}/${p.attacks.total} models (failed ${p.attacks.failed})` : '');
 const trainingLine = (id: string, t: TrainingProgress) =>
   `  ${id} step ${t.step}/${t.steps}${t.members > 1 ? ` member ${t.member + 1}/${t.members}` : ''} loss ${t.loss.toPrecision(4)}`;
 
@@ -54,6 +55,7 @@ export async function showProgress(sweeps: Sweeps, sweepId: string, finished: Pr
   const bars = tty ? new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, format: '{label} [{bar}] {value}/{total} {info}' }, cliProgress.Presets.shades_classic) : undefined;
   const trialsBar = bars?.create(1, 0, { label: 'trials  ', info: '' });
   const trainingBars = new Map<string, cliProgress.SingleBar>();
+  let attacksBar: cliProgress.SingleBar | undefined;
   let last = '';
   const stopped = new Promise((r) => stop.addEventListener('abort', r, { once: true }));
   const settled = finished.catch(() => undefined);
@@ -66,6 +68,10 @@ export async function showProgress(sweeps: Sweeps, sweepId: string, finished: Pr
       if (bars) {
         trialsBar!.setTotal(p.total);
         trialsBar!.update(p.done + p.failed, { info: `failed ${p.failed} | running ${p.running}${p.paused ? ' | paused' : ''} | eta ${etaText(p)}` });
+        if (p.attacks) {
+          attacksBar ??= bars.create(p.attacks.total, 0, { label: 'attacks ', info: '' });
+          attacksBar.update(p.attacks.done + p.attacks.failed, { info: `models attacked | failed ${p.attacks.failed}` });
+        }
         for (const [id, bar] of trainingBars) if (!trainings.has(id)) (bars.remove(bar), trainingBars.delete(id));
         for (const [id, t] of trainings) {
           const bar = trainingBars.get(id) ?? bars.create(t.steps, 0, { label: id, info: '' });
