@@ -258,6 +258,10 @@ attacks:
     await runSweepToEnd(attacked);
     const trials = await store.sweepResults(id);
     assert.equal(trials.length, 6, '2 halves × (1 network + 2 kernels)');
+    for (const t of trials) assert.equal(t.status, 'completed', 'attacking a model leaves its trial as it was');
+    const attempts = await store.db.selectFrom('attempts').selectAll().where('activity', '=', 'attackModel').execute();
+    assert.equal(attempts.length, 6);
+    for (const a of attempts) assert.ok(a.subject.startsWith('attack/') && a.outcome === 'completed' && a.trial_id === null, JSON.stringify(a));
     const results = await store.sweepAttackResults(id);
     assert.equal(results.length, 6 * 5, 'every model × (2 FGSM + 2 PGD + the minimum-distortion search)');
     const pgdAt = (epsilon: number) => results.filter((r) => r.attack.method === 'pgd' && r.attack.epsilon === epsilon);

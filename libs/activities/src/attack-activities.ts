@@ -118,7 +118,8 @@ export function attackActivities(ctx: AttackStageContext) {
       const minDistortion = minDistortionConfig(spec);
       const points = attackPoints(spec);
       const chunkSize = spec.attacks?.chunk ?? DEFAULT_ATTACK_CHUNK;
-      return ctx.runAttempt([{ subject: `attack/${trialId}`, trialId }], async (attempt) => {
+      // The attempt's subject is the attack, not the trial: the trial's own status and attempts stay as its training left them.
+      return ctx.runAttempt([{ subject: `attack/${trialId}` }], async (attempt) => {
         const stored = new Set((await ctx.store.attackChunks(trialId)).map((r) => `${r.attack_key}/${r.chunk}`));
         const { model, data } = await loadModel(trialId);
         try {
@@ -164,6 +165,7 @@ export function attackActivities(ctx: AttackStageContext) {
               await ctx.store.recordAttackChunk(chunkRow(trialId, minDistortion.key, minDistortion, chunk, x, clean, { adversarial, broken }, data.inputDim, found.gradientEvaluations, (Date.now() - started) / 1000));
             }
           }
+          await ctx.store.completeAttempt(attempt.id);
           return { chunks, attacks: attacks.length + (minDistortion ? 1 : 0) };
         } finally {
           model.dispose();
@@ -200,7 +202,9 @@ export function attackActivities(ctx: AttackStageContext) {
             for (const target of sources) {
               Context.current().heartbeat({ stage: 'transfer', attack: attackKey, source, target });
               const { model, data: targetData } = models.get(target)!;
-              if (targetData.inputDim !== data.inputDim) continue; // a different preprocessing's input space
+              // Examples live in the source's input space: a target whose test inputs differ (another preprocessing,
+              // or statistics from another training half) would be handed points of a different space.
+              if (!sameTestInputs(data, targetData, n)) continue;
               const correct = correctness(await model.target.outputs(adversarial, n), labels, data.classes).reduce((s, c) => s + c, 0);
               rows.push({ source_trial_id: source, target_trial_id: target, attack_key: attackKey, points: n, correct });
             }
@@ -344,6 +348,13 @@ export function validRange(data: PreparedDataset): ValueRange {
 /** A PGD random start's seed: a function of the trial, the attack and the chunk, so a retried chunk repeats itself. */
 function attackSeed(trialId: string, attackKey: string, chunk: number): number {
   return createHash('sha256').update(`${trialId}/${attackKey}/${chunk}`).digest().readUInt32LE(0);
+}
+
+function sameTestInputs(a: PreparedDataset, b: PreparedDataset, n: number): boolean {
+  if (a === b) return true;
+  if (a.inputDim !== b.inputDim || a.nTest < n || b.nTest < n) return false;
+  for (let i = 0; i < n * a.inputDim; i++) if (a.xTest[i] !== b.xTest[i]) return false;
+  return true;
 }
 
 function concat(parts: Float64Array[]): Float64Array {
