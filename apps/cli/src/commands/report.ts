@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { QueryError } from '@ntk/store';
+import { openArtifactStore, QueryError, resolveNtkHome } from '@ntk/store';
 import { UsageError } from '../errors.ts';
 import { example } from '../options.ts';
 import { evaluateFindings, renderFindingsMarkdown } from '../findings/index.ts';
@@ -27,10 +27,11 @@ export function reportCommand(): Command {
       }
       if (ref === undefined) throw new UsageError('give a sweep (id, id prefix or name), or --findings for the paper suite');
       const where = opts.where.map(parseWhere);
-      const store = await openExistingStore();
+      const paths = resolveNtkHome();
+      const store = await openExistingStore(paths);
       try {
         const sweep = await findSweep(store, ref);
-        const data = await loadReportData(store, sweep.id, { where }).catch((err: unknown) => {
+        const data = await loadReportData(store, sweep.id, { where, artifacts: openArtifactStore(paths) }).catch((err: unknown) => {
           throw err instanceof QueryError ? new UsageError(err.message) : err;
         });
         const out = path.resolve(opts.out ?? `${sweep.name}.report.html`);
