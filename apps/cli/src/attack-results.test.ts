@@ -8,10 +8,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ArtifactStore, ResultStore, type AttackChunkRow } from '@ntk/store';
 import { writeAttackFixture, type AttackFixture } from '../test/attack-fixture.ts';
+import { openBrowser } from '../test/browser.ts';
 import { ntk } from '../test/cli.ts';
 import type { SweepAttacks } from './dashboard/data.ts';
 import { TemporalLink } from './dashboard/live.ts';
 import { startDashboard, type Dashboard } from './dashboard/server.ts';
+import { attackResults, checkAttackOptions, renderAttackRows, renderTransfer } from './attack-results.ts';
 import { loadReportData, renderReportHtml, reportCharts, type ReportData } from './report/index.ts';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ntk-attacks-'));
@@ -48,11 +50,13 @@ const labelOf = (trial: string) => {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('ntk results --attacks and --transfer', () => {
-  it('--attacks --format json: one row per model and attack, with accuracies and mean distortion from the summed chunks', () => {
-    const r = ntk(['results', 'robust', '--attacks', '--format', 'json'], env, root);
+  it('--attacks --where kind=finite --format json: one row per finite model and attack, with accuracies and mean distortion from the summed chunks', () => {
+    const r = ntk(['results', 'robust', '--attacks', '--where', 'kind=finite', '--format', 'json'], env, root);
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as Record<string, string | number | null>[];
-    assert.equal(rows.length, fixture.trials.length * (fixture.attackKeys.length + 1));
+    const finite = fixture.trials.filter((t) => t.config.kind === 'finite');
+    assert.deepEqual(new Set(rows.map((row) => row.trial)), new Set(finite.map((t) => t.id)));
+    assert.equal(rows.length, finite.length * (fixture.attackKeys.length + 1));
     for (const row of rows) {
       const [trial, attack] = [String(row.trial), String(row.attack)];
       const points = sum(trial, attack, 'points');
@@ -69,17 +73,21 @@ describe('ntk results --attacks and --transfer', () => {
     }
   });
 
-  it('--attacks as a table shows the labels; --attack and --where narrow it; csv keeps the trial ids', () => {
-    const table = ntk(['results', 'robust', '--attacks'], env, root);
-    assert.equal(table.status, 0, table.stderr);
-    for (const label of ['fcn w=16 s=0', 'fcn w=64 s=1', 'nngp', 'ntk', 'robust_acc', fixture.mindistKey]) assert.ok(table.stdout.includes(label), label);
+  it('--attacks as a table shows the labels; --attack narrows it to one attack', async () => {
+    const table = renderAttackRows(report.robustness!.attacks, 'table');
+    for (const label of ['fcn w=16 s=0', 'fcn w=64 s=1', 'nngp', 'ntk', 'robust_acc', fixture.mindistKey]) assert.ok(table.includes(label), label);
     const key = fixture.attackKeys[1]!;
-    const csv = ntk(['results', 'robust', '--attacks', '--attack', key, '--where', 'kind=finite', '--format', 'csv'], env, root);
-    assert.equal(csv.status, 0, csv.stderr);
-    const [header, ...lines] = csv.stdout.trim().split('\n').map((l) => l.split(','));
-    const finite = fixture.trials.filter((t) => t.config.kind === 'finite').map((t) => t.id);
-    assert.deepEqual(lines.map((l) => l[header!.indexOf('trial')]).sort(), [...finite].sort());
-    assert.ok(lines.every((l) => l[header!.indexOf('attack')] === key));
+    const store = await ResultStore.open(path.join(home, 'ntk.db'));
+    try {
+      const trials = await store.sweepResults(fixture.sweepId);
+      const one = await attackResults(store, { id: fixture.sweepId, name: 'robust' }, trials, key);
+      assert.deepEqual(new Set(one.attacks.map((a) => a.attack)), new Set([key]));
+      assert.equal(one.attacks.length, trials.length);
+      assert.equal(one.transfer.length, trials.length ** 2);
+      await assert.rejects(attackResults(store, { id: fixture.sweepId, name: 'robust' }, trials, 'pgd-l2-eps9'), new RegExp(`--attack: no attack "pgd-l2-eps9" in sweep robust; its attacks: .*${fixture.attackKeys[0]}`));
+    } finally {
+      await store.close();
+    }
   });
 
   it('--transfer --format csv: one row per attack, source and target, the target\'s accuracy, the diagonal white-box', () => {
@@ -96,11 +104,9 @@ describe('ntk results --attacks and --transfer', () => {
     }
   });
 
-  it('--transfer as a table: one matrix per attack, sources by targets, white-box cells starred', () => {
+  it('--transfer as a table: one matrix per attack, sources by targets in sweep order, white-box cells starred', () => {
     const key = fixture.attackKeys[0]!;
-    const r = ntk(['results', 'robust', '--transfer', '--attack', key], env, root);
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n');
+    const lines = renderTransfer(report.robustness!.transfer.filter((c) => c.attack === key), 'table').split('\n');
     assert.match(lines[0]!, new RegExp(`^${key}: accuracy of the target`));
     const body = lines.slice(3);
     assert.equal(body.length, fixture.trials.length);
@@ -110,20 +116,21 @@ describe('ntk results --attacks and --transfer', () => {
         const row = fixture.transfer.find((x) => x.source_trial_id === source && x.target_trial_id === t.id && x.attack_key === key)!;
         return `${(row.correct / row.points).toFixed(3)}${t.id === source ? '*' : ''}`;
       });
-      assert.deepEqual(line.trim().split(/\s{2,}/).slice(1), expected, line);
+      assert.deepEqual(line.trim().split(/\s{2,}/), [labelOf(source), ...expected], line);
     }
   });
 
-  it('says how to get attack results, which attacks exist, and which options do not combine', () => {
-    const none = ntk(['results', 'plain', '--attacks'], env, root);
-    assert.equal(none.status, 2);
-    assert.match(none.stderr, /has no attack results: add an `attacks:` section to its spec/);
-    const unknown = ntk(['results', 'robust', '--transfer', '--attack', 'pgd-l2-eps9'], env, root);
-    assert.equal(unknown.status, 2);
-    assert.ok(unknown.stderr.includes(`its attacks: ${fixture.attackKeys[0]}`), unknown.stderr);
-    const grouped = ntk(['results', 'robust', '--attacks', '--group-by', 'width'], env, root);
-    assert.equal(grouped.status, 2);
-    assert.match(grouped.stderr, /--attacks takes --where, --attack and --format; not --group-by/);
+  it('says how to get attack results, and which options do not combine', async () => {
+    const store = await ResultStore.open(path.join(home, 'ntk.db'));
+    try {
+      const none = attackResults(store, { id: 'plain-0000beef', name: 'plain' }, await store.sweepResults('plain-0000beef'));
+      await assert.rejects(none, /^UsageError: sweep plain \(plain-0000beef\) has no attack results: add an `attacks:` section to its spec/);
+    } finally {
+      await store.close();
+    }
+    assert.throws(() => checkAttackOptions({ attacks: true, groupBy: ['width'], limit: 3 }), /^UsageError: --attacks takes --where, --attack and --format; not --group-by, --limit$/);
+    assert.throws(() => checkAttackOptions({ attacks: true, transfer: true }), /two views: give one/);
+    assert.throws(() => checkAttackOptions({ attack: 'fgsm-linf-eps0.1' }), /--attack picks an attack of --attacks or --transfer/);
   });
 });
 
@@ -178,6 +185,25 @@ describe('the report\'s Robustness section', () => {
     assert.equal(images.length, 2 * 3);
     assert.equal(new Set(images.map((t) => configOf(t!).kind)).size, 2);
     assert.equal((html.match(/<img class="pixels" alt="adversarial" src="data:image\/png;base64,/g) ?? []).length, 6);
+  });
+
+  it('draws the Robustness charts in headless Chromium, offline, without errors', async () => {
+    const browser = await openBrowser();
+    try {
+      const file = path.join(root, 'page.html');
+      fs.writeFileSync(file, renderReportHtml(report));
+      const { page, errors } = await browser.open({ file });
+      await page.waitForSelector('body[data-charts-done]', { timeout: 60_000 });
+      const drawn = reportCharts(report).filter((s) => s.spec);
+      assert.equal(await page.getAttribute('body', 'data-charts-done'), `${drawn.length}/${drawn.length}`);
+      for (const id of ['robust-epsilon', 'robust-width', 'min-distortion']) {
+        const marks = await page.locator(`[data-chart="${id}"] svg g.role-mark > path, [data-chart="${id}"] svg g.role-mark > line`).count();
+        assert.ok(marks > 0, `${id}: marks drawn`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('`ntk report` writes the section from the store and artifacts of NTK_HOME', () => {

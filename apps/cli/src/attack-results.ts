@@ -9,6 +9,31 @@ import { renderCsv, renderTable, type Cell, type Column } from './table.ts';
 /** What to do when a sweep has no attack rows: the spec section that makes them. */
 const HOW_TO_ATTACK = 'add an `attacks:` section to its spec (e.g. `attacks: { method: [fgsm, pgd], norm: linf, epsilon: [0.05, 0.1, 0.2] }`) and run it with `ntk sweep run`';
 
+/** `ntk results`'s options as the attack views see them: which view, and the per-trial table's options they refuse. */
+export interface AttackViewOptions {
+  attacks?: boolean;
+  transfer?: boolean;
+  attack?: string;
+  groupBy?: unknown;
+  metric?: unknown;
+  agg?: unknown;
+  sort?: unknown;
+  limit?: unknown;
+  columns?: unknown;
+}
+
+/** Options of the per-trial table that the attack views do not take. */
+const TRIAL_TABLE_OPTIONS = ['groupBy', 'metric', 'agg', 'sort', 'limit', 'columns'] as const;
+const flagOf = (option: string) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+export function checkAttackOptions(opts: AttackViewOptions): void {
+  if (opts.attacks && opts.transfer) throw new UsageError('--attacks and --transfer are two views: give one');
+  if (opts.attack !== undefined && !opts.attacks && !opts.transfer) throw new UsageError('--attack picks an attack of --attacks or --transfer: give one of them too');
+  const view = opts.attacks ? '--attacks' : '--transfer';
+  const extra = TRIAL_TABLE_OPTIONS.filter((o) => opts[o] !== undefined).map(flagOf);
+  if ((opts.attacks || opts.transfer) && extra.length > 0) throw new UsageError(`${view} takes --where, --attack and --format; not ${extra.join(', ')}`);
+}
+
 /** The sweep's attack results for the given trials, one attack when `attack` names it; errors say what exists. */
 export async function attackResults(store: ResultStore, sweep: { id: string; name: string }, trials: TrialRow[], attack?: string): Promise<RobustnessData> {
   const data = await loadRobustness(store, sweep.id, trials);

@@ -1,7 +1,7 @@
 // `ntk results`: a sweep's tidy results from the result store — filtered, grouped, aggregated, sorted.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AGGREGATES, QueryError, WHERE_OPS, type Aggregate, type SortKey } from '@ntk/store';
-import { attackResults, renderAttackRows, renderTransfer } from '../attack-results.ts';
+import { attackResults, checkAttackOptions, type AttackViewOptions, renderAttackRows, renderTransfer } from '../attack-results.ts';
 import { UsageError } from '../errors.ts';
 import { example, positiveInt } from '../options.ts';
 import { parseWhere, RESULT_FORMATS, renderResults, type ResultFormat } from '../results.ts';
@@ -24,7 +24,7 @@ function sortList(value: string): SortKey[] {
   });
 }
 
-interface ResultsOptions {
+interface ResultsOptions extends AttackViewOptions {
   where: string[];
   groupBy?: string[];
   metric?: string[];
@@ -33,21 +33,6 @@ interface ResultsOptions {
   limit?: number;
   columns?: string[];
   format: ResultFormat;
-  attacks?: boolean;
-  transfer?: boolean;
-  attack?: string;
-}
-
-/** Options of the per-trial table that the attack views do not take. */
-const TRIAL_TABLE_OPTIONS = ['groupBy', 'metric', 'agg', 'sort', 'limit', 'columns'] as const;
-const flagOf = (option: string) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
-function checkAttackOptions(opts: ResultsOptions): void {
-  if (opts.attacks && opts.transfer) throw new UsageError('--attacks and --transfer are two views: give one');
-  if (opts.attack !== undefined && !opts.attacks && !opts.transfer) throw new UsageError('--attack picks an attack of --attacks or --transfer: give one of them too');
-  const view = opts.attacks ? '--attacks' : '--transfer';
-  const extra = TRIAL_TABLE_OPTIONS.filter((o) => opts[o] !== undefined).map(flagOf);
-  if ((opts.attacks || opts.transfer) && extra.length > 0) throw new UsageError(`${view} takes --where, --attack and --format; not ${extra.join(', ')}`);
 }
 
 /** The store's name errors (an unknown field lists the known ones) as usage errors. */

@@ -61,7 +61,7 @@ function robustVsWidth(r: RobustnessData): ChartSection {
     spec: {
       data: { values: points },
       facet: { field: 'attack', type: 'nominal', title: null, sort: order },
-      columns: 3,
+      columns: 2,
       spec: {
         ...PANEL,
         layer: [
