@@ -4,7 +4,7 @@
 // images. IO happens only in loadRobustness (store rows, .npy artifacts, the test inputs); the rest is pure.
 import { prepareDataset, type PreparedDataset } from '@ntk/data';
 import { decodeNpy } from '@ntk/linalg';
-import { flattenTrialConfig, type TrialConfig } from '@ntk/spec';
+import { canonicalJson, flattenTrialConfig, type DatasetConfig, type TrialConfig } from '@ntk/spec';
 import { artifactKeys, type ArtifactStore, type AttackResult, type AttackTransferRow, type ResultStore, type TrialRow } from '@ntk/store';
 import { encodePng, imageRange, type PixelImage } from './png.ts';
 import { meanStderr, seriesNamer, type Aggregate } from './data.ts';
@@ -298,9 +298,9 @@ async function readExamples(artifacts: ArtifactStore, data: RobustnessData, tria
   const finite = rows.filter((a) => a.kind === 'finite').sort((a, b) => b.width! - a.width! || a.seed! - b.seed!)[0];
   const kernel = rows.filter((a) => a.kind === 'infinite').sort((a, b) => (b.kernel ?? '').localeCompare(a.kernel ?? ''))[0];
   const config = trials.find((t) => t.id === (finite ?? kernel)!.trial)!.config as TrialConfig;
-  let dataset: PreparedDataset;
+  let dataset: TestInputs;
   try {
-    dataset = prepareDataset(config.dataset);
+    dataset = testInputs(config.dataset, Math.max(...rows.map((r) => r.points)));
   } catch (err) {
     return { examples: [], examplesNote: `The test inputs of ${config.dataset.name} could not be loaded here, so no images: ${(err as Error).message}` };
   }
@@ -316,7 +316,30 @@ async function readExamples(artifacts: ArtifactStore, data: RobustnessData, tria
   return examples.length > 0 ? { examples } : { examples, examplesNote: `No adversarial examples stored for ${largest.attack} (artifacts ${artifactKeys.attackExamples('<trial>', largest.attack, 0)}).` };
 }
 
-function pointImages(row: AttackRow, adversarial: ArrayLike<number>, dataset: PreparedDataset, shape: Omit<PixelImage, 'values' | 'range'>): AdversarialExample[] {
+/** The first test rows and labels of a dataset: what the example images need of it. */
+type TestInputs = Pick<PreparedDataset, 'xTest' | 'labelsTest' | 'inputShape'>;
+
+/**
+ * A live report reloads every few seconds while its sweep runs, and preparing a dataset (loading, ZCA) can take
+ * seconds: the first test rows of the last few datasets are kept.
+ */
+const testInputCache = new Map<string, TestInputs>();
+const CACHED_DATASETS = 4;
+
+function testInputs(config: DatasetConfig, points: number): TestInputs {
+  const key = `${canonicalJson(config)} ${points}`;
+  let inputs = testInputCache.get(key);
+  if (!inputs) {
+    const prepared = prepareDataset(config);
+    const features = prepared.inputShape.reduce((a, b) => a * b, 1);
+    inputs = { xTest: prepared.xTest.slice(0, points * features), labelsTest: prepared.labelsTest.slice(0, points), inputShape: prepared.inputShape };
+    if (testInputCache.size >= CACHED_DATASETS) testInputCache.delete(testInputCache.keys().next().value!);
+    testInputCache.set(key, inputs);
+  }
+  return inputs;
+}
+
+function pointImages(row: AttackRow, adversarial: ArrayLike<number>, dataset: TestInputs, shape: Omit<PixelImage, 'values' | 'range'>): AdversarialExample[] {
   const features = shape.height * shape.width * shape.channels;
   const examples: AdversarialExample[] = [];
   for (let point = 0; point * features < adversarial.length && examples.length < EXAMPLE_POINTS; point++) {
