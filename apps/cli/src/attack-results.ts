@@ -93,7 +93,7 @@ export function renderTransfer(cells: TransferCell[], format: ResultFormat): str
       const sources = [...new Map(mine.map((c) => [c.source, c.source_model])).entries()];
       const at = new Map(mine.map((c) => [`${c.source} ${c.target}`, c]));
       const columns: Column<[string, string]>[] = [
-        { header: 'source \\ target', value: ([, label]) => label },
+        { header: 'source ↓ target →', value: ([, label]) => label },
         ...targets.map(([target, label]): Column<[string, string]> => ({
           header: label,
           align: 'right',
