@@ -12,7 +12,7 @@ import { findSweep, openExistingStore } from '../sweeps.ts';
 
 export function reportCommand(): Command {
   return new Command('report')
-    .description('write a sweep\'s results as one HTML file that opens offline: charts (finite vs infinite width, agreement, ensembles, learning curves, kernel regularization), their tables, and the per-trial rows as CSV/JSON downloads')
+    .description('write a sweep\'s results as one HTML file that opens offline: charts (finite vs infinite width, agreement, ensembles, learning curves, kernel regularization, and robustness when the sweep ran attacks), their tables, and the per-trial rows as CSV/JSON downloads')
     .argument('[sweep]', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
     .option('--out <file>', 'the HTML file to write (default: <sweep name>.report.html; with --findings docs/paper-findings.md)')
     .option('--findings', 'instead of one sweep: the paper suite (--specs), each finding of Lee et al. 2020 judged from the newest sweep of its spec, as Markdown')
