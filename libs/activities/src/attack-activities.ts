@@ -221,8 +221,8 @@ export function attackActivities(ctx: AttackStageContext) {
 }
 
 /** Adversarial examples of a chunk, [points, features] float32; a minimum-distortion chunk also stores each point's distortion. */
-export const attackArtifactKey = (trialId: string, attackKey: string, chunk: number) => `attacks/${trialId}/${attackKey}/${chunk}.npy`;
-export const distortionArtifactKey = (trialId: string, attackKey: string, chunk: number) => `attacks/${trialId}/${attackKey}/${chunk}.distortion.npy`;
+export const attackArtifactKey = artifactKeys.attackExamples;
+export const distortionArtifactKey = artifactKeys.attackDistortions;
 
 /** A trained model's parameters (members, and initial ones under centering), for the attack stage. */
 export async function storeModel(ctx: Pick<AttackStageContext, 'artifacts' | 'store'>, trialId: string, model: TrainedModel): Promise<void> {

@@ -61,6 +61,10 @@ export const artifactKeys = {
   /** An infinite trial's posterior variance of each test output (infinite.posterior), [nTest]. */
   posteriorVariance: (trialId: string) => `predictions/${trialId}.variance.npy`,
   checkpoint: (trialId: string) => `checkpoints/${trialId}.ckpt`,
+  /** An attack chunk's adversarial examples, [points, features] float32 (a clean-misclassified point: its clean input). */
+  attackExamples: (trialId: string, attackKey: string, chunk: number) => `attacks/${trialId}/${attackKey}/${chunk}.npy`,
+  /** A minimum-distortion chunk's distortion per point, [points, 1] float64 (Infinity: not broken within max_epsilon; 0: misclassified clean). */
+  attackDistortions: (trialId: string, attackKey: string, chunk: number) => `attacks/${trialId}/${attackKey}/${chunk}.distortion.npy`,
   /** A finite trial's trained parameters (every member, and their initial ones under centering), kept for the attack stage. */
   model: (trialId: string) => `models/${trialId}.model`,
   /** An assembled kernel matrix (`part`: nngp_train_train, ntk_test_train, …); its blocks live under `kernels/<kernelKey>/blocks-<size>/`. */

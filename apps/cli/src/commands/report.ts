@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { QueryError } from '@ntk/store';
+import { openArtifactStore, QueryError, resolveNtkHome } from '@ntk/store';
 import { UsageError } from '../errors.ts';
 import { example } from '../options.ts';
 import { evaluateFindings, renderFindingsMarkdown } from '../findings/index.ts';
@@ -12,7 +12,7 @@ import { findSweep, openExistingStore } from '../sweeps.ts';
 
 export function reportCommand(): Command {
   return new Command('report')
-    .description('write a sweep\'s results as one HTML file that opens offline: charts (finite vs infinite width, agreement, ensembles, learning curves, kernel regularization), their tables, and the per-trial rows as CSV/JSON downloads')
+    .description('write a sweep\'s results as one HTML file that opens offline: charts (finite vs infinite width, agreement, ensembles, learning curves, kernel regularization, and robustness when the sweep ran attacks), their tables, and the per-trial rows as CSV/JSON downloads')
     .argument('[sweep]', 'sweep id, unique id prefix, or name (the newest sweep of that name)')
     .option('--out <file>', 'the HTML file to write (default: <sweep name>.report.html; with --findings docs/paper-findings.md)')
     .option('--findings', 'instead of one sweep: the paper suite (--specs), each finding of Lee et al. 2020 judged from the newest sweep of its spec, as Markdown')
@@ -27,10 +27,11 @@ export function reportCommand(): Command {
       }
       if (ref === undefined) throw new UsageError('give a sweep (id, id prefix or name), or --findings for the paper suite');
       const where = opts.where.map(parseWhere);
-      const store = await openExistingStore();
+      const paths = resolveNtkHome();
+      const store = await openExistingStore(paths);
       try {
         const sweep = await findSweep(store, ref);
-        const data = await loadReportData(store, sweep.id, { where }).catch((err: unknown) => {
+        const data = await loadReportData(store, sweep.id, { where, artifacts: openArtifactStore(paths) }).catch((err: unknown) => {
           throw err instanceof QueryError ? new UsageError(err.message) : err;
         });
         const out = path.resolve(opts.out ?? `${sweep.name}.report.html`);

@@ -4,7 +4,7 @@ import { artifactKeys, QueryError, type ArtifactStore, type ResultStore, type Re
 import { workflowIds } from '@ntk/workflows';
 import { parseWhere } from '../results.ts';
 import { UsageError } from '../errors.ts';
-import { loadReportData, renderReportHtml } from '../report/index.ts';
+import { loadReportData, loadRobustness, renderReportHtml, type RobustnessData } from '../report/index.ts';
 import { trainingProgress, type TrainingProgress } from '../watch.ts';
 import { liveState, withTimeout, type RunningTrial, type TemporalLink, type WorkflowProgress } from './live.ts';
 
@@ -123,12 +123,25 @@ export type SweepResults = Awaited<ReturnType<typeof sweepResults>>;
 /** GET /sweeps/:id/report?where=…: `ntk report`'s page for the selected trials; it reloads itself while the sweep runs. */
 export async function sweepReport(ctx: DashboardContext, ref: string, q: ResultsQuery): Promise<string> {
   const sweep = await sweepNamed(ctx.store, ref);
-  const data = await loadReportData(ctx.store, sweep.id, { where: q.where }).catch((err: unknown) => {
+  const data = await loadReportData(ctx.store, sweep.id, { where: q.where, artifacts: ctx.artifacts }).catch((err: unknown) => {
     throw err instanceof QueryError ? new BadRequest(err.message) : err;
   });
   const selection = q.where.map((w) => `${w.field}${w.op}${w.value}`).join(', ');
   return renderReportHtml(data, { title: `Sweep ${sweep.name}${selection && ` (${selection})`}`, liveRefreshSeconds: sweep.status === 'running' ? REPORT_REFRESH_SECONDS : undefined });
 }
+
+/**
+ * GET /api/sweeps/:id/attacks?where=…: the attack stage's results for the selected trials: one row per model and
+ * attack, the transfer cells, the robust-accuracy aggregates and the minimum distortions (the report draws the images).
+ */
+export async function sweepAttacks(ctx: DashboardContext, ref: string, q: ResultsQuery = { where: [] }): Promise<{ sweepId: string } & Omit<RobustnessData, 'examples' | 'examplesNote'>> {
+  const sweep = await sweepNamed(ctx.store, ref);
+  const kept = q.where.length > 0 ? new Set((await query(ctx.store, sweep.id, { where: q.where })).rows.map((r) => String(r.trial))) : undefined;
+  const trials = (await ctx.store.sweepResults(sweep.id)).filter((t) => !kept || kept.has(t.id));
+  const { examples: _examples, examplesNote: _note, ...data } = await loadRobustness(ctx.store, sweep.id, trials, { artifacts: ctx.artifacts, examples: false });
+  return { sweepId: sweep.id, ...data };
+}
+export type SweepAttacks = Awaited<ReturnType<typeof sweepAttacks>>;
 
 export interface TrialArtifact {
   kind: 'prediction' | 'checkpoint' | 'kernel';

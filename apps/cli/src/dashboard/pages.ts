@@ -3,7 +3,8 @@
 // it in, so there is one renderer, one place that escapes, and no client-side framework or CDN.
 import type { ResultValue } from '@ntk/store';
 import { defaultTableColumns, readable } from '../results.ts';
-import type { ResultsQuery, SweepDetail, SweepResults, SweepSummary, TrialCounts, TrialDetail, sweepList } from './data.ts';
+import { ROBUSTNESS_STYLE, transferHeatMaps } from '../report/robustness-charts.ts';
+import type { ResultsQuery, SweepAttacks, SweepDetail, SweepResults, SweepSummary, TrialCounts, TrialDetail, sweepList } from './data.ts';
 import { html, raw, type Html } from './html.ts';
 import type { RunningTrial } from './live.ts';
 
@@ -28,7 +29,7 @@ pre { background: #f6f8fa; padding: .6rem; overflow: auto; max-height: 24rem; wh
 form.filters input { width: 22rem; margin-right: 1rem; }
 iframe.report { width: 100%; height: 80vh; border: 1px solid #d0d7de; }
 svg.curve { border: 1px solid #eaeef2; margin: 0 1rem 1rem 0; } svg.curve text { font-size: 10px; fill: #656d76; }
-`);
+${ROBUSTNESS_STYLE}`);
 
 /** Polls each `[data-live]` section's URL and swaps its content in; a response marked `X-Live: final` ends the polling. */
 const SCRIPT = raw(`
@@ -163,7 +164,51 @@ function filtersForm(action: string, q: ResultsQuery): Html {
 <button type="submit">apply</button>${(q.where.length > 0 || q.groupBy) && html` <a href="${action}">clear</a>`}</form>`;
 }
 
-export function sweepPage(d: SweepDetail, results: SweepResults, q: ResultsQuery, search: string, temporal: TemporalInfo): string {
+/** A palette for the series of a small chart (the kernels are drawn dashed in theirs). */
+const SERIES_COLOURS = ['#0969da', '#1a7f37', '#bc4c00', '#8250df', '#cf222e', '#116329', '#953800', '#6e7781'];
+
+/** Several series over one x axis as inline SVG (`dashed` for reference series such as the infinite-width limits). */
+export function multiLineChart(title: string, series: { name: string; dashed: boolean; points: [number, number][] }[], xName: string, yName: string, yRange: [number, number]): Html {
+  const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (all.length === 0) return html``;
+  const [width, plotHeight, pad] = [380, 200, 40];
+  const legendHeight = 14 * series.length + 6;
+  const [xMin, xMax] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+  const sx = (x: number) => pad + ((x - xMin) / (xMax - xMin || 1)) * (width - 2 * pad);
+  const sy = (y: number) => plotHeight - pad + ((yRange[0] - y) / (yRange[1] - yRange[0])) * (plotHeight - 2 * pad);
+  const lines = series.map((s, i) => {
+    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length]!;
+    const points = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    return html`<polyline class="series" data-series="${s.name}" fill="none" stroke="${colour}" stroke-width="1.5"${s.dashed ? raw(' stroke-dasharray="6 4"') : ''} points="${points}"/>
+<line x1="${pad}" x2="${pad + 18}" y1="${plotHeight + 10 + 14 * i}" y2="${plotHeight + 10 + 14 * i}" stroke="${colour}" stroke-width="2"${s.dashed ? raw(' stroke-dasharray="6 4"') : ''}/><text x="${pad + 24}" y="${plotHeight + 14 + 14 * i}">${s.name}</text>`;
+  });
+  const height = plotHeight + legendHeight;
+  return html`<svg class="curve" data-chart="${title}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${yName} by ${xName}, ${title}">
+<text x="${pad}" y="14">${title}</text>${lines}<text x="${width - pad}" y="${plotHeight - 6}" text-anchor="end">${xName} ${xMin}…${xMax}</text>
+<text x="2" y="${pad}">${yRange[1]}</text><text x="2" y="${plotHeight - pad}">${yRange[0]}</text><text x="2" y="${plotHeight / 2}">${yName}</text></svg>`;
+}
+
+/** Robust accuracy vs ε (one chart per attack family) and the transfer heat maps; the report has the rest. */
+export function robustnessSection(attacks: SweepAttacks, search: string): Html {
+  if (attacks.attacks.length === 0 && attacks.transfer.length === 0) return html``;
+  const families = [...new Set(attacks.epsilon.map((p) => p.family))];
+  const charts = families.map((family) => {
+    const points = attacks.epsilon.filter((p) => p.family === family);
+    const names = [...new Set(points.map((p) => p.series))];
+    const series = names.map((name) => {
+      const mine = points.filter((p) => p.series === name);
+      return { name, dashed: mine[0]!.kind === 'infinite', points: mine.map((p) => [p.epsilon, p.mean] as [number, number]) };
+    });
+    return multiLineChart(family, series, 'ε', 'robust accuracy', [0, 1]);
+  });
+  return html`<h2 id="robustness">Robustness</h2>
+<p class="muted">Robust accuracy vs ε per attack family (finite widths: mean over seeds; dashed: the kernel predictors, the infinite-width limits) ·
+<a href="/api/sweeps/${encodeURIComponent(attacks.sweepId)}/attacks${search && `?${search}`}">attacks JSON</a> · the report below has robust accuracy vs width, distortions and images.</p>
+<div class="robust-epsilon">${charts}</div>
+${attacks.transfer.length > 0 && html`<h3>Transfer</h3><p class="muted">The accuracy of the target (column) on the source's (row) adversarial examples; the outlined diagonal is white-box.</p>${raw(transferHeatMaps(attacks))}`}`;
+}
+
+export function sweepPage(d: SweepDetail, results: SweepResults, attacks: SweepAttacks, q: ResultsQuery, search: string, temporal: TemporalInfo): string {
   const base = `/sweeps/${encodeURIComponent(d.sweep.id)}`;
   const carried = search && `&${search}`;
   const options = d.sweep.options;
@@ -174,6 +219,7 @@ ${liveSection('progress', `${base}?part=progress`, progressPart(d))}
 <h2>Results</h2>
 ${filtersForm(base, q)}
 ${liveSection('results', `${base}?part=results${carried}`, resultsPart(results, d.sweep.status), RESULTS_EVERY_MS)}
+${robustnessSection(attacks, search)}
 <h2>Charts</h2>
 <p class="muted"><code>ntk report</code>'s page for the trials selected above (<a href="${base}/report${search && `?${search}`}">open it alone</a>); it reloads itself while the sweep runs.</p>
 <iframe class="report" title="report" src="${base}/report${search && `?${search}`}"></iframe>

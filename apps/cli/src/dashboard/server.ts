@@ -3,7 +3,7 @@
 // network: it binds the loopback address, and a request naming any other host (DNS rebinding) is refused.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequest, NotFound, resultsQuery, sweepDetail, sweepList, sweepReport, sweepResults, temporalInfo, trialDetail, type DashboardContext } from './data.ts';
+import { BadRequest, NotFound, resultsQuery, sweepAttacks, sweepDetail, sweepList, sweepReport, sweepResults, temporalInfo, trialDetail, type DashboardContext } from './data.ts';
 import { errorPage, progressPart, resultsPart, sweepPage, sweepsPage, sweepsPart, trialPage, trialStatusPart, type Part } from './pages.ts';
 
 export const DASHBOARD_HOST = '127.0.0.1';
@@ -27,6 +27,7 @@ function route(ctx: DashboardContext, url: URL): Promise<Reply> | undefined {
     if (what === 'sweeps' && !ref) return sweepList(ctx).then((v) => json(v));
     if (what === 'sweeps' && ref && !more) return sweepDetail(ctx, ref).then((v) => json(v));
     if (what === 'sweeps' && ref && more === 'results' && segments.length === 4) return sweepResults(ctx, ref, resultsQuery(url.searchParams)).then((v) => json(v));
+    if (what === 'sweeps' && ref && more === 'attacks' && segments.length === 4) return sweepAttacks(ctx, ref, resultsQuery(url.searchParams)).then((v) => json(v));
     if (what === 'trials' && ref && !more) return trialDetail(ctx, ref).then((v) => json(v));
     return undefined;
   }
@@ -51,7 +52,8 @@ async function sweepRoute(ctx: DashboardContext, ref: string, params: URLSearchP
   if (part === 'results') return partReply(resultsPart(results, detail.sweep.status));
   const carried = new URLSearchParams(params);
   carried.delete('part');
-  return htmlReply(sweepPage(detail, results, q, carried.toString(), await temporalInfo(ctx)));
+  const attacks = await sweepAttacks(ctx, detail.sweep.id, q);
+  return htmlReply(sweepPage(detail, results, attacks, q, carried.toString(), await temporalInfo(ctx)));
 }
 
 async function trialRoute(ctx: DashboardContext, trialId: string, part: string | null): Promise<Reply> {

@@ -1,6 +1,7 @@
 // The report's charts as Vega-Lite specs, each with the table behind it. Pure: ReportData in, plain
 // objects out, so the same sections serve the HTML file and a live dashboard.
 import type { ReportData } from './data.ts';
+import { robustnessCharts } from './robustness-charts.ts';
 
 /** A Vega-Lite specification (JSON); vega-embed compiles it in the page. */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -13,6 +14,8 @@ export interface ChartSection {
   spec?: VegaLiteSpec;
   note?: string;
   table: { columns: string[]; rows: object[] };
+  /** Sections shown together under one heading (the attack results' Robustness). */
+  group?: 'robustness';
 }
 
 const SIZE = { width: 520, height: 300 };
@@ -174,5 +177,5 @@ function tooltip(fields: string[]) {
 
 /** Every section of a sweep report, in reading order; those without data carry a note instead of a spec. */
 export function reportCharts(data: ReportData): ChartSection[] {
-  return [widthAccuracy(data), agreement(data), ensemble(data), learning(data), kernelSweep(data, 'diag_reg'), kernelSweep(data, 'time')];
+  return [widthAccuracy(data), agreement(data), ensemble(data), learning(data), kernelSweep(data, 'diag_reg'), kernelSweep(data, 'time'), ...robustnessCharts(data.robustness)];
 }

@@ -2,7 +2,8 @@
 // metrics) and the aggregates behind each chart (mean ± standard error over seeds). IO happens only in
 // loadReportData; the rest is pure, so a dashboard can recompute it from rows it already has.
 import { flattenTrialConfig, type FieldValue, type TrialConfig } from '@ntk/spec';
-import type { Curve, ResultStore, TrialRow, WhereClause } from '@ntk/store';
+import type { ArtifactStore, Curve, ResultStore, TrialRow, WhereClause } from '@ntk/store';
+import { loadRobustness, type RobustnessData } from './robustness.ts';
 
 export type Cell = FieldValue | null;
 export type TidyRow = Record<string, Cell>;
@@ -56,11 +57,15 @@ export interface ReportData {
   ensemble: EnsemblePoint[];
   learning: LearningPoint[];
   kernels: KernelPoint[];
+  /** The attack stage's results; null when the sweep has none. */
+  robustness: RobustnessData | null;
 }
 
 export interface ReportFilters {
   /** `ntk results --where` clauses: the report shows the trials they keep (unknown names throw QueryError). */
   where?: WhereClause[];
+  /** Where the attacks' per-point distortions and adversarial examples are read from (without: the stored sums only). */
+  artifacts?: ArtifactStore;
 }
 
 /** A sweep's rows and curves from the store, tidied and aggregated. */
@@ -70,11 +75,12 @@ export async function loadReportData(store: ResultStore, sweepId: string, filter
   const kept = filters.where?.length ? new Set((await store.queryResults(sweepId, { where: filters.where })).rows.map((r) => String(r.trial))) : undefined;
   const trials = (await store.sweepResults(sweepId)).filter((t) => !kept || kept.has(t.id));
   const curves = await store.trialCurves(trials.map((t) => t.id));
-  return buildReportData({ id: sweep.id, name: sweep.name, status: sweep.status, createdAt: sweep.created_at }, trials, curves);
+  const robustness = await loadRobustness(store, sweepId, trials, { artifacts: filters.artifacts });
+  return buildReportData({ id: sweep.id, name: sweep.name, status: sweep.status, createdAt: sweep.created_at }, trials, curves, robustness.attacks.length > 0 ? robustness : null);
 }
 
 /** The pure part of loadReportData. */
-export function buildReportData(sweep: ReportData['sweep'], trials: TrialRow[], curves: Map<string, Record<string, Curve>>): ReportData {
+export function buildReportData(sweep: ReportData['sweep'], trials: TrialRow[], curves: Map<string, Record<string, Curve>>, robustness: RobustnessData | null = null): ReportData {
   const entries = trials.map((t) => ({ trial: t, fields: flattenTrialConfig(t.config as TrialConfig) }));
   const { columns, rows } = tidy(entries);
   const done = entries.filter((e) => e.trial.status === 'completed');
@@ -94,6 +100,7 @@ export function buildReportData(sweep: ReportData['sweep'], trials: TrialRow[], 
     ensemble: curvePoints(finiteEntries, curves, 'ensemble', 'size', ['test_accuracy']).map(({ x, split: _split, ...p }) => ({ ...p, size: x })),
     learning: curvePoints(finiteEntries, curves, 'learning', 'step', ['train_accuracy', 'test_accuracy']).map(({ x, ...p }) => ({ ...p, step: x })),
     kernels,
+    robustness,
   };
 }
 

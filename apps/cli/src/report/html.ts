@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { reportCharts, type ChartSection } from './charts.ts';
 import type { Cell, ReportData } from './data.ts';
+import { exampleGrid, ROBUSTNESS_STYLE, transferHeatMaps } from './robustness-charts.ts';
 
 export interface RenderOptions {
   title?: string;
@@ -50,10 +51,25 @@ function htmlTable(columns: string[], rows: object[]): string {
   return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-function chartSection(s: ChartSection): string {
+function chartSection(s: ChartSection, heading = 'h2'): string {
   const body = s.spec ? `<div class="chart" data-chart="${s.id}"></div>` : `<p class="note">${escapeHtml(s.note ?? 'No data.')}</p>`;
   const table = s.table.rows.length > 0 ? `<details><summary>Table (${s.table.rows.length} rows)</summary>${htmlTable(s.table.columns, s.table.rows)}</details>` : '';
-  return `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2>${s.spec ? `<p class="caption">${escapeHtml(s.caption)}</p>` : ''}${body}${table}</section>`;
+  return `<section id="${s.id}"><${heading}>${escapeHtml(s.title)}</${heading}>${s.spec ? `<p class="caption">${escapeHtml(s.caption)}</p>` : ''}${body}${table}</section>`;
+}
+
+/** The attack results under one heading: their charts, the transfer heat maps, and a few adversarial images. */
+function robustnessSection(data: ReportData, sections: ChartSection[]): string {
+  const r = data.robustness;
+  if (!r) return '';
+  const transfer = r.transfer.length > 0
+    ? `<p class="caption">Each cell: the accuracy of the target model (column) on the source model's (row) adversarial examples; the outlined diagonal is the white-box attack.</p>${transferHeatMaps(r)}`
+    : '<p class="note">No transfer rows: the attack stage evaluates each model\'s adversarial examples on the others when attacks.transfer is on.</p>';
+  return `<section id="robustness"><h2>Robustness</h2>
+<p class="caption">${escapeHtml(`${r.models.length} attacked models, ${new Set(r.attacks.map((a) => a.attack)).size} attacks (${r.attacks.length} results); \`ntk results ${data.sweep.name} --attacks\` lists them.`)}</p>
+${sections.filter((s) => s.group === 'robustness').map((s) => chartSection(s, 'h3')).join('\n')}
+<section id="transfer"><h3>Transfer between models</h3>${transfer}</section>
+<section id="adversarial-examples"><h3>Adversarial examples</h3><p class="caption">Clean and adversarial inputs on one scale per point, and their difference amplified to its own largest |x′ − x|.</p>${exampleGrid(r)}</section>
+</section>`;
 }
 
 function summary(data: ReportData): string {
@@ -103,12 +119,13 @@ export function renderReportHtml(data: ReportData, options: RenderOptions = {}):
   const slug = data.sweep.name.replace(/[^A-Za-z0-9._-]/g, '_');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">${refresh}
-<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(title)}</title><style>${STYLE}${ROBUSTNESS_STYLE}</style></head>
 <body>
 <header><h1>${escapeHtml(title)}</h1>
 <p class="meta">${escapeHtml(`${data.sweep.id} · ${data.sweep.status} · ${summary(data)} · generated ${data.generatedAt}`)}</p>
 <p class="exports">Per-trial rows: <a id="export-csv" download="${slug}.csv">CSV</a><a id="export-json" download="${slug}.json">JSON</a></p></header>
-${sections.map(chartSection).join('\n')}
+${sections.filter((s) => !s.group).map((s) => chartSection(s)).join('\n')}
+${robustnessSection(data, sections)}
 <section id="trials"><h2>Trials</h2><p class="caption">${escapeHtml(shown.length < data.rows.length ? `The first ${shown.length} of ${data.rows.length} trials; the downloads hold all of them.` : 'Every trial: its configuration as flat fields, then its metrics.')}</p>
 <div class="scroll">${htmlTable(data.columns, shown)}</div></section>
 <script type="application/json" id="ntk-report-data">${scriptJson({ charts, columns: data.columns, rows: data.rows })}</script>

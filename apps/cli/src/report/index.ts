@@ -2,3 +2,5 @@
 export * from './charts.ts';
 export * from './data.ts';
 export * from './html.ts';
+export * from './robustness.ts';
+export * from './robustness-charts.ts';
