@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PNG } from 'pngjs';
 import { ArtifactStore, ResultStore, type AttackChunkRow } from '@ntk/store';
 import { writeAttackFixture, type AttackFixture } from '../test/attack-fixture.ts';
 import { openBrowser } from '../test/browser.ts';
@@ -185,6 +186,10 @@ describe('the report\'s Robustness section', () => {
     assert.equal(images.length, 2 * 3);
     assert.equal(new Set(images.map((t) => configOf(t!).kind)).size, 2);
     assert.equal((html.match(/<img class="pixels" alt="adversarial" src="data:image\/png;base64,/g) ?? []).length, 6);
+    // The images are real PNGs of the dataset's 6 × 6 inputs.
+    const encoded = /alt="adversarial" src="data:image\/png;base64,([^"]+)"/.exec(html)![1]!;
+    const decoded = PNG.sync.read(Buffer.from(encoded, 'base64'));
+    assert.deepEqual([decoded.width, decoded.height], [6, 6]);
   });
 
   it('draws the Robustness charts in headless Chromium, offline, without errors', async () => {
