@@ -2,6 +2,7 @@
 // chunk, and every model's adversarial examples classified by every other model (transfer). A chunk's counts (a row)
 // and adversarial examples (an artifact) are its checkpoint: a retried attempt skips the chunks stored.
 import { createHash } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Context, log } from '@temporalio/activity';
 import { fgsm, minimumDistortion, pgd, type AttackTarget, type ValueRange } from '@ntk/attacks';
 import type { PreparedDataset } from '@ntk/data';
@@ -89,11 +90,8 @@ export function attackActivities(ctx: AttackStageContext) {
     if (!trial) throw new Error(`unknown trial ${trialId}`);
     const config = trial.config as FiniteTrialConfig | InfiniteTrialConfig;
     const data = ctx.datasets.get(config.dataset);
-    if (config.kind === 'finite') {
-      await initBackend(ctx.backend ?? 'auto');
-      return { model: await finiteModel(trialId, config, data), data };
-    }
-    return { model: await kernelModel(trialId, config, data), data };
+    const model = config.kind === 'finite' ? (await initBackend(ctx.backend ?? 'auto'), await finiteModel(trialId, config, data)) : await kernelModel(trialId, config, data);
+    return { model: { ...model, target: withEventLoopTurns(model.target) }, data };
   }
 
   return {
@@ -348,6 +346,20 @@ export function validRange(data: PreparedDataset): ValueRange {
 /** A PGD random start's seed: a function of the trial, the attack and the chunk, so a retried chunk repeats itself. */
 function attackSeed(trialId: string, attackKey: string, chunk: number): number {
   return createHash('sha256').update(`${trialId}/${attackKey}/${chunk}`).digest().readUInt32LE(0);
+}
+
+/**
+ * The target with a turn of the event loop before each evaluation: the attacks await their targets, but a kernel
+ * predictor computes synchronously, and without macrotask turns the attempt's keep-alive heartbeats would not go
+ * out for a whole chunk (Temporal would then time the attempt out and retry it).
+ */
+function withEventLoopTurns(target: AttackTarget): AttackTarget {
+  return {
+    classes: target.classes,
+    features: target.features,
+    outputs: async (x, n) => (await yieldToEventLoop(), target.outputs(x, n)),
+    inputGradient: async (x, n, adjoint) => (await yieldToEventLoop(), target.inputGradient(x, n, adjoint)),
+  };
 }
 
 function sameTestInputs(a: PreparedDataset, b: PreparedDataset, n: number): boolean {
