@@ -2,9 +2,14 @@
 // same functions and the same numbers, measured in one run on this machine. Ratio > 1: ntk-lab is faster.
 //   bash bench/setup-baselines.sh              # once: PyTorch and neural-tangents/JAX into bench/.venv
 //   node --import tsx bench/attacks.bench.ts   # → prints a table, writes bench/results/attacks-<date>.json
+//   node --import tsx bench/attacks.bench.ts --threads 1   # every side on one core → attacks-1thread-<date>.json
+//   OPENBLAS_CORETYPE=SkylakeX node --import tsx bench/attacks.bench.ts ...   # → attacks-...-skylakex-<date>.json
 // Options: --part nets|kernels (default both) --widths 512,2048 --train 1000,4000 --no-cnn --repeats R
 //   --threads T (default the cores): OpenBLAS's (ntk-lab's matmuls), PyTorch's and XLA's; with T = 1 every side
-//   runs on one core, the fair comparison when another process holds the rest --no-baselines (ntk-lab's side only)
+//   runs on one core, the fair comparison when another process holds the rest.
+//   --no-baselines: ntk-lab's side only.
+// OPENBLAS_CORETYPE picks OpenBLAS's kernels; the record names the one in use (openblas_core): on a CPU its
+// DYNAMIC_ARCH does not know, OpenBLAS 0.3.21 falls back to generic SSE3 ones (Prescott), 4-5x slower.
 //
 // One gradient evaluation is ∂/∂x of Σ_k adjoint[i, k]·f_k(x_i) for one point x_i: what inputGradient computes
 // per row and what a PGD step needs per active point. Inputs are uniform in [0, 1] (784 "pixels"), drawn with
