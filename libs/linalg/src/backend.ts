@@ -11,10 +11,11 @@
 //   NTK_LINALG=openblas         the addon, or throw on first use if it does not load
 //
 // The choice is made once, on first use, and holds for the process.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { choleskyFactor as choleskyFactorTs, choleskySolve as choleskySolveTs } from './cholesky.ts';
 import { symmetricEigen as symmetricEigenTs, type SymmetricEigen } from './eigen.ts';
 import { gram as gramTs, matmul as matmulTs } from './matmul.ts';
@@ -134,6 +135,29 @@ export const typescriptOps: LinalgOps = {
 };
 
 // ---- loading ----------------------------------------------------------------------------------
+
+/** The AVX-512 subsets OpenBLAS's SkylakeX kernels use. */
+const SKYLAKEX_FLAGS = ['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'];
+
+/**
+ * OpenBLAS (DYNAMIC_ARCH) picks its kernels by CPU model, and a build older than the CPU falls back to its generic
+ * SSE3 ones: Debian's 0.3.21 on a Sapphire Rapids Xeon picks `Prescott`, with sgemm 4× and DGEMM 5× slower than its
+ * SkylakeX kernels (bench/README.md, Attacks). On a CPU with the AVX-512 subsets those kernels use, ask for them,
+ * unless OPENBLAS_CORETYPE says otherwise. OpenBLAS reads the variable once, when it loads: so here, at import in the
+ * main thread, before any thread loads the addon (a worker thread's process.env is its own copy, never the C one).
+ */
+export function preferAvx512Kernels(env: NodeJS.ProcessEnv = process.env, cpuinfo = () => readFileSync('/proc/cpuinfo', 'utf8')): void {
+  if (env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux') return;
+  let flags: string[];
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(cpuinfo())?.[1]?.trim().split(/\s+/) ?? [];
+  } catch {
+    return;
+  }
+  if (SKYLAKEX_FLAGS.every((flag) => flags.includes(flag))) env.OPENBLAS_CORETYPE = 'SkylakeX';
+}
+
+if (isMainThread) preferAvx512Kernels();
 
 let addonLoad: { addon: NativeAddon } | { error: string } | undefined;
 

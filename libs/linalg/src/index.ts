@@ -25,6 +25,7 @@ export {
   cpuDevice,
   linalgDevice,
   openblasOps,
+  preferAvx512Kernels,
   setOpenblasThreads,
   typescriptOps,
   ADDON_PATH,

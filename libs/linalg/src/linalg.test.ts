@@ -19,6 +19,7 @@ import {
   ndArrayToMatrix,
   NpyError,
   openblasOps,
+  preferAvx512Kernels,
   rowSlice,
   transpose,
   typescriptOps,
@@ -575,4 +576,18 @@ test('npy reads the nt-golden reference files', () => {
       assert.ok(Math.abs(sum) < 1e-12);
     }
   }
+});
+
+test('OpenBLAS gets its SkylakeX kernels on an AVX-512 CPU unless OPENBLAS_CORETYPE is set', () => {
+  const cpu = (flags: string) => () => `processor\t: 0\nflags\t\t: fpu sse2 avx2 ${flags}\n`;
+  const avx512 = 'avx512f avx512cd avx512bw avx512dq avx512vl';
+  const chosen = (env: NodeJS.ProcessEnv, flags: string) => (preferAvx512Kernels(env, cpu(flags)), env.OPENBLAS_CORETYPE);
+  assert.equal(chosen({}, avx512), 'SkylakeX');
+  assert.equal(chosen({}, 'avx512f avx512cd'), undefined, 'AVX-512 without the subsets SkylakeX uses');
+  assert.equal(chosen({ OPENBLAS_CORETYPE: 'Haswell' }, avx512), 'Haswell', "the user's choice stands");
+  assert.equal(chosen({}, ''), undefined);
+  assert.equal((preferAvx512Kernels({}, () => { throw new Error('no /proc'); }), undefined), undefined, 'no cpuinfo: nothing changes');
+  // This process: the variable the import set (or the user's) is the kernel set OpenBLAS reports.
+  const info = linalgBackendInfo().openblas;
+  if (info && process.env.OPENBLAS_CORETYPE) assert.equal(info.corename.toLowerCase(), process.env.OPENBLAS_CORETYPE.toLowerCase());
 });
