@@ -6,7 +6,7 @@
 import { matmul, rowSlice, transpose, zeros, type Matrix } from '@ntk/linalg';
 import { architectureLayers, type Architecture, type Layer } from '@ntk/spec';
 import { checkKernelRequest, computeKernelBlock, inputBlock, spatialLayout, type InputImage, type KernelKind, type KernelOptions } from './kernels.ts';
-import { applyLayers, convWindow, type ConvWindow, type KernelBlock } from './layers.ts';
+import { angle, applyLayers, convWindow, INV_TWO_PI, type ConvWindow, type KernelBlock } from './layers.ts';
 
 /** Kernel-state entries per column tile of the backward pass (each layer keeps its input state, so this bounds memory). */
 const GRADIENT_TILE_ENTRIES = 1 << 20;
@@ -36,10 +36,11 @@ export function kernelInputGradient(arch: Architecture, x: Matrix, xTrain: Matri
   for (let c0 = 0; c0 < xTrain.rows; c0 += tile) {
     const c1 = Math.min(xTrain.rows, c0 + tile);
     const top = rowSlice(xTrain, c0, c1);
-    const block = inputBlock(x, top, image, spatial, { withNtk: kind === 'ntk' });
-    const inputs: KernelBlock[] = [];
+    const block = inputBlock(x, top, image, spatial, { withNtk: kind === 'ntk', exact: false });
+    // Each layer's input as its adjoint reads it: a nonlinearity's whole state, the other layers' shape only.
+    const inputs: (KernelBlock | BlockShape)[] = [];
     for (const layer of layers) {
-      inputs.push(copyState(block));
+      inputs.push(layer.kind === 'activation' ? copyState(block) : shapeOf(block));
       applyLayers([layer], block);
     }
     const outputAdjoint = columnRange(adjoint, c0, c1);
@@ -86,6 +87,11 @@ export function kernelPredictor(arch: Architecture, xTrain: Matrix, alpha: Matri
   };
 }
 
+/** What the linear layers' adjoints need of their input: its shape. */
+type BlockShape = Pick<KernelBlock, 'rows' | 'cols' | 'height' | 'width' | 'spatial'>;
+
+const shapeOf = ({ rows, cols, height, width, spatial }: KernelBlock): BlockShape => ({ rows, cols, height, width, spatial });
+
 function copyState(block: KernelBlock): KernelBlock {
   return {
     ...block,
@@ -102,20 +108,16 @@ function columnRange(m: Matrix, from: number, to: number): Float64Array {
   return out;
 }
 
-/** The adjoint of a layer's input state from its output's; `s` is the input state the forward pass kept. */
-function layerAdjoint(layer: Layer, s: KernelBlock, g: Adjoint): Adjoint {
+/**
+ * The adjoint of a layer's input state from its output's; `s` is what the forward pass kept of the input. The
+ * adjoint arrays belong to the backward pass, so rules may update them in place.
+ */
+function layerAdjoint(layer: Layer, s: KernelBlock | BlockShape, g: Adjoint): Adjoint {
   switch (layer.kind) {
-    case 'dense': {
-      // K' = wK + b, Θ' = K' + wΘ, q' = wq + b.
-      const w = layer.W_std ** 2;
-      return {
-        nngp: g.nngp.map((gk, i) => w * (gk + (g.ntk ? g.ntk[i]! : 0))),
-        ntk: g.ntk?.map((gt) => w * gt),
-        qRow: g.qRow?.map((gq) => w * gq),
-      };
-    }
+    case 'dense':
+      return denseAdjoint(layer.W_std ** 2, g);
     case 'activation':
-      return activationAdjoint(layer.fn === 'relu' ? RELU_DERIVATIVES : ERF_DERIVATIVES, s, g);
+      return activationAdjoint(layer.fn === 'relu' ? reluRectangle : erfRectangle, layer.fn === 'relu' ? () => 0.5 : erfSelfDerivative, s as KernelBlock, g);
     case 'conv':
       return convAdjoint(layer, s, g);
     case 'flatten':
@@ -129,84 +131,111 @@ function layerAdjoint(layer: Layer, s: KernelBlock, g: Adjoint): Adjoint {
   }
 }
 
-/** Partial derivatives of a nonlinearity's rule K' = F(c, q1, q2), Θ' = Θ·D(c, q1, q2), q1' = S(q1), in q1 (the row input). */
-interface RuleDerivatives {
-  /** Writes [D, ∂F/∂q1, ∂D/∂c, ∂D/∂q1] into out (∂F/∂c = D for both rules). */
-  at(c: number, q1: number, q2: number, out: Float64Array): void;
-  selfDerivative(q: number): number;
+/** Dense: K' = wK + b, Θ' = K' + wΘ, q' = wq + b, so ∂K = w·(∂K' + ∂Θ'), ∂Θ = w·∂Θ', ∂q = w·∂q'. */
+function denseAdjoint(w: number, { nngp, ntk, qRow }: Adjoint): Adjoint {
+  for (let i = 0; i < nngp.length; i++) nngp[i] = w * (nngp[i]! + (ntk ? ntk[i]! : 0));
+  if (ntk) for (let i = 0; i < ntk.length; i++) ntk[i]! *= w;
+  if (qRow) for (let i = 0; i < qRow.length; i++) qRow[i]! *= w;
+  return { nngp, ntk, qRow };
 }
 
 /**
- * ReLU: with s = √(q1q2), r = √(s² − c²), θ = atan2(r, c): F = (r + (π − θ)c)/2π, D = (π − θ)/2π. Then ∂F/∂c = D,
+ * A nonlinearity's adjoint on one rectangle of entries (as the forward rules run: entry (a, b) at offset + a·n2 + b
+ * pairs row input q1[o1 + a·s1] with column input q2[o2 + b·s2]): with K' = F(c, q1, q2) and Θ' = Θ·D(c, q1, q2),
+ * ∂c = ∂K'·D + ∂Θ'·Θ·∂D/∂c and ∂q1 += ∂K'·∂F/∂q1 + ∂Θ'·Θ·∂D/∂q1 (∂F/∂c = D for both rules), ∂Θ = ∂Θ'·D.
+ */
+type RectangleAdjoint = (s: KernelBlock, g: Adjoint, out: Adjoint, offset: number, n1: number, n2: number, o1: number, s1: number, o2: number, s2: number) => void;
+
+/**
+ * ReLU: with s = √(q1q2), r = √(s² − c²), θ the angle (the forward rule's own): F = (r + (π − θ)c)/2π, D = (π − θ)/2π;
  * ∂F/∂s = r/(2πs) so ∂F/∂q1 = r/(4πq1), ∂D/∂c = 1/(2πr), ∂D/∂q1 = −c/(4πq1r). At r = 0 (an input parallel to a
  * training input, or a zero patch) the kernel is not differentiable; those terms are taken as 0.
  */
-const RELU_DERIVATIVES: RuleDerivatives = {
-  at(c, q1, q2, out) {
-    const r = Math.sqrt(Math.max(q1 * q2 - c * c, 0));
-    out[0] = 0.5 - Math.atan2(r, c) / (2 * Math.PI);
-    const smooth = r > 0 && q1 > 0;
-    out[1] = smooth ? r / (4 * Math.PI * q1) : 0;
-    out[2] = smooth ? 1 / (2 * Math.PI * r) : 0;
-    out[3] = smooth ? -c / (4 * Math.PI * q1 * r) : 0;
-  },
-  selfDerivative: () => 0.5,
+const reluRectangle: RectangleAdjoint = ({ nngp: k, ntk: theta, qRow, qCol }, g, out, offset, n1, n2, o1, s1, o2, s2) => {
+  const gK = g.nngp;
+  const gT = g.ntk;
+  for (let a = 0; a < n1; a++) {
+    const i1 = o1 + a * s1;
+    const q1 = qRow![i1]!;
+    let dq = 0;
+    for (let b = 0; b < n2; b++) {
+      const idx = offset + a * n2 + b;
+      const c = k[idx]!;
+      const qq = q1 * qCol![o2 + b * s2]!;
+      const r = Math.sqrt(Math.max(qq - c * c, 0));
+      const d = 0.5 - angle(r, c, Math.sqrt(qq)) * INV_TWO_PI;
+      const gk = gK[idx]!;
+      const gt = gT ? gT[idx]! * theta![idx]! : 0;
+      if (r > 0 && q1 > 0) {
+        out.nngp[idx] = gk * d + gt * INV_TWO_PI / r;
+        dq += (gk * r - gt * c / r) / (4 * Math.PI * q1);
+      } else {
+        out.nngp[idx] = gk * d;
+      }
+      if (gT) out.ntk![idx] = gT[idx]! * d;
+    }
+    out.qRow![i1]! += dq;
+  }
 };
 
 /**
- * erf: with A_i = 1 + 2q_i and u = A1A2 − 4c²: F = (2/π)·asin(2c/√(A1A2)), D = (4/π)/√u. Then ∂F/∂q1 =
- * −(4c/π)/(A1√u), ∂D/∂c = (16c/π)·u^(−3/2), ∂D/∂q1 = −(4/π)·A2·u^(−3/2); S(q) = (2/π)·asin(2q/(1 + 2q)) has
- * S' = (4/π)/((1 + 2q)√(1 + 4q)).
+ * erf: with A_i = 1 + 2q_i and u = A1A2 − 4c²: F = (2/π)·asin(2c/√(A1A2)), D = (4/π)/√u; ∂F/∂q1 = −(4c/π)/(A1√u),
+ * ∂D/∂c = (16c/π)·u^(−3/2), ∂D/∂q1 = −(4/π)·A2·u^(−3/2).
  */
-const ERF_DERIVATIVES: RuleDerivatives = {
-  at(c, q1, q2, out) {
-    const a1 = 1 + 2 * q1;
-    const a2 = 1 + 2 * q2;
-    const u = a1 * a2 - 4 * c * c;
-    const rootU = Math.sqrt(u);
-    const u32 = u * rootU;
-    out[0] = 4 / Math.PI / rootU;
-    out[1] = (-4 * c) / Math.PI / (a1 * rootU);
-    out[2] = (16 * c) / Math.PI / u32;
-    out[3] = (-4 / Math.PI) * a2 / u32;
-  },
-  selfDerivative: (q) => 4 / Math.PI / ((1 + 2 * q) * Math.sqrt(1 + 4 * q)),
+const erfRectangle: RectangleAdjoint = ({ nngp: k, ntk: theta, qRow, qCol }, g, out, offset, n1, n2, o1, s1, o2, s2) => {
+  const gK = g.nngp;
+  const gT = g.ntk;
+  for (let a = 0; a < n1; a++) {
+    const i1 = o1 + a * s1;
+    const a1 = 1 + 2 * qRow![i1]!;
+    let dq = 0;
+    for (let b = 0; b < n2; b++) {
+      const idx = offset + a * n2 + b;
+      const c = k[idx]!;
+      const a2 = 1 + 2 * qCol![o2 + b * s2]!;
+      const u = a1 * a2 - 4 * c * c;
+      const rootU = Math.sqrt(u);
+      const d = 4 / Math.PI / rootU;
+      const gk = gK[idx]!;
+      const gt = gT ? gT[idx]! * theta![idx]! : 0;
+      const u32 = u * rootU;
+      out.nngp[idx] = gk * d + (gt * 16 * c) / Math.PI / u32;
+      dq += (-gk * 4 * c) / Math.PI / (a1 * rootU) - (gt * 4 * a2) / Math.PI / u32;
+      if (gT) out.ntk![idx] = gT[idx]! * d;
+    }
+    out.qRow![i1]! += dq;
+  }
 };
 
-function activationAdjoint(rule: RuleDerivatives, s: KernelBlock, g: Adjoint): Adjoint {
-  const { rows, cols, nngp: k, ntk: theta, qRow, qCol } = s;
+/** q' = S(q) = (2/π)·asin(2q/(1 + 2q)) has S' = (4/π)/((1 + 2q)√(1 + 4q)). */
+const erfSelfDerivative = (q: number) => 4 / Math.PI / ((1 + 2 * q) * Math.sqrt(1 + 4 * q));
+
+/** A nonlinearity's adjoint over the block, as rectangles in the layout the forward rules use (forEachRectangle in layers.ts). */
+function activationAdjoint(rectangle: RectangleAdjoint, selfDerivative: (q: number) => number, s: KernelBlock, g: Adjoint): Adjoint {
+  const { rows, cols, qRow, qCol } = s;
   if (!qRow || !qCol || !g.qRow) throw new Error('kernel gradient: a nonlinearity after GlobalAvgPool has no kernel rule');
   const positions = s.height * s.width;
-  const pairMajor = s.spatial === 'full' && positions > 1;
-  const gk = new Float64Array(k.length);
-  const gt = g.ntk && new Float64Array(k.length);
-  const gq = qRow.map((q, i) => g.qRow![i]! * rule.selfDerivative(q));
-  const d = new Float64Array(4);
-  const entry = (idx: number, i1: number, i2: number) => {
-    rule.at(k[idx]!, qRow[i1]!, qCol[i2]!, d);
-    const gK = g.nngp[idx]!;
-    const gTheta = g.ntk ? g.ntk[idx]! * theta![idx]! : 0;
-    gk[idx] = gK * d[0]! + gTheta * d[2]!;
-    gq[i1] += gK * d[1]! + gTheta * d[3]!;
-    if (gt) gt[idx] = g.ntk![idx]! * d[0]!;
+  const out: Adjoint = {
+    nngp: new Float64Array(s.nngp.length),
+    ntk: g.ntk && new Float64Array(s.nngp.length),
+    qRow: qRow.map((q, i) => g.qRow![i]! * selfDerivative(q)),
   };
-  // Layouts as in KernelBlock: position-major [p][row][col], or pair-major [row][col][p][p'].
-  if (pairMajor) {
+  // Layouts as in KernelBlock: position-major [p][row][col] (a rows × cols rectangle per position), or pair-major
+  // [row][col][p][p'] (a P × P rectangle per input pair).
+  if (s.spatial === 'full' && positions > 1) {
     for (let a = 0; a < rows; a++)
-      for (let b = 0; b < cols; b++)
-        for (let p = 0; p < positions; p++)
-          for (let p2 = 0; p2 < positions; p2++) entry(((a * cols + b) * positions + p) * positions + p2, p * rows + a, p2 * cols + b);
+      for (let b = 0; b < cols; b++) rectangle(s, g, out, (a * cols + b) * positions * positions, positions, positions, a, rows, b, cols);
   } else {
-    for (let p = 0; p < positions; p++) for (let a = 0; a < rows; a++) for (let b = 0; b < cols; b++) entry((p * rows + a) * cols + b, p * rows + a, p * cols + b);
+    for (let p = 0; p < positions; p++) rectangle(s, g, out, p * rows * cols, rows, cols, p * rows, 1, p * cols, 1);
   }
-  return { nngp: gk, ntk: gt, qRow: gq };
+  return out;
 }
 
 /**
  * Conv: K' = scale·window(K) + b, Θ' = scale·window(Θ) + K', q' = scale·window(q) + b, all linear: the adjoint
  * sends each output's adjoint back to the inputs its window read.
  */
-function convAdjoint(layer: Extract<Layer, { kind: 'conv' }>, s: KernelBlock, g: Adjoint): Adjoint {
+function convAdjoint(layer: Extract<Layer, { kind: 'conv' }>, s: BlockShape, g: Adjoint): Adjoint {
   const w = convWindow(layer, s.height, s.width);
   const scale = layer.W_std ** 2 / (w.filterHeight * w.filterWidth);
   const pairMajor = s.spatial === 'full' && s.height * s.width > 1;
@@ -246,35 +275,44 @@ function windowPositionsTranspose(gOut: Float64Array, w: ConvWindow, plane: numb
   return gIn;
 }
 
-/** Transpose of the window sum on pair-major P × P covariances, both positions shifted by the same tap. */
+/**
+ * Transpose of the window sum on pair-major P × P covariances, both positions shifted by the same tap: for each tap
+ * (a, b), gIn[p + δ][p' + δ] += scale·gOut[p][p'] over the outputs whose shifted positions are both inside the image,
+ * a rectangle of rows and a run of columns each, so the inner loop is a plain strided add.
+ */
 function windowPairsTranspose(gOut: Float64Array, w: ConvWindow, pairs: number, scale: number): Float64Array {
-  const P = w.height * w.width;
-  const O = w.outHeight * w.outWidth;
+  const { height: H, width: W, outHeight: OH, outWidth: OW } = w;
+  const P = H * W;
+  const O = OH * OW;
   const gIn = new Float64Array(pairs * P * P);
+  // Pair by pair (its P × P block stays in cache through the taps), then tap by tap.
   for (let e = 0; e < pairs; e++) {
-    for (let oh = 0; oh < w.outHeight; oh++)
-      for (let ow = 0; ow < w.outWidth; ow++)
-        for (let oh2 = 0; oh2 < w.outHeight; oh2++)
-          for (let ow2 = 0; ow2 < w.outWidth; ow2++) {
-            const v = scale * gOut[((e * O + oh * w.outWidth + ow) * O) + oh2 * w.outWidth + ow2]!;
-            for (let a = 0; a < w.filterHeight; a++) {
-              const h = oh + a - w.top;
-              const h2 = oh2 + a - w.top;
-              if (h < 0 || h >= w.height || h2 < 0 || h2 >= w.height) continue;
-              for (let b = 0; b < w.filterWidth; b++) {
-                const c = ow + b - w.left;
-                const c2 = ow2 + b - w.left;
-                if (c < 0 || c >= w.width || c2 < 0 || c2 >= w.width) continue;
-                gIn[(e * P + h * w.width + c) * P + h2 * w.width + c2] += v;
-              }
+    for (let a = 0; a < w.filterHeight; a++) {
+      const dh = a - w.top; // output row oh reads input row oh + dh
+      const hLo = Math.max(0, -dh);
+      const hHi = Math.min(OH, H - dh);
+      for (let b = 0; b < w.filterWidth; b++) {
+        const dw = b - w.left;
+        const wLo = Math.max(0, -dw);
+        const wHi = Math.min(OW, W - dw);
+        for (let oh = hLo; oh < hHi; oh++)
+          for (let ow = wLo; ow < wHi; ow++) {
+            const from = (e * O + oh * OW + ow) * O;
+            const to = (e * P + (oh + dh) * W + ow + dw) * P;
+            for (let oh2 = hLo; oh2 < hHi; oh2++) {
+              const src = from + oh2 * OW;
+              const dst = to + (oh2 + dh) * W + dw;
+              for (let ow2 = wLo; ow2 < wHi; ow2++) gIn[dst + ow2] += scale * gOut[src + ow2]!;
             }
           }
+      }
+    }
   }
   return gIn;
 }
 
 /** Flatten: K' = (1/P)·Σ_p K[p, p] (Θ and q likewise), so each diagonal entry gets 1/P of the adjoint. */
-function flattenAdjoint(s: KernelBlock, g: Adjoint): Adjoint {
+function flattenAdjoint(s: BlockShape, g: Adjoint): Adjoint {
   const positions = s.height * s.width;
   if (positions === 1) return g;
   const planes = s.rows * s.cols;
@@ -291,7 +329,7 @@ function flattenAdjoint(s: KernelBlock, g: Adjoint): Adjoint {
 }
 
 /** GlobalAvgPool: K' = (1/P²)·Σ_{p,p'} K[p, p']; q is dropped there, so its adjoint starts at 0. */
-function poolAdjoint(s: KernelBlock, g: Adjoint): Adjoint {
+function poolAdjoint(s: BlockShape, g: Adjoint): Adjoint {
   const positions = s.height * s.width;
   if (positions === 1) return g;
   const squared = positions * positions;

@@ -1,4 +1,4 @@
-import { gram, rowSlice, zeros, type Matrix } from '@ntk/linalg';
+import { gram, gramFast, rowSlice, zeros, type Matrix } from '@ntk/linalg';
 import { architectureLayers, type Architecture, type Layer } from '@ntk/spec';
 import { applyLayers, type KernelBlock } from './layers.ts';
 
@@ -174,16 +174,24 @@ export function spatialLayout(layers: Layer[]): KernelBlock['spatial'] {
 /**
  * The kernel state at the input for left × top: the input covariance, Θ = 0 (withNtk) and the self-covariances
  * (selfCovariances of each side, unless given). sameInputs: row i and column i + sameInputs are the same input.
+ * exact: false takes a fully connected network's input covariance from BLAS (several times faster, but its sums'
+ * order depends on the block, so kernels would no longer be bit-for-bit the same for every tiling).
  */
 export function inputBlock(
   left: Matrix,
   top: Matrix,
   image: InputImage,
   spatial: KernelBlock['spatial'],
-  { qRow = selfCovariances(left, image), qCol = selfCovariances(top, image), withNtk, sameInputs }: { qRow?: Float64Array; qCol?: Float64Array; withNtk: boolean; sameInputs?: number },
+  {
+    qRow = selfCovariances(left, image),
+    qCol = selfCovariances(top, image),
+    withNtk,
+    sameInputs,
+    exact = true,
+  }: { qRow?: Float64Array; qCol?: Float64Array; withNtk: boolean; sameInputs?: number; exact?: boolean },
 ): KernelBlock {
   const positions = image.height * image.width;
-  const nngp = positions === 1 ? vectorCovariance(left, top, qRow, sameInputs) : imageCovariance(left, top, image, spatial);
+  const nngp = positions === 1 ? vectorCovariance(left, top, qRow, sameInputs, exact) : imageCovariance(left, top, image, spatial);
   return {
     rows: left.rows,
     cols: top.rows,
@@ -244,9 +252,9 @@ function inputRange(values: Float64Array, n: number, from: number, to: number): 
  * itself must get c = q exactly (see relu in layers.ts), whatever order the GEMM backend sums in: q (the
  * self-covariances of x1's rows) is copied onto the entries (row i, column i + sameInputs) that pair them.
  */
-function vectorCovariance(x1: Matrix, x2: Matrix, q: Float64Array, sameInputs: number | undefined): Float64Array {
+function vectorCovariance(x1: Matrix, x2: Matrix, q: Float64Array, sameInputs: number | undefined, exact: boolean): Float64Array {
   const d = x1.cols;
-  const nngp = gram(x1, x2).data;
+  const nngp = (exact ? gram(x1, x2) : gramFast(x1, x2)).data;
   for (let i = 0; i < nngp.length; i++) nngp[i] /= d;
   if (sameInputs !== undefined) {
     for (let i = Math.max(0, -sameInputs); i < x1.rows && i + sameInputs < x2.rows; i++) nngp[i * x2.rows + i + sameInputs] = q[i]!;

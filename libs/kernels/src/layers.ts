@@ -183,7 +183,7 @@ const reluRectangle: RectangleRule = (nngp, ntk, offset, n1, n2, q1s, o1, s1, q2
 
 const RELU: Nonlinearity = { name: 'ReLU', rectangle: reluRectangle, self: (q) => q / 2 };
 
-const INV_TWO_PI = 1 / (2 * Math.PI);
+export const INV_TWO_PI = 1 / (2 * Math.PI);
 
 // fdlibm's atan polynomial: atan(x) = x − x·(A0·x² + A1·x⁴ + … + A10·x²²), within an ulp for |x| ≤ 7/16.
 const [A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10] = [
@@ -198,7 +198,7 @@ const [A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10] = [
  * tan(φ/4) = s/(d + √(d² + s²)) = s/(d + √(2rd)) ≤ tan(π/8) < 7/16, the polynomial's range (summed in
  * Estrin's order, shorter dependency chains than Horner's). s = 0 gives exactly 0 (or π).
  */
-function angle(s: number, c: number, r: number): number {
+export function angle(s: number, c: number, r: number): number {
   const d = r + Math.abs(c);
   // The max only matters for s = c = 0 (a zero input), where it turns 0/0 into atan2(0, 0) = 0.
   const x = s / Math.max(d + Math.sqrt(2 * r * d), Number.MIN_VALUE);
