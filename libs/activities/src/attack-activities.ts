@@ -145,7 +145,8 @@ export function attackActivities(ctx: AttackStageContext) {
                 const started = Date.now();
                 const seed = attackSeed(trialId, attack.key, chunk);
                 const result = await runAttack(model.target, attack, x, labels, range, seed);
-                const merged = mergeFamily(x, clean, result.adversarial, brokenFlags(await model.target.outputs(result.adversarial, rows), labels, data.classes, clean), carried, data.inputDim);
+                const broken = Uint8Array.from(clean, (c, i) => (c && result.success[i] ? 1 : 0));
+                const merged = mergeFamily(x, clean, result.adversarial, broken, carried, data.inputDim);
                 carried = merged;
                 await ctx.storeArray(key, { shape: [rows, data.inputDim], data: Float32Array.from(merged.adversarial) });
                 await ctx.store.recordAttackChunk(chunkRow(trialId, attack.key, attack, chunk, x, clean, merged, data.inputDim, result.gradientEvaluations, (Date.now() - started) / 1000));
