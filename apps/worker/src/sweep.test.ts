@@ -240,11 +240,11 @@ infinite: { kernels: nngp, diag_reg: 1e-2, time: inf, precision: [float64, float
   it('the attack stage: PGD lowers finite and kernel accuracy, robust accuracy never rises with ε, a resumed stage redoes only missing chunks, transfer has the white-box diagonal', async () => {
     const attacked = parseSpecYaml(`
 name: attacks
-dataset: { name: mnist, train: 200, test: 100, seed: 3, half: [1, 2], preprocess: [] }   # raw pixels in [0, 1]
+dataset: { name: mnist, train: 200, test: 100, seed: 3, half: [1, 2], preprocess: [], allow_flips: true }   # raw pixels in [0, 1]
 architectures:
   - { kind: fcn, depth: 1, activation: relu, W_std: 1.4142135623730951, b_std: 0.1 }
 finite: { width: 64, optimizer: { lr: 20 }, batch: 20, steps: 150 }
-infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf }
+infinite: { kernels: [nngp, ntk], diag_reg: 1e-3, time: inf, flip_ensemble: [0, 2] }   # a kernel and a flip ensemble of two
 attacks:
   method: [fgsm, pgd]
   norm: linf
@@ -257,14 +257,17 @@ attacks:
     const id = sweepIdFor(attacked);
     await runSweepToEnd(attacked);
     const trials = await store.sweepResults(id);
-    assert.equal(trials.length, 6, '2 halves × (1 network + 2 kernels)');
+    assert.equal(trials.length, 10, '2 halves × (1 network + 2 kernels × (alone, a flip ensemble))');
     for (const t of trials) assert.equal(t.status, 'completed', 'attacking a model leaves its trial as it was');
     const attempts = await store.db.selectFrom('attempts').selectAll().where('activity', '=', 'attackModel').execute();
-    assert.equal(attempts.length, 6);
+    assert.equal(attempts.length, 10);
     for (const a of attempts) assert.ok(a.subject.startsWith('attack/') && a.outcome === 'completed' && a.trial_id === null, JSON.stringify(a));
     const results = await store.sweepAttackResults(id);
-    assert.equal(results.length, 6 * 5, 'every model × (2 FGSM + 2 PGD + the minimum-distortion search)');
+    assert.equal(results.length, 10 * 5, 'every model × (2 FGSM + 2 PGD + the minimum-distortion search)');
     const pgdAt = (epsilon: number) => results.filter((r) => r.attack.method === 'pgd' && r.attack.epsilon === epsilon);
+    const flipEnsembles = trials.filter((t) => (t.config as { flip_ensemble?: number }).flip_ensemble === 2).map((t) => t.id);
+    assert.equal(flipEnsembles.length, 4);
+    assert.ok(pgdAt(0.1).some((r) => flipEnsembles.includes(r.trialId)), 'a flip ensemble of kernel predictors is attacked too');
     for (const kind of ['finite', 'infinite']) {
       const rows = pgdAt(0.1).filter((r) => trials.find((t) => t.id === r.trialId)!.kind === kind);
       for (const r of rows) assert.ok(r.robustCorrect < r.cleanCorrect, `PGD ε = 0.1 lowers ${kind} ${r.trialId}: ${r.robustCorrect} of ${r.cleanCorrect}`);
@@ -286,7 +289,7 @@ attacks:
     }
     // Transfer: every (source, target) pair per attack, the diagonal equal to the white-box robust count.
     const transfer = await store.sweepTransfer(id);
-    assert.equal(transfer.length, 5 * 6 * 6);
+    assert.equal(transfer.length, 5 * 10 * 10);
     for (const r of results) {
       const self = transfer.find((t) => t.attack_key === r.attackKey && t.source_trial_id === r.trialId && t.target_trial_id === r.trialId)!;
       assert.equal(self.correct, r.robustCorrect, `${r.attackKey} on ${r.trialId}: the diagonal is the white-box result`);

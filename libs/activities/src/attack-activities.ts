@@ -30,7 +30,7 @@ import { artifactKeys, type ArtifactStore, type ResultStore } from '@ntk/store';
 export interface AttackStageContext {
   store: ResultStore;
   artifacts: ArtifactStore;
-  datasets: { get(config: FiniteTrialConfig['dataset']): PreparedDataset };
+  datasets: { get(config: FiniteTrialConfig['dataset'], flipMember?: number): PreparedDataset };
   runAttempt<T>(subjects: { subject: string; trialId?: string }[], work: (attempt: { id: string; report(details: Record<string, unknown>): void }) => Promise<T>): Promise<T>;
   readArtifact(key: string): Promise<Buffer>;
   storeArray(key: string, m: Matrix | { shape: number[]; data: Float32Array }): Promise<void>;
@@ -65,16 +65,23 @@ export function attackActivities(ctx: AttackStageContext) {
     return { target, dispose: () => [...members, ...(initial ?? [])].forEach(disposeNetwork) };
   }
 
-  /** A kernel predictor f(x) = K(x, X)·α, α from the stored train kernel by the trial's own solve (precision, diag_reg, time). */
+  /**
+   * A kernel predictor f(x) = K(x, X)·α, α from the stored train kernel by the trial's own solve (precision, diag_reg,
+   * time). A flip ensemble predicts with its members' mean, each on its own flipped training images (the test images
+   * are not flipped): so are its outputs and, the mean being linear, its gradients.
+   */
   async function kernelModel(trialId: string, config: InfiniteTrialConfig, data: PreparedDataset): Promise<LoadedModel> {
-    const kernels = trialKernels(config);
-    if (kernels.length > 1) throw new RangeError(`trial ${trialId} is a flip ensemble of kernel predictors: attacks on those are not supported yet`);
-    const kTrainTrain = ndArrayToMatrix(decodeNpy(await ctx.readArtifact(artifactKeys.kernelMatrix(kernels[0]!.key, `${config.kernel}_train_train`))));
     const time: PredictionTime = isMatchedTime(config.time) ? await matchedTimeOf(trialId) : config.time;
-    const yTrain: Matrix = { rows: data.nTrain, cols: data.classes, data: data.yTrain };
-    const alpha = dualCoefficients({ kTrainTrain, yTrain, diagReg: config.diag_reg, precision: config.precision, time });
-    const xTrain: Matrix = { rows: data.nTrain, cols: data.inputDim, data: data.xTrain };
-    return { target: kernelPredictor(config.arch, xTrain, alpha, config.kernel, { inputShape: data.inputShape }), dispose: () => {} };
+    const members: AttackTarget[] = [];
+    for (const { key, flipMember } of trialKernels(config)) {
+      const member = ctx.datasets.get(config.dataset, flipMember);
+      const kTrainTrain = ndArrayToMatrix(decodeNpy(await ctx.readArtifact(artifactKeys.kernelMatrix(key, `${config.kernel}_train_train`))));
+      const yTrain: Matrix = { rows: member.nTrain, cols: member.classes, data: member.yTrain };
+      const alpha = dualCoefficients({ kTrainTrain, yTrain, diagReg: config.diag_reg, precision: config.precision, time });
+      const xTrain: Matrix = { rows: member.nTrain, cols: member.inputDim, data: member.xTrain };
+      members.push(kernelPredictor(config.arch, xTrain, alpha, config.kernel, { inputShape: data.inputShape }));
+    }
+    return { target: meanOfTargets(members), dispose: () => {} };
   }
 
   /** A matched time as the trial's solve resolved it (its train_kernel_time metric). */
@@ -347,6 +354,26 @@ export function validRange(data: PreparedDataset): ValueRange {
 /** A PGD random start's seed: a function of the trial, the attack and the chunk, so a retried chunk repeats itself. */
 function attackSeed(trialId: string, attackKey: string, chunk: number): number {
   return createHash('sha256').update(`${trialId}/${attackKey}/${chunk}`).digest().readUInt32LE(0);
+}
+
+/** The mean of several targets' outputs (an ensemble of predictors), whose gradient is the mean of theirs. */
+export function meanOfTargets(members: AttackTarget[]): AttackTarget {
+  if (members.length === 1) return members[0]!;
+  const mean = async (each: (t: AttackTarget) => Promise<Float64Array>) => {
+    let sum: Float64Array | undefined;
+    for (const member of members) {
+      const values = await each(member);
+      sum ??= new Float64Array(values.length);
+      for (let i = 0; i < sum.length; i++) sum[i]! += values[i]! / members.length;
+    }
+    return sum!;
+  };
+  return {
+    classes: members[0]!.classes,
+    features: members[0]!.features,
+    outputs: (x, n) => mean((t) => t.outputs(x, n)),
+    inputGradient: (x, n, adjoint) => mean((t) => t.inputGradient(x, n, adjoint)),
+  };
 }
 
 /**
