@@ -36,6 +36,7 @@ import { kernelPredictor } from '@ntk/kernels';
 import { decodeNpy, encodeNpy, linalgBackend, openblasOps, setOpenblasThreads, type Matrix } from '@ntk/linalg';
 import { disposeNetwork, initNetwork, networkAttackTarget, parameterTensors } from '@ntk/nets';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
+import { gaussian } from './inputs.ts';
 import { BENCH_DIR, machine, today } from './machine.ts';
 
 const { values: flags } = parseArgs({
@@ -69,17 +70,6 @@ const python = path.join(BENCH_DIR, '.venv/bin/python');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'attacks-bench-'));
 
 const uniform = (count: number, seed: number) => Float64Array.from({ length: count }, mulberry32(seed));
-function gaussian(count: number, seed: number): Float64Array {
-  const random = mulberry32(seed);
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - random()));
-    const a = 2 * Math.PI * random();
-    out[i] = r * Math.cos(a);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(a);
-  }
-  return out;
-}
 const writeNpy = (name: string, shape: number[], data: Float64Array | Float32Array) =>
   fs.writeFileSync(path.join(work, `${name}.npy`), encodeNpy({ shape, dtype: data instanceof Float32Array ? 'float32' : 'float64', data }));
 const readNpy = (name: string) => decodeNpy(fs.readFileSync(path.join(work, `${name}.npy`))).data;

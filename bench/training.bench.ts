@@ -30,6 +30,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendPreference } from '@ntk/compute';
 import { disposeNetwork, initNetwork, lossAndGradients, parameterTensors, sgdStep, trainNetwork, withParameterTensors, type NetworkParams } from '@ntk/nets';
 import { mulberry32, parseArchitecture } from '@ntk/spec';
+import { gaussian } from './inputs.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const OUTPUTS = 10;
@@ -78,18 +79,6 @@ const arch = parseArchitecture(
   fcn ? { kind: 'fcn', depth: config.depth, ...common } : { kind: 'cnn', readout: 'gap', depth: config.depth, filter: [3, 3], padding: 'SAME', ...common },
 );
 
-/** Standard normal rows (Box–Muller), float32. */
-function gaussian(count: number, seed: number): Float32Array {
-  const random = mulberry32(seed);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - random()));
-    const a = 2 * Math.PI * random();
-    out[i] = r * Math.cos(a);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(a);
-  }
-  return out;
-}
 
 /** Centered one-hot targets of random classes (MNIST-like labels). */
 function targets(rows: number, seed: number): Float32Array {
@@ -235,7 +224,7 @@ const backend = await initBackend(config.backend);
 if (backend !== config.backend && config.backend !== 'auto') throw new Error(`asked for backend ${config.backend}, got ${backend}`);
 const torchDevice = flags['torch-device'] ?? (backend === 'webgpu' ? 'cuda' : 'cpu');
 const threads = int(flags.threads, os.availableParallelism());
-const xTrain = gaussian(config.n * inputDim, 1);
+const xTrain = Float32Array.from(gaussian(config.n * inputDim, 1));
 const yTrain = targets(config.n, 2);
 console.error(`training benchmark: ${caseName}, width ${config.width}, depth ${config.depth}, batch ${config.batch}, n ${config.n}, backend ${backend}; ${config.repeats} windows of ${config.steps} steps after ${config.warmup}`);
 
